@@ -1,0 +1,41 @@
+"""Where the shipped model files live, and their checksums."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from realtime.card import sha256_file
+from realtime.errors import ModelError
+
+DETECTOR_FILE = "blaze_face_short_range.tflite"
+# sha256 of face_detection_short_range.tflite in the PyPI wheel mediapipe==0.10.14.
+DETECTOR_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
+DEFAULT_MODEL_FILE = "fer_default.onnx"
+
+
+def weights_dir() -> Path:
+    """The folder of shipped weights; ``FER_LIVE_WEIGHTS`` overrides it."""
+    override = os.environ.get("FER_LIVE_WEIGHTS")
+    if override:
+        return Path(override)
+    try:
+        import fer_live_weights
+
+        return Path(fer_live_weights.__file__).parent
+    except ImportError:  # running from a source tree without installing
+        return Path(__file__).resolve().parent.parent / "weights"
+
+
+def detector_path() -> Path:
+    """Path of the shipped BlazeFace model, verified against its known sha256."""
+    path = weights_dir() / DETECTOR_FILE
+    if not path.is_file():
+        raise ModelError(f"face detector model not found: {path}")
+    if sha256_file(path) != DETECTOR_SHA256:
+        raise ModelError(f"face detector model {path} is corrupt (sha256 mismatch)")
+    return path
+
+
+def default_model_path() -> Path:
+    return weights_dir() / DEFAULT_MODEL_FILE

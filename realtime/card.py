@@ -1,0 +1,168 @@
+"""The model card: everything needed to feed a model and read its outputs.
+
+A card travels with every weight file: embedded in ONNX metadata (key ``fer_live_card``) and the
+TorchScript extra files (``card.json``), and written beside the file as ``<stem>.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from realtime.errors import ModelError
+
+CARD_KEY = "fer_live_card"
+FORMAT_VERSION = 1
+KNOWN_OUTPUTS = ("logits", "embedding")
+
+
+@dataclass(frozen=True)
+class CropFraming:
+    """How to cut the model's square input around a detector box.
+
+    With the box centre (cx, cy) and size s = (w + h) / 2, the crop is the square of side
+    ``scale * s`` centred at (cx + shift_x * s, cy + shift_y * s). The numbers are measured by
+    running the detector on training images (see ``benchmarks/crop_framing.py``).
+    """
+
+    scale: float = 1.0
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+    detector: str = "blaze_face_short_range"
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.scale <= 3.0:
+            raise ModelError(f"crop.scale must be in [0.5, 3.0], got {self.scale}")
+        if abs(self.shift_x) > 0.5 or abs(self.shift_y) > 0.5:
+            raise ModelError(f"crop shift must be within ±0.5, got ({self.shift_x}, {self.shift_y})")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Metadata that makes a model file self-describing.
+
+    Attributes:
+        name: Model name, e.g. ``fer_mobilenetv2_64``.
+        labels: Class names in logit order.
+        input_size: Side of the square input in pixels.
+        channels: 1 for grayscale input, 3 for RGB.
+        mean: Per-channel mean on the 0..1 pixel scale.
+        std: Per-channel std on the 0..1 pixel scale.
+        crop: Crop framing relative to the detector box.
+        outputs: Output names in order; always starts with ``logits``.
+        embedding_dim: Size of the ``embedding`` output, or None when absent.
+        arch: Registry name of the architecture.
+        training: Free-form provenance (data, recipe, command).
+        metrics: Evaluation results, e.g. ``{"ferplus_test_acc": 0.85}``.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    input_size: int
+    channels: int = 1
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+    crop: CropFraming = field(default_factory=CropFraming)
+    outputs: tuple[str, ...] = ("logits", "embedding")
+    embedding_dim: int | None = None
+    arch: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.labels or len(set(self.labels)) != len(self.labels):
+            raise ModelError(f"card labels must be non-empty and unique, got {list(self.labels)}")
+        if not 16 <= self.input_size <= 512:
+            raise ModelError(f"card input_size must be in [16, 512], got {self.input_size}")
+        if self.channels not in (1, 3):
+            raise ModelError(f"card channels must be 1 or 3, got {self.channels}")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ModelError(
+                f"card mean/std need {self.channels} values, got {len(self.mean)}/{len(self.std)}"
+            )
+        if any(s <= 0 for s in self.std):
+            raise ModelError(f"card std must be positive, got {list(self.std)}")
+        if not self.outputs or self.outputs[0] != "logits" or not set(self.outputs) <= set(
+            KNOWN_OUTPUTS
+        ):
+            raise ModelError(f"card outputs must start with 'logits', got {list(self.outputs)}")
+        if ("embedding" in self.outputs) != (self.embedding_dim is not None):
+            raise ModelError("card embedding_dim must be set exactly when 'embedding' is an output")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> ModelCard:
+        try:
+            data = dict(data)
+            version = data.get("format_version", FORMAT_VERSION)
+            if version != FORMAT_VERSION:
+                raise ModelError(f"card format_version {version} is not supported")
+            data["crop"] = CropFraming(**data.get("crop", {}))
+            for key in ("labels", "mean", "std", "outputs"):
+                if key in data:
+                    data[key] = tuple(data[key])
+            return ModelCard(**data)
+        except TypeError as exc:
+            raise ModelError(f"model card is malformed: {exc}") from None
+
+    @staticmethod
+    def from_json(text: str) -> ModelCard:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"model card is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ModelError("model card must be a JSON object")
+        return ModelCard.from_dict(data)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sidecar_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def write_sidecar(card: ModelCard, model_path: Path) -> Path:
+    """Write ``<stem>.json`` beside the model: the card plus the model file's sha256."""
+    data = json.loads(card.to_json())
+    data["sha256"] = sha256_file(model_path)
+    data["file"] = model_path.name
+    path = sidecar_path(model_path)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_sidecar(model_path: Path) -> ModelCard | None:
+    """Read and verify ``<stem>.json`` if present; None if there is none.
+
+    Raises:
+        ModelError: The sidecar is malformed or its sha256 does not match the model file.
+    """
+    path = sidecar_path(model_path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model card {path}: {exc}") from None
+    expected = data.pop("sha256", None)
+    data.pop("file", None)
+    if expected is not None and expected != sha256_file(model_path):
+        raise ModelError(f"{model_path} does not match the sha256 in {path.name}")
+    return ModelCard.from_dict(data)

@@ -1,0 +1,23 @@
+"""Exceptions that the CLI turns into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+
+class FerLiveError(Exception):
+    """Base class for every error fer-live reports to the user."""
+
+
+class SourceError(FerLiveError):
+    """A camera, video, stream, image or folder cannot be opened or read."""
+
+
+class ModelError(FerLiveError):
+    """A model file or its model card is missing, broken or mismatched."""
+
+
+class ConfigError(FerLiveError, ValueError):
+    """A configuration value or flag is out of range."""
+
+
+class BackendUnavailable(FerLiveError, ImportError):
+    """An inference backend's package or device is not available here."""

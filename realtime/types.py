@@ -1,0 +1,162 @@
+"""Frozen, validated types passed between pipeline stages.
+
+Each stage takes one of these and returns another; shapes are checked once here so that stages
+can trust their inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def check_shape(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> None:
+    """Raise ValueError unless ``array`` matches ``shape`` (None matches any size)."""
+    ok = array.ndim == len(shape) and all(
+        want is None or got == want for got, want in zip(array.shape, shape)
+    )
+    if not ok:
+        want_text = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want_text}, got {tuple(array.shape)}")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded image from a source.
+
+    Attributes:
+        index: 0-based frame number within the source.
+        t_s: Timestamp in seconds, taken from the source (container pts or capture clock).
+        image: BGR uint8 image, shape (H, W, 3).
+        source_id: Name of the source, e.g. a path or ``camera:0``.
+    """
+
+    index: int
+    t_s: float
+    image: np.ndarray
+    source_id: str = ""
+
+    def __post_init__(self) -> None:
+        check_shape("Frame.image", self.image, (None, None, 3))
+        if self.image.dtype != np.uint8:
+            raise ValueError(f"Frame.image must be uint8, got {self.image.dtype}")
+
+
+@dataclass(frozen=True)
+class FaceBoxes:
+    """Face detections in one frame: boxes (N, 4) as pixel xyxy and scores (N,)."""
+
+    xyxy: np.ndarray
+    score: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_shape("FaceBoxes.xyxy", self.xyxy, (None, 4))
+        check_shape("FaceBoxes.score", self.score, (self.xyxy.shape[0],))
+
+    def __len__(self) -> int:
+        return int(self.xyxy.shape[0])
+
+    @staticmethod
+    def empty() -> FaceBoxes:
+        return FaceBoxes(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """Confirmed tracks visible in one frame.
+
+    Attributes:
+        xyxy: Boxes (N, 4), pixel xyxy.
+        track_id: Stable ids (N,), never reused within a run.
+        score: Detector score of the last matched detection (N,).
+        detected: True where the box comes from this frame's detection (N,), False where the
+            tracker carried it from an earlier detection.
+    """
+
+    xyxy: np.ndarray
+    track_id: np.ndarray
+    score: np.ndarray
+    detected: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_shape("Tracks.xyxy", self.xyxy, (None, 4))
+        n = self.xyxy.shape[0]
+        check_shape("Tracks.track_id", self.track_id, (n,))
+        check_shape("Tracks.score", self.score, (n,))
+        check_shape("Tracks.detected", self.detected, (n,))
+
+    def __len__(self) -> int:
+        return int(self.xyxy.shape[0])
+
+    @staticmethod
+    def empty() -> Tracks:
+        return Tracks(
+            np.zeros((0, 4), np.float32),
+            np.zeros((0,), np.int64),
+            np.zeros((0,), np.float32),
+            np.zeros((0,), bool),
+        )
+
+
+@dataclass(frozen=True)
+class CropBatch:
+    """Model-ready face crops of one or more frames, with routing keys.
+
+    Attributes:
+        pixels: float32 (B, C, H, W), already normalized for the model.
+        keys: (frame_index, track_id) for each row, so results route back.
+    """
+
+    pixels: np.ndarray
+    keys: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        check_shape("CropBatch.pixels", self.pixels, (len(self.keys), None, None, None))
+        if self.pixels.dtype != np.float32:
+            raise ValueError(f"CropBatch.pixels must be float32, got {self.pixels.dtype}")
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a backend returns for a batch: logits (B, C) and an embedding (B, D) or None."""
+
+    logits: np.ndarray
+    embedding: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        check_shape("ModelOutput.logits", self.logits, (None, None))
+        if self.embedding is not None:
+            check_shape("ModelOutput.embedding", self.embedding, (self.logits.shape[0], None))
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-track class probabilities for one frame: track_id (N,), probs (N, C)."""
+
+    track_id: np.ndarray
+    probs: np.ndarray
+    embedding: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        check_shape("Predictions.track_id", self.track_id, (None,))
+        check_shape("Predictions.probs", self.probs, (self.track_id.shape[0], None))
+        if self.embedding is not None:
+            check_shape("Predictions.embedding", self.embedding, (self.track_id.shape[0], None))
+
+    def __len__(self) -> int:
+        return int(self.track_id.shape[0])
+
+    @staticmethod
+    def empty(num_classes: int) -> Predictions:
+        return Predictions(np.zeros((0,), np.int64), np.zeros((0, num_classes), np.float32))
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Everything the pipeline knows about one frame once it has been processed."""
+
+    frame: Frame
+    tracks: Tracks
+    predictions: Predictions
+    timings_ms: dict[str, float] = field(default_factory=dict)
