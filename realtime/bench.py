@@ -1,0 +1,195 @@
+"""``fer-live bench``: per-stage latency, end-to-end FPS and its ceilings, in one run.
+
+Three passes over the same source: decode only, decode + detect (the ceilings the pipeline can
+at best reach), then the full pipeline. The pipeline's own overhead is the share of wall time
+spent outside decode, detect and infer (tracking, cropping, smoothing, drawing, writing, glue).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime.capture import open_source, source_kind
+from realtime.card import sha256_file
+from realtime.config import LiveConfig
+from realtime.errors import ConfigError
+from realtime.pipeline import STAGES, open_stages, process, resolve_model_path
+from realtime.render import OverlayRenderer
+from realtime.sinks import open_sinks
+from realtime.types import FrameResult
+
+logger = logging.getLogger(__name__)
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 and mean of a list of milliseconds (zeros when empty)."""
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "mean": 0.0}
+    arr = np.asarray(values, np.float64)
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    return {"p50": p50, "p95": p95, "p99": p99, "mean": float(arr.mean())}
+
+
+def decode_fps(config: LiveConfig) -> float:
+    """Frames per second of reading the source alone."""
+    cap = config.capture
+    with open_source(cap.source, cap.max_frames, cap.reconnect_attempts) as source:
+        start, frames = time.perf_counter(), 0
+        for _ in source:
+            frames += 1
+        return frames / max(time.perf_counter() - start, 1e-9)
+
+
+def detect_fps(config: LiveConfig) -> float:
+    """Frames per second of reading plus face detection on every ``--detect-every``-th frame."""
+    from realtime.detect import MediapipeDetector
+
+    cap, det = config.capture, config.detect
+    with (
+        open_source(cap.source, cap.max_frames, cap.reconnect_attempts) as source,
+        MediapipeDetector(
+            min_score=det.min_score, max_faces=det.max_faces, tiles=det.tiles or 1
+        ) as detector,
+    ):
+        start, frames = time.perf_counter(), 0
+        for frame in source:
+            if frames % det.every == 0:
+                detector.detect(frame)
+            frames += 1
+        return frames / max(time.perf_counter() - start, 1e-9)
+
+
+def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
+    """Run the full pipeline once; per-stage latency lists, frames, wall time and model info."""
+    cap = config.capture
+    timings: dict[str, list[float]] = {stage: [] for stage in STAGES}
+
+    def collect(result: FrameResult) -> None:
+        for stage in STAGES:
+            timings[stage].append(result.timings_ms.get(stage, 0.0))
+
+    with ExitStack() as stack:
+        source = stack.enter_context(
+            open_source(cap.source, cap.max_frames, cap.reconnect_attempts)
+        )
+        config = config.for_source(source.live, source.still)
+        stages = stack.enter_context(open_stages(config))
+        card = stages.backend.card
+        sinks = open_sinks(config.output, card.labels, source.fps or 30.0, window=False)
+        sinks = [stack.enter_context(s) for s in sinks]
+        summary = process(source, stages, sinks, OverlayRenderer(card.labels), collect)
+        backend = {"name": stages.backend.name, "device": stages.backend.device}
+    return {"timings": timings, "summary": summary, "card": card, "backend": backend}
+
+
+def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
+    """Measure decode, decode+detect and full-pipeline speed on the same source.
+
+    Args:
+        config: The run configuration (source, model, outputs).
+        command: The command line, recorded in the result.
+
+    Returns:
+        A JSON-ready dict: per-stage p50/p95/p99 (ms), FPS figures, ratios, overhead share,
+        device, versions, model and command.
+    """
+    if source_kind(config.capture.source) in ("camera", "url") and not config.capture.max_frames:
+        raise ConfigError("bench needs a file --source, or --max-frames for a camera or stream")
+    decode = decode_fps(config)
+    detect = detect_fps(config)
+    run = pipeline_pass(config)
+    summary = run["summary"]
+    stages = {k: percentiles(v) for k, v in run["timings"].items()}
+    busy_ms = sum(sum(run["timings"][k]) for k in ("decode", "detect", "infer"))
+    wall_ms = summary.wall_s * 1000.0
+    model = resolve_model_path(config.backend.model, config.backend.backend)
+    return {
+        "source": config.capture.source,
+        "frames": summary.frames,
+        "face_frames": summary.face_frames,
+        "fps": {
+            "end_to_end": summary.fps,
+            "decode_only": decode,
+            "decode_detect": detect,
+            "ratio_to_decode": summary.fps / decode if decode else 0.0,
+            "ratio_to_decode_detect": summary.fps / detect if detect else 0.0,
+        },
+        "overhead_share": max(0.0, (wall_ms - busy_ms) / wall_ms) if wall_ms else 0.0,
+        "stages_ms": stages,
+        "outputs": {k: v for k, v in config.to_dict()["output"].items() if k != "headless"},
+        "model": {"path": str(model), "name": run["card"].name, "sha256": sha256_file(model)},
+        "backend": run["backend"],
+        "config": config.to_dict(),
+        "device": device_info(),
+        "versions": versions(),
+        "command": " ".join(command),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def save_result(result: dict[str, Any], results_dir: Path) -> Path:
+    """Write the result as ``pipeline_<source>_<time>.json`` under ``results_dir``."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(result["source"]).stem or "source"
+    path = results_dir / f"pipeline_{stem}_{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    return path
+
+
+def device_info() -> dict[str, Any]:
+    """CPU model and core count (and the GPU name when torch sees one)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cpu_cores": usable, "platform": platform.platform()}
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages the pipeline uses."""
+    import importlib.metadata as md
+
+    found = {"python": sys.version.split()[0]}
+    for dist in ("fer-live", "numpy", "opencv-contrib-python", "mediapipe", "onnxruntime", "av"):
+        try:
+            found[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            found[dist] = "not installed"
+    return found
+
+
+def report_table(result: dict[str, Any]) -> Any:
+    """A rich Table of a benchmark result (the CLI prints it)."""
+    from rich.table import Table
+
+    fps = result["fps"]
+    name = Path(result["source"]).name
+    table = Table(title=f"fer-live bench: {name}, {result['frames']} frames")
+    for column in ("stage", "p50 ms", "p95 ms", "p99 ms", "mean ms"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, stats in result["stages_ms"].items():
+        table.add_row(stage, *(f"{stats[k]:.2f}" for k in ("p50", "p95", "p99", "mean")))
+    table.add_section()
+    table.add_row("end-to-end FPS", f"{fps['end_to_end']:.1f}")
+    table.add_row("decode-only FPS", f"{fps['decode_only']:.1f}", f"x{fps['ratio_to_decode']:.2f}")
+    table.add_row(
+        "decode+detect FPS", f"{fps['decode_detect']:.1f}", f"x{fps['ratio_to_decode_detect']:.2f}"
+    )
+    table.add_row("pipeline overhead", f"{100 * result['overhead_share']:.1f} %")
+    return table

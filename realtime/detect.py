@@ -1,0 +1,207 @@
+"""Face detection with MediaPipe's BlazeFace (Tasks API); its output is converted here only.
+
+The short-range BlazeFace model finds faces that fill roughly 10 % of the frame or more. For
+small or far faces, ``tiles=N`` also runs it on an N x N grid of overlapping tiles and merges the
+boxes with non-maximum suppression (costs about N * N + 1 detector calls per frame). The
+full-range BlazeFace model (``face_detection_full_range_sparse.tflite``) also loads here through
+``model_path`` and finds far faces in one pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from realtime.errors import BackendUnavailable, ConfigError, ModelError
+from realtime.native_log import quiet_native_stderr
+from realtime.types import FaceBoxes, Frame
+
+logger = logging.getLogger(__name__)
+
+TILE_OVERLAP = 0.25
+NMS_IOU = 0.3
+# Tiles see little context, so weak tile hits are mostly false positives (e.g. a suit at 0.52).
+TILE_MIN_SCORE = 0.7
+
+
+def _import_mediapipe() -> Any:
+    try:
+        import mediapipe
+        from mediapipe.tasks.python import BaseOptions, vision
+    except ImportError:
+        raise BackendUnavailable("mediapipe is not installed: pip install mediapipe") from None
+    return mediapipe, BaseOptions, vision
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes a (N, 4) and b (M, 4), xyxy; returns (N, M)."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def nms(xyxy: np.ndarray, score: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, best score first."""
+    order = np.argsort(-score, kind="stable")
+    keep: list[int] = []
+    for i in order:
+        if not keep or box_iou(xyxy[i : i + 1], xyxy[keep]).max() < iou_threshold:
+            keep.append(int(i))
+    return np.asarray(keep, np.int64)
+
+
+def tile_grid(height: int, width: int, tiles: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping tiles (x0, y0, x1, y1) covering the image on a tiles x tiles grid."""
+    out = []
+    tw = width / (tiles - (tiles - 1) * TILE_OVERLAP)
+    th = height / (tiles - (tiles - 1) * TILE_OVERLAP)
+    for row in range(tiles):
+        for col in range(tiles):
+            x0 = int(round(col * tw * (1 - TILE_OVERLAP)))
+            y0 = int(round(row * th * (1 - TILE_OVERLAP)))
+            out.append((x0, y0, min(width, int(round(x0 + tw))), min(height, int(round(y0 + th)))))
+    return out
+
+
+class MediapipeDetector:
+    """BlazeFace short-range face detector.
+
+    Args:
+        model_path: The ``.tflite`` model; None uses the shipped, checksum-verified one.
+        min_score: Minimum detection confidence in [0, 1].
+        max_faces: Keep at most this many faces (highest scores first).
+        tiles: 1 runs on the whole frame; N >= 2 also runs on an N x N grid of tiles.
+
+    Raises:
+        BackendUnavailable: mediapipe is not installed.
+        ModelError: The model file is missing or not a valid detector.
+        ConfigError: An argument is out of range.
+
+    Example:
+        >>> with MediapipeDetector() as detector:  # doctest: +SKIP
+        ...     boxes = detector.detect(frame)
+    """
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        min_score: float = 0.5,
+        max_faces: int = 10,
+        tiles: int = 1,
+    ) -> None:
+        if not 0.0 <= min_score <= 1.0:
+            raise ConfigError(f"min_score must be in [0, 1], got {min_score}")
+        if max_faces < 1:
+            raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
+        if not 1 <= tiles <= 4:
+            raise ConfigError(f"tiles must be in [1, 4], got {tiles}")
+        self.min_score = min_score
+        self.max_faces = max_faces
+        self.tiles = tiles
+        self._mp, base_options, vision = _import_mediapipe()
+        if model_path is None:
+            from realtime.assets import detector_path
+
+            model_path = detector_path()
+        self.model_path = Path(model_path)
+        self._detector = self._create(base_options, vision)
+
+    def _create(self, base_options: Any, vision: Any) -> Any:
+        if not self.model_path.is_file():
+            raise ModelError(f"face detector model not found: {self.model_path}")
+        options = vision.FaceDetectorOptions(
+            base_options=base_options(model_asset_buffer=self.model_path.read_bytes()),
+            running_mode=vision.RunningMode.IMAGE,
+            min_detection_confidence=self.min_score,
+        )
+        try:
+            with quiet_native_stderr():
+                detector = vision.FaceDetector.create_from_options(options)
+                # The first run logs a native warning; run it here, muted, on a blank image.
+                blank = self._mp.Image(
+                    image_format=self._mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)
+                )
+                detector.detect(blank)
+            return detector
+        except Exception as exc:  # mediapipe raises RuntimeError/ValueError with C++ traces
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"cannot load face detector {self.model_path}: {first}") from None
+
+    def detect(self, frame: Frame) -> FaceBoxes:
+        """Find faces in a frame.
+
+        Args:
+            frame: The frame (BGR uint8).
+
+        Returns:
+            Boxes (N, 4) as pixel xyxy clipped to the image, with scores (N,), best first.
+        """
+        rgb = np.ascontiguousarray(frame.image[:, :, ::-1])
+        xyxy, score = self._detect_rgb(rgb)
+        if self.tiles > 1:
+            xyxy, score = self._add_tiles(rgb, xyxy, score)
+        h, w = rgb.shape[:2]
+        xyxy = np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
+        valid = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+        xyxy, score = xyxy[valid], score[valid]
+        order = np.argsort(-score, kind="stable")[: self.max_faces]
+        return FaceBoxes(xyxy[order], score[order].astype(np.float32))
+
+    def _detect_rgb(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run mediapipe once; unclipped xyxy (N, 4) float64 and scores (N,)."""
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        result = self._detector.detect(image)
+        boxes, scores = [], []
+        for det in result.detections:
+            bb = det.bounding_box
+            x0, y0 = float(bb.origin_x), float(bb.origin_y)
+            boxes.append((x0, y0, x0 + float(bb.width), y0 + float(bb.height)))
+            scores.append(float(det.categories[0].score) if det.categories else 0.0)
+        return np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64)
+
+    def _add_tiles(
+        self, rgb: np.ndarray, xyxy: np.ndarray, score: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        all_boxes, all_scores = [xyxy], [score]
+        for x0, y0, x1, y1 in tile_grid(rgb.shape[0], rgb.shape[1], self.tiles):
+            boxes, scores = self._detect_rgb(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            strong = scores >= max(self.min_score, TILE_MIN_SCORE)
+            all_boxes.append(boxes[strong] + [x0, y0, x0, y0])
+            all_scores.append(scores[strong])
+        xyxy, score = np.concatenate(all_boxes), np.concatenate(all_scores)
+        keep = nms(xyxy, score, NMS_IOU)
+        return xyxy[keep], score[keep]
+
+    def close(self) -> None:
+        """Release the mediapipe graph."""
+        detector = self.__dict__.pop("_detector", None)
+        if detector is not None:
+            with quiet_native_stderr():
+                detector.close()
+
+    def __enter__(self) -> MediapipeDetector:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # At interpreter shutdown mediapipe may already be torn down.
+        with contextlib.suppress(Exception):
+            self.close()

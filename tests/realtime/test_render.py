@@ -1,0 +1,88 @@
+"""The overlay never mutates its input and draws boxes, bars and the HUD where expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.render import PALETTE, Hud, OverlayRenderer
+from realtime.types import Frame, Predictions, Tracks
+
+LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+
+
+@pytest.fixture
+def photo(shared_dir: Path) -> Frame:
+    image = cv2.imread(str(shared_dir / "images" / "public-domain" / "obama-240p.jpg"))
+    return Frame(index=0, t_s=0.0, image=image, source_id="obama-240p.jpg")
+
+
+def _tracks(boxes: list[list[float]], ids: list[int]) -> Tracks:
+    n = len(ids)
+    return Tracks(
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(ids, np.int64),
+        np.ones(n, np.float32),
+        np.ones(n, bool),
+    )
+
+
+def _one_hot(ids: list[int], classes: list[int]) -> Predictions:
+    probs = np.zeros((len(ids), len(LABELS)), np.float32)
+    probs[np.arange(len(ids)), classes] = 1.0
+    return Predictions(np.asarray(ids, np.int64), probs)
+
+
+def test_draw_returns_an_annotated_copy(photo: Frame) -> None:
+    # given
+    before = photo.image.copy()
+    tracks = _tracks([[100, 60, 180, 150]], [3])
+    # when
+    out = OverlayRenderer(LABELS).draw(photo, tracks, _one_hot([3], [1]), Hud(30.0, {"infer": 2}))
+    # then
+    assert out.shape == photo.image.shape and out.dtype == np.uint8
+    assert out is not photo.image and np.array_equal(photo.image, before)
+    assert not np.array_equal(out, before)
+
+
+def test_box_and_full_bar_use_the_track_colour(photo: Frame) -> None:
+    # given one face, certain of "happiness" (row 1 of the bar chart)
+    tracks = _tracks([[60, 60, 140, 160]], [2])
+    colour = np.array(PALETTE[2 % len(PALETTE)], np.uint8)
+    # when
+    out = OverlayRenderer(LABELS).draw(photo, tracks, _one_hot([2], [1]))
+    # then: the box's left edge and the full-width bar beside the box carry the colour
+    assert np.array_equal(out[110, 60], colour)
+    right_of_box = out[60:160, 145:]
+    assert (np.abs(right_of_box.astype(int) - colour).sum(axis=2) == 0).sum() > 100
+
+
+def test_track_without_prediction_gets_a_box_only(photo: Frame) -> None:
+    tracks = _tracks([[60, 60, 140, 160]], [0])
+    with_probs = OverlayRenderer(LABELS).draw(photo, tracks, _one_hot([0], [0]))
+    box_only = OverlayRenderer(LABELS).draw(photo, tracks, Predictions.empty(len(LABELS)))
+    changed = np.any(box_only != photo.image, axis=2)
+    assert changed.sum() > 0 and changed.sum() < np.any(with_probs != photo.image, axis=2).sum()
+
+
+def test_no_faces_and_a_hud_changes_only_the_top_left(photo: Frame) -> None:
+    # when
+    out = OverlayRenderer(LABELS).draw(
+        photo, Tracks.empty(), Predictions.empty(len(LABELS)), Hud(29.5, {"decode": 1.2}, 3)
+    )
+    # then
+    rows, cols = np.nonzero(np.any(out != photo.image, axis=2))
+    assert rows.size > 0 and rows.max() < 60 and cols.max() < photo.image.shape[1] * 0.75
+
+
+def test_box_at_the_right_border_puts_bars_on_the_left(photo: Frame) -> None:
+    # given a box touching the right border
+    h, w = photo.image.shape[:2]
+    tracks = _tracks([[w - 80, 40, w - 1, 130]], [1])
+    # when
+    out = OverlayRenderer(LABELS).draw(photo, tracks, _one_hot([1], [4]))
+    # then the chart lands left of the box
+    assert np.any(out[40:130, : w - 85] != photo.image[40:130, : w - 85])

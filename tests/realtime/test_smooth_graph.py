@@ -1,0 +1,147 @@
+"""GUS-T smoother (``--smooth graph``): windows per track, resets, head loading, no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.card import sha256_file
+from realtime.errors import ModelError
+from realtime.smooth import SMOOTHERS, make_smoother
+from realtime.smooth_graph import GUS_FORMAT, GraphSmoother, GusHeadWeights, head_path_for
+from realtime.types import Predictions
+
+D, H, C = 16, 8, 4
+
+
+def write_head(path: Path, norm: str = "mlgcn", threshold: float = 0.5, **meta: object) -> Path:
+    """A random GUS head file in the format ``save_gus_head`` writes (numpy only)."""
+    rng = np.random.default_rng(0)
+    info = dict(meta, format=GUS_FORMAT, norm=norm, p=0.5, threshold=threshold)
+    np.savez(
+        path,
+        w1=rng.uniform(-0.3, 0.3, (D, H)).astype(np.float32),
+        w2=rng.uniform(-0.3, 0.3, (H, H)).astype(np.float32),
+        fc_w=rng.uniform(-1, 1, (C, H)).astype(np.float32),
+        fc_b=np.zeros(C, np.float32),
+        meta=np.array(json.dumps(info)),
+    )
+    return path
+
+
+@pytest.fixture()
+def head_file(tmp_path: Path) -> Path:
+    return write_head(tmp_path / "m.gus.npz")
+
+
+def _isolated(weights: GusHeadWeights, f: np.ndarray) -> np.ndarray:
+    h = f @ weights.w1
+    z = (np.where(h > 0, h, 0.2 * h) @ weights.w2) @ weights.fc_w.T + weights.fc_b
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _preds(track_ids: list[int], embeddings: np.ndarray) -> Predictions:
+    probs = np.full((len(track_ids), C), 1.0 / C, np.float32)
+    return Predictions(np.asarray(track_ids, np.int64), probs, embeddings.astype(np.float32))
+
+
+def _embeddings(n: int, seed: int, base: np.ndarray | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    center = rng.random(D) if base is None else base
+    return center + 0.05 * rng.random((n, D))
+
+
+def test_registered_and_first_frame_is_the_isolated_head(head_file: Path) -> None:
+    assert SMOOTHERS["graph"] is GraphSmoother
+    smoother = make_smoother("graph", head=head_file, model=head_file.with_name("m.onnx"))
+    f = _embeddings(1, 0)
+    out = smoother.smooth(_preds([7], f), 0.0)
+    np.testing.assert_allclose(out.probs[0], _isolated(smoother.weights, f[0]), atol=1e-5)
+
+
+def test_rows_sum_to_one_and_match_the_full_window_graph(head_file: Path) -> None:
+    smoother = GraphSmoother(head=head_file, window=4, ema_s=0.0)
+    f = _embeddings(6, 1)
+    for i in range(6):
+        out = smoother.smooth(_preds([1], f[i : i + 1]), i / 30)
+        np.testing.assert_allclose(out.probs.sum(axis=1), 1.0, atol=1e-5)
+    # the output is the newest row of the GUS graph over the last W = 4 frames
+    z = smoother.weights.logits(f[2:6])[-1]
+    np.testing.assert_allclose(out.probs[0], np.exp(z) / np.exp(z).sum(), atol=1e-5)
+
+
+def test_windows_never_mix_tracks(head_file: Path) -> None:
+    alone, both = GraphSmoother(head=head_file), GraphSmoother(head=head_file)
+    f1, f2 = _embeddings(5, 2), _embeddings(5, 3)
+    for i in range(5):
+        a = alone.smooth(_preds([1], f1[i : i + 1]), i / 30)
+        b = both.smooth(_preds([2, 1], np.stack([f2[i], f1[i]])), i / 30)
+    np.testing.assert_allclose(b.probs[1], a.probs[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("cause", ["gap", "identity"])
+def test_window_resets_on_gap_or_identity_switch(head_file: Path, cause: str) -> None:
+    smoother = GraphSmoother(head=head_file, max_gap_s=0.5, reset_cos=0.3)
+    f = _embeddings(4, 4)
+    for i in range(4):
+        smoother.smooth(_preds([1], f[i : i + 1]), i / 30)
+    if cause == "gap":  # the same face after 1 s: the window restarts
+        new, t = f[:1].copy(), 4 / 30 + 1.0
+    else:  # an embedding orthogonal to the last one (cos 0 < 0.3) on the next frame
+        v = np.random.default_rng(9).standard_normal(D)
+        new, t = (v - (v @ f[-1]) / (f[-1] @ f[-1]) * f[-1])[None, :], 4 / 30
+    out = smoother.smooth(_preds([1], new), t)
+    np.testing.assert_allclose(out.probs[0], _isolated(smoother.weights, new[0]), atol=1e-5)
+
+
+def test_no_embedding_or_wrong_size_is_a_model_error(head_file: Path) -> None:
+    smoother = GraphSmoother(head=head_file)
+    with pytest.raises(ModelError, match="embedding"):
+        smoother.smooth(Predictions(np.array([1]), np.full((1, C), 0.25, np.float32)), 0.0)
+    with pytest.raises(ModelError, match="16-d"):
+        smoother.smooth(_preds([1], np.ones((1, 5))), 0.0)
+
+
+def test_head_found_beside_the_model_and_checked_against_it(tmp_path: Path) -> None:
+    model = tmp_path / "fer_x.onnx"
+    model.write_bytes(b"model bytes")
+    assert head_path_for(model) == tmp_path / "fer_x.gus.npz"
+    write_head(head_path_for(model), base_sha256=sha256_file(model))
+    assert GraphSmoother(model=model).weights.embedding_dim == D
+    model.write_bytes(b"another model")
+    with pytest.raises(ModelError, match="another model"):
+        GraphSmoother(model=model)
+    with pytest.raises(ModelError, match="not found"):
+        GraphSmoother(model=tmp_path / "missing.onnx")
+
+
+def test_constant_sequence_is_stable_and_reset_forgets(head_file: Path) -> None:
+    smoother = GraphSmoother(head=head_file, ema_s=0.1)
+    f = _embeddings(1, 5)
+    outs = [smoother.smooth(_preds([3], f), i / 30).probs[0] for i in range(5)]
+    np.testing.assert_allclose(outs[-1], outs[0], atol=1e-5)
+    smoother.reset()
+    assert smoother.smooth(_preds([3], f), 1.0).probs.shape == (1, C)
+
+
+def test_output_ema_is_frame_rate_independent(head_file: Path) -> None:
+    f = _embeddings(2, 6)
+    raw = GraphSmoother(head=head_file, ema_s=0.0)
+    first = raw.smooth(_preds([1], f[:1]), 0.0).probs[0]
+    second = raw.smooth(_preds([1], f[1:]), 0.1).probs[0]
+    smoother = GraphSmoother(head=head_file, ema_s=0.2)
+    smoother.smooth(_preds([1], f[:1]), 0.0)
+    got = smoother.smooth(_preds([1], f[1:]), 0.1).probs[0]
+    keep = np.exp(-0.1 / 0.2)  # previous output's weight after a 0.1 s gap
+    np.testing.assert_allclose(got, keep * first + (1 - keep) * second, atol=1e-6)
+
+
+def test_runtime_module_does_not_import_torch() -> None:
+    code = "import sys, realtime.smooth; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,143 @@
+"""Typed training configuration, saved as ``runs/<name>/config.json`` with every run."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from realtime.errors import ConfigError
+
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+DEFAULT_DATA_ROOT = SHARED_DIR / "data" / "ferplus"
+DEFAULT_PRETRAINED = {
+    "mobilenetv2": SHARED_DIR / "models" / "mobilenet_v2-b0353104.pth",
+    "efficientnet_lite0": SHARED_DIR / "models" / "efficientnet-lite0-57934424.pth",
+}
+
+
+@dataclass(frozen=True)
+class AugConfig:
+    """Tensor augmentation strengths (applied on normalized (B, C, S, S) batches)."""
+
+    flip: float = 0.5
+    rotate_deg: float = 10.0
+    scale: tuple[float, float] = (0.9, 1.1)
+    shift: float = 0.08
+    brightness: float = 0.2
+    contrast: float = 0.3
+    erase_prob: float = 0.25
+    erase_area: tuple[float, float] = (0.02, 0.15)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run depends on.
+
+    Attributes:
+        name: Run name; outputs go to ``out_dir / name``.
+        dataset: ``ferplus`` (8-class majority, soft votes), ``fer2013`` (7-class) or a path to
+            an image folder with ``train``/``valid`` sub-folders of class folders.
+        data_root: FERPlus root (``FER2013Train`` ... and ``fer2013_7class.csv``).
+        arch: Registry name of the model.
+        pretrained: Weights file for the model, or None (from scratch).
+        input_size: Model input side in pixels.
+        channels: 1 (grayscale) or 3.
+        soft_targets: Train against the FERPlus vote distribution instead of hard labels.
+        label_smoothing: Label smoothing for hard-label training.
+        epochs, batch_size, lr, min_lr, weight_decay, warmup_epochs: Optimisation (AdamW, cosine
+            with linear warm-up, per step).
+        drop_rate: Dropout before the classifier.
+        ema_decay: Weight EMA decay per step; 0 disables it.
+        eval_tta: Average logits over the horizontal flip at evaluation.
+        seed: Seed for torch and numpy.
+        device: ``cpu`` or ``cuda``.
+        num_threads: torch CPU threads; 0 leaves torch's default.
+        channels_last: Use the channels-last memory format (faster on CPU and CUDA).
+        amp: bfloat16 autocast on CUDA (ignored on CPU).
+        max_train: Use only the first N training images (0 = all), for smoke runs.
+        max_eval: Use only the first N validation images (0 = all).
+        out_dir: Parent folder of runs.
+        model_kwargs: Extra keyword arguments for ``create_model``.
+        aug: Augmentation strengths.
+    """
+
+    name: str = "fer_mobilenetv2_64"
+    dataset: str = "ferplus"
+    data_root: str = str(DEFAULT_DATA_ROOT)
+    arch: str = "mobilenetv2"
+    pretrained: str | None = None
+    input_size: int = 64
+    channels: int = 1
+    soft_targets: bool = True
+    label_smoothing: float = 0.0
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    drop_rate: float = 0.2
+    ema_decay: float = 0.0
+    eval_tta: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    num_threads: int = 0
+    channels_last: bool = True
+    amp: bool = True
+    max_train: int = 0
+    max_eval: int = 0
+    out_dir: str = "runs"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    aug: AugConfig = field(default_factory=AugConfig)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "input_size": 16 <= self.input_size <= 512,
+            "channels": self.channels in (1, 3),
+            "ema_decay": 0.0 <= self.ema_decay < 1.0,
+            "device": self.device in ("cpu", "cuda") or self.device.startswith("cuda:"),
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"config {key}={getattr(self, key)!r} is out of range")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> TrainConfig:
+        """Build a config, rejecting unknown keys with the closest valid one.
+
+        Raises:
+            ConfigError: An unknown key or a value out of range.
+        """
+        data = dict(data)
+        _check_keys(data, [f.name for f in fields(TrainConfig)])
+        aug = dict(data.pop("aug", {}) or {})
+        _check_keys(aug, [f.name for f in fields(AugConfig)], prefix="aug.")
+        for key in ("scale", "erase_area"):
+            if key in aug:
+                aug[key] = tuple(aug[key])
+        return TrainConfig(**data, aug=AugConfig(**aug))
+
+    @staticmethod
+    def load(path: Path) -> TrainConfig:
+        return TrainConfig.from_dict(json.loads(Path(path).read_text()))
+
+
+def _check_keys(data: dict[str, Any], valid: list[str], prefix: str = "") -> None:
+    for key in data:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+            raise ConfigError(f"unknown config key {prefix}{key}{hint}")

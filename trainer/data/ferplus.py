@@ -1,0 +1,168 @@
+"""Readers for the FERPlus label layout and the original FER2013 7-class labels.
+
+FERPlus ships one ``label.csv`` per split folder (``FER2013Train``, ``FER2013Valid``,
+``FER2013Test``) with ten annotator votes per image over ``neutral .. contempt, unknown, NF``.
+The majority protocol follows the FERPlus generator: single votes are dropped as outliers, the
+top class must hold more than half of the remaining votes, and images whose majority is
+``unknown`` or ``NF`` (not a face) are dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime.errors import ConfigError
+
+FERPLUS_LABELS = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+)
+VOTE_COLUMNS = FERPLUS_LABELS + ("unknown", "NF")
+FERPLUS_SPLITS = {"train": "FER2013Train", "valid": "FER2013Valid", "test": "FER2013Test"}
+FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER2013_USAGES = {"train": "Training", "public": "PublicTest", "private": "PrivateTest"}
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Image files with hard labels and optional soft targets.
+
+    Attributes:
+        paths: Image files, length N.
+        labels: Hard class index per image, int64 (N,).
+        soft: Soft targets (N, C) summing to 1 per row, or None.
+        classes: Class names in index order.
+    """
+
+    paths: tuple[Path, ...]
+    labels: np.ndarray
+    soft: np.ndarray | None
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.paths)
+        if self.labels.shape != (n,):
+            raise ValueError(f"labels must be ({n},), got {self.labels.shape}")
+        if self.soft is not None and self.soft.shape != (n, len(self.classes)):
+            raise ValueError(f"soft must be ({n}, {len(self.classes)}), got {self.soft.shape}")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def read_votes(label_csv: Path) -> tuple[list[str], np.ndarray]:
+    """Read a FERPlus ``label.csv``.
+
+    Args:
+        label_csv: File with rows ``image,"(x, y, w, h)",<10 vote counts>``.
+
+    Returns:
+        Image names and votes, float32 (N, 10) in ``VOTE_COLUMNS`` order.
+    """
+    names: list[str] = []
+    votes: list[list[float]] = []
+    with open(label_csv, newline="") as handle:
+        for row in csv.reader(handle):
+            if not row or not row[0].strip():
+                continue
+            if len(row) != 2 + len(VOTE_COLUMNS):
+                raise ConfigError(f"{label_csv}: expected 12 columns, got {len(row)}: {row}")
+            names.append(row[0].strip())
+            votes.append([float(v) for v in row[2:]])
+    return names, np.asarray(votes, np.float32).reshape(-1, len(VOTE_COLUMNS))
+
+
+def majority_labels(votes: np.ndarray) -> np.ndarray:
+    """FERPlus majority labels; -1 marks images the protocol drops.
+
+    Args:
+        votes: Vote counts (N, 10) in ``VOTE_COLUMNS`` order.
+
+    Returns:
+        int64 (N,): the majority class in 0..7, or -1 when, after removing single votes, no class
+        holds more than half of the votes or the majority is ``unknown``/``NF``.
+    """
+    kept = np.where(votes > 1.0, votes, 0.0)
+    total = kept.sum(axis=1)
+    top = kept.argmax(axis=1)
+    has_majority = kept.max(axis=1) > 0.5 * total
+    valid = has_majority & (top < len(FERPLUS_LABELS)) & (total > 0)
+    return np.where(valid, top, -1).astype(np.int64)
+
+
+def soft_targets(votes: np.ndarray) -> np.ndarray:
+    """Vote distribution over the 8 emotions (unknown/NF removed), float32 (N, 8) summing to 1."""
+    emo = votes[:, : len(FERPLUS_LABELS)].astype(np.float32)
+    total = emo.sum(axis=1, keepdims=True)
+    return emo / np.maximum(total, 1e-6)
+
+
+def read_ferplus(root: Path, split: str) -> LabelledImages:
+    """Read one FERPlus split under the majority protocol.
+
+    Args:
+        root: Folder holding ``FER2013Train``, ``FER2013Valid`` and ``FER2013Test``.
+        split: ``train``, ``valid`` or ``test``.
+
+    Returns:
+        The kept images with majority labels and soft vote targets.
+
+    Raises:
+        ConfigError: Unknown split or missing label file.
+    """
+    if split not in FERPLUS_SPLITS:
+        raise ConfigError(f"split must be one of {sorted(FERPLUS_SPLITS)}, got {split!r}")
+    folder = Path(root) / FERPLUS_SPLITS[split]
+    label_csv = folder / "label.csv"
+    if not label_csv.is_file():
+        raise ConfigError(f"FERPlus label file not found: {label_csv}")
+    names, votes = read_votes(label_csv)
+    labels = majority_labels(votes)
+    keep = labels >= 0
+    return LabelledImages(
+        paths=tuple(folder / n for n, k in zip(names, keep, strict=True) if k),
+        labels=labels[keep],
+        soft=soft_targets(votes[keep]),
+        classes=FERPLUS_LABELS,
+    )
+
+
+def read_fer2013(root: Path, split: str) -> LabelledImages:
+    """Read the original FER2013 7-class labels from ``fer2013_7class.csv``.
+
+    Args:
+        root: The FERPlus root holding ``fer2013_7class.csv`` and the split folders.
+        split: ``train`` (Training), ``public`` (PublicTest) or ``private`` (PrivateTest).
+
+    Returns:
+        Images with their 7-class labels (``FER2013_LABELS`` order) and no soft targets.
+
+    Raises:
+        ConfigError: Unknown split or missing file.
+    """
+    if split not in FER2013_USAGES:
+        raise ConfigError(f"split must be one of {sorted(FER2013_USAGES)}, got {split!r}")
+    root = Path(root)
+    table = root / "fer2013_7class.csv"
+    if not table.is_file():
+        raise ConfigError(f"FER2013 label file not found: {table}")
+    usage = FER2013_USAGES[split]
+    folder = {"Training": "FER2013Train", "PublicTest": "FER2013Valid"}.get(usage, "FER2013Test")
+    paths: list[Path] = []
+    labels: list[int] = []
+    with open(table, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["usage"] == usage:
+                paths.append(root / folder / row["image"])
+                labels.append(int(row["emotion"]))
+    return LabelledImages(tuple(paths), np.asarray(labels, np.int64), None, FER2013_LABELS)

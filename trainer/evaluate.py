@@ -1,0 +1,163 @@
+"""Classification metrics, the confusion-matrix plot and checkpoint evaluation."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from realtime.card import ModelCard
+from realtime.errors import ModelError
+from trainer.config import TrainConfig
+from trainer.data.tensors import load_split
+from trainer.engine import predict_logits
+from trainer.models.base import FerNet
+from trainer.models.registry import create_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Accuracy, macro-F1, per-class F1 and the confusion matrix (rows = truth)."""
+
+    accuracy: float
+    macro_f1: float
+    per_class_f1: dict[str, float]
+    confusion: list[list[int]]
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts (K, K) with truth on rows and prediction on columns."""
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, preds), 1)
+    return matrix
+
+
+def compute_metrics(labels: np.ndarray, preds: np.ndarray, classes: tuple[str, ...]) -> Metrics:
+    """Metrics of predictions ``preds`` against ``labels`` (both int (N,))."""
+    matrix = confusion_matrix(labels, preds, len(classes))
+    tp = np.diag(matrix).astype(np.float64)
+    precision = tp / np.maximum(matrix.sum(axis=0), 1)
+    recall = tp / np.maximum(matrix.sum(axis=1), 1)
+    f1 = np.where(
+        precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0
+    )
+    return Metrics(
+        accuracy=float(tp.sum() / max(len(labels), 1)),
+        macro_f1=float(f1.mean()),
+        per_class_f1={name: round(float(v), 4) for name, v in zip(classes, f1, strict=True)},
+        confusion=matrix.tolist(),
+        count=int(len(labels)),
+    )
+
+
+def plot_confusion(metrics: Metrics, path: Path, title: str) -> Path:
+    """Save the row-normalized confusion matrix of ``metrics`` as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = list(metrics.per_class_f1)
+    matrix = np.asarray(metrics.confusion, np.float64)
+    normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            color = "white" if normalized[i, j] > 0.5 else "black"
+            ax.text(
+                j, i, f"{normalized[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color
+            )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title} (acc {metrics.accuracy:.4f})")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# FERPlus names -> FER2013 names, to score an 8-class FERPlus model against the 7 original labels
+# (contempt has no FER2013 counterpart and is left out of the argmax).
+LABEL_ALIASES = {
+    "happiness": "happy",
+    "sadness": "sad",
+    "anger": "angry",
+}
+
+
+def label_columns(model_labels: tuple[str, ...], data_labels: tuple[str, ...]) -> list[int]:
+    """Indices of the model's logits that correspond to each data class, in data order.
+
+    Raises:
+        ModelError: A data class has no model counterpart.
+    """
+    names = [LABEL_ALIASES.get(name, name) for name in model_labels]
+    missing = [name for name in data_labels if name not in names]
+    if missing:
+        raise ModelError(f"model labels {list(model_labels)} do not cover {missing}")
+    return [names.index(name) for name in data_labels]
+
+
+def load_checkpoint(path: Path) -> tuple[FerNet, ModelCard, TrainConfig]:
+    """Rebuild the model saved in a ``best.pt``/``last.pt`` checkpoint (CPU, eval mode).
+
+    Raises:
+        ModelError: The file is missing or not a fer-train checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise ModelError(f"{path} is not a fer-train checkpoint")
+    cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
+    num_classes = ckpt["model"]["fc.weight"].shape[0]
+    model = create_model(
+        cfg.arch, num_classes, cfg.channels, cfg.input_size, None, **cfg.model_kwargs
+    )
+    model.load_state_dict(ckpt["model"])
+    if "card" in ckpt:
+        card = ModelCard.from_json(ckpt["card"])
+    else:
+        from trainer.train import training_card
+
+        card = training_card(cfg, tuple(str(i) for i in range(num_classes)), model.num_features)
+    if "valid_acc" in ckpt:
+        metrics = dict(card.metrics, valid_acc=round(float(ckpt["valid_acc"]), 4))
+        card = replace(card, metrics=metrics, training=dict(card.training, epoch=ckpt.get("epoch")))
+    return model.eval(), card, cfg
+
+
+def evaluate_split(
+    model: FerNet,
+    card: ModelCard,
+    dataset: str,
+    data_root: Path,
+    split: str,
+    tta: bool = True,
+    limit: int = 0,
+) -> Metrics:
+    """Evaluate ``model`` on one split of ``dataset`` (ferplus, fer2013 or a folder)."""
+    data = load_split(dataset, data_root, split, card, limit=limit)
+    logits = predict_logits(model, data.x, tta=tta)
+    if tuple(card.labels) != tuple(data.classes):
+        logits = logits[:, label_columns(card.labels, data.classes)]
+    preds = logits.argmax(axis=1)
+    metrics = compute_metrics(data.labels.numpy(), preds, data.classes)
+    logger.info("%s/%s: acc %.4f macro-F1 %.4f", dataset, split, metrics.accuracy, metrics.macro_f1)
+    return metrics

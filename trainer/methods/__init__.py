@@ -1,0 +1,1 @@
+"""Methods from METHODS.md: MRE, GUS, mixed loss, merging/correcting."""
