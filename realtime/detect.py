@@ -15,9 +15,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import cv2
 import numpy as np
 
-from realtime.errors import BackendUnavailable, ConfigError, ModelError
+from realtime.errors import BackendUnavailable, ConfigError, ModelError, first_line
 from realtime.native_log import quiet_native_stderr
 from realtime.types import FaceBoxes, Frame
 
@@ -27,6 +28,7 @@ TILE_OVERLAP = 0.25
 NMS_IOU = 0.3
 # Tiles see little context, so weak tile hits are mostly false positives (e.g. a suit at 0.52).
 TILE_MIN_SCORE = 0.7
+ALIGN_BYTES = 64
 
 
 def _import_mediapipe() -> Any:
@@ -72,6 +74,25 @@ def tile_grid(height: int, width: int, tiles: int) -> list[tuple[int, int, int, 
             y0 = int(round(row * th * (1 - TILE_OVERLAP)))
             out.append((x0, y0, min(width, int(round(x0 + tw))), min(height, int(round(y0 + th)))))
     return out
+
+
+def _aligned_empty(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised uint8 array in a 64-byte aligned buffer.
+
+    LiteRT copies (and logs a warning for) input buffers that are not 64-byte aligned; numpy only
+    guarantees 16.
+    """
+    size = int(np.prod(shape))
+    raw = np.empty(size + ALIGN_BYTES, np.uint8)
+    offset = -raw.ctypes.data % ALIGN_BYTES
+    return raw[offset : offset + size].reshape(shape)
+
+
+def _aligned_rgb(bgr: np.ndarray) -> np.ndarray:
+    """RGB copy of a BGR image, 64-byte aligned."""
+    rgb = _aligned_empty(bgr.shape)
+    cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=rgb)
+    return rgb
 
 
 class MediapipeDetector:
@@ -135,8 +156,9 @@ class MediapipeDetector:
                 detector.detect(blank)
             return detector
         except Exception as exc:  # mediapipe raises RuntimeError/ValueError with C++ traces
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelError(f"cannot load face detector {self.model_path}: {first}") from None
+            raise ModelError(
+                f"cannot load face detector {self.model_path}: {first_line(exc)}"
+            ) from None
 
     def detect(self, frame: Frame) -> FaceBoxes:
         """Find faces in a frame.
@@ -147,7 +169,7 @@ class MediapipeDetector:
         Returns:
             Boxes (N, 4) as pixel xyxy clipped to the image, with scores (N,), best first.
         """
-        rgb = np.ascontiguousarray(frame.image[:, :, ::-1])
+        rgb = _aligned_rgb(frame.image)
         xyxy, score = self._detect_rgb(rgb)
         if self.tiles > 1:
             xyxy, score = self._add_tiles(rgb, xyxy, score)
@@ -175,7 +197,9 @@ class MediapipeDetector:
     ) -> tuple[np.ndarray, np.ndarray]:
         all_boxes, all_scores = [xyxy], [score]
         for x0, y0, x1, y1 in tile_grid(rgb.shape[0], rgb.shape[1], self.tiles):
-            boxes, scores = self._detect_rgb(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            tile = _aligned_empty((y1 - y0, x1 - x0, 3))
+            tile[...] = rgb[y0:y1, x0:x1]
+            boxes, scores = self._detect_rgb(tile)
             strong = scores >= max(self.min_score, TILE_MIN_SCORE)
             all_boxes.append(boxes[strong] + [x0, y0, x0, y0])
             all_scores.append(scores[strong])

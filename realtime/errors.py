@@ -21,3 +21,9 @@ class ConfigError(FerLiveError, ValueError):
 
 class BackendUnavailable(FerLiveError, ImportError):
     """An inference backend's package or device is not available here."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (native libraries append long traces)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

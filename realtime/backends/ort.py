@@ -10,7 +10,7 @@ import numpy as np
 
 from realtime.backends.base import InferenceBackend
 from realtime.card import CARD_KEY, ModelCard, read_sidecar
-from realtime.errors import BackendUnavailable, ModelError
+from realtime.errors import BackendUnavailable, ModelError, first_line
 from realtime.types import ModelOutput
 
 logger = logging.getLogger(__name__)
@@ -36,11 +36,6 @@ def describe() -> str:
     return f"onnxruntime {ort.__version__} ({', '.join(ort.get_available_providers())})"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 class OnnxBackend(InferenceBackend):
     """Runs an ``.onnx`` model whose card is in its metadata (``fer_live_card``) or sidecar.
 
@@ -63,6 +58,8 @@ class OnnxBackend(InferenceBackend):
         providers = self._providers(ort, device)
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # Idle ORT threads spin by default, stealing the cores that decode and detection need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
@@ -71,7 +68,7 @@ class OnnxBackend(InferenceBackend):
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own pybind exception types
-            raise ModelError(f"cannot load ONNX model {self.path}: {_first_line(exc)}") from None
+            raise ModelError(f"cannot load ONNX model {self.path}: {first_line(exc)}") from None
         if device.startswith("cuda") and _CUDA_PROVIDER not in self._session.get_providers():
             logger.warning("CUDA provider failed to initialise; %s runs on the CPU", self.path)
             self.device = "cpu"
@@ -141,7 +138,7 @@ class OnnxBackend(InferenceBackend):
         try:
             results = self._session.run(self._output_names, {self._input_name: pixels})
         except Exception as exc:
-            raise ModelError(f"ONNX inference failed for {self.path}: {_first_line(exc)}") from None
+            raise ModelError(f"ONNX inference failed for {self.path}: {first_line(exc)}") from None
         logits = np.asarray(results[0], np.float32)
         if logits.ndim != 2:
             raise ModelError(f"{self.path} logits must be (B, C), got shape {logits.shape}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from realtime.backends.base import InferenceBackend
 from realtime.card import ModelCard, read_sidecar
-from realtime.errors import BackendUnavailable, ModelError
+from realtime.errors import BackendUnavailable, ModelError, first_line
 from realtime.types import ModelOutput
 
 CARD_FILE = "card.json"
@@ -29,11 +29,6 @@ def describe() -> str:
     torch = import_torch()
     cuda = "cuda available" if torch.cuda.is_available() else "cpu only"
     return f"torch {torch.__version__} ({cuda})"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 class TorchBackend(InferenceBackend):
@@ -67,7 +62,7 @@ class TorchBackend(InferenceBackend):
             self._module = torch.jit.load(str(self.path), map_location=device, _extra_files=extra)
         except Exception as exc:  # torch raises RuntimeError/ValueError with long traces
             raise ModelError(
-                f"cannot load TorchScript model {self.path}: {_first_line(exc)}"
+                f"cannot load TorchScript model {self.path}: {first_line(exc)}"
             ) from None
         self._module.eval()
         self.card = self._read_card(extra[CARD_FILE])
@@ -93,9 +88,7 @@ class TorchBackend(InferenceBackend):
             with torch.inference_mode(), torch.jit.optimized_execution(False):
                 result = self._module(torch.from_numpy(pixels).to(self.device))
         except Exception as exc:
-            raise ModelError(
-                f"torch inference failed for {self.path}: {_first_line(exc)}"
-            ) from None
+            raise ModelError(f"torch inference failed for {self.path}: {first_line(exc)}") from None
         if isinstance(result, dict):
             result = tuple(result[key] for key in self.card.outputs if key in result)
         if not isinstance(result, (tuple, list)):

@@ -15,17 +15,8 @@ import pytest
 
 from realtime.card import CARD_KEY, ModelCard, write_sidecar
 from realtime.types import FaceBoxes, Frame, Tracks
+from trainer.data.ferplus import FERPLUS_LABELS
 
-FERPLUS_LABELS = (
-    "neutral",
-    "happiness",
-    "surprise",
-    "sadness",
-    "anger",
-    "disgust",
-    "fear",
-    "contempt",
-)
 TINY_SIZE = 32
 TINY_FILTERS = 8
 

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from realtime.cli import app, build_config, main, with_default_command
+from trainer.data.ferplus import FERPLUS_LABELS
 
 
 @pytest.fixture
@@ -84,16 +85,7 @@ def test_run_writes_video_jsonl_and_csv(
     rows = list(csv.DictReader(table.read_text().splitlines()))
     assert len(records) == len(rows) >= 20
     assert {r["track_id"] for r in records} == {0}
-    assert set(records[0]["probs"]) == {
-        "neutral",
-        "happiness",
-        "surprise",
-        "sadness",
-        "anger",
-        "disgust",
-        "fear",
-        "contempt",
-    }
+    assert set(records[0]["probs"]) == set(FERPLUS_LABELS)
     assert "24 frames" in capsys.readouterr().err
 
 
