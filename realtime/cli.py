@@ -68,7 +68,12 @@ TilesOpt = Annotated[
     ),
 ]
 SmoothOpt = Annotated[
-    str, typer.Option("--smooth", help=f"Temporal smoother: {', '.join(sorted(SMOOTHERS))}.")
+    str,
+    typer.Option(
+        "--smooth",
+        help=f"Temporal smoother: {', '.join(sorted(SMOOTHERS))} "
+        "(auto: graph when the model ships a GUS head, else ema).",
+    ),
 ]
 BatchOpt = Annotated[
     int, typer.Option("--batch-frames", help="Batch the faces of N frames (files only).")
@@ -201,6 +206,14 @@ def _quiet_native_logs() -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
+def _single_threaded_blas() -> None:
+    """One BLAS thread: the smoother's small products gain nothing from more, and idle BLAS
+    threads spin on the cores that decoding and detection need."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def _error(message: str) -> None:
     sys.stderr.write("error: " + " ".join(str(message).split()) + "\n")
     sys.stderr.flush()
@@ -213,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name; None reads ``sys.argv``.
     """
     _quiet_native_logs()
+    _single_threaded_blas()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:

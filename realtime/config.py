@@ -119,6 +119,9 @@ class BatchConfig:
 class SmoothConfig:
     """``--smooth``: name of a registered temporal smoother."""
 
+    # EMA stays the default: GUS-T ("graph") is more accurate and follows changes faster, but it
+    # flickers more than EMA on the jittered benchmark and costs ~0.6 ms per face in the loop
+    # (benchmarks/results/temporal.md), which breaks the 15 % overhead budget on 2 cores.
     name: str = "ema"
 
     def __post_init__(self) -> None:

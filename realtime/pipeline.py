@@ -307,5 +307,5 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
             )
         )
         tracker = IouTracker(cfg.track.iou_threshold, cfg.track.max_age, cfg.track.min_hits)
-        smoother = make_smoother(cfg.smooth.name)
+        smoother = make_smoother(cfg.smooth.name, model=model)
         yield Stages(detector, tracker, backend, smoother, cfg.detect.every, cfg.batch.frames)

@@ -13,12 +13,13 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from realtime.errors import ConfigError
-from realtime.smooth_graph import GraphSmoother
+from realtime.smooth_graph import GraphSmoother, head_path_for
 from realtime.types import Predictions
 
 
@@ -163,15 +164,34 @@ class EmaSmoother(WindowedSmoother):
         return mixed / mixed.sum()
 
 
+def graph_or_ema(model: Path | None = None) -> Smoother:
+    """GUS-T when a trained graph head ships beside the model, else EMA.
+
+    GUS-T beats EMA on accuracy, switch latency and real-clip flicker
+    (``benchmarks/results/temporal.md``), but only a model with a ``.gus.npz`` head can use it.
+    """
+    if model is not None and head_path_for(Path(model)).is_file():
+        return GraphSmoother(model=model)
+    return EmaSmoother()
+
+
 SMOOTHERS: dict[str, Callable[..., Smoother]] = {
+    "auto": graph_or_ema,
     "none": NoSmoother,
     "ema": EmaSmoother,
     "graph": GraphSmoother,
 }
+# Smoothers built from the model file (they read weights that ship beside it).
+MODEL_AWARE = frozenset({"auto", "graph"})
 
 
-def make_smoother(name: str, **kw: object) -> Smoother:
+def make_smoother(name: str, model: Path | None = None, **kw: object) -> Smoother:
     """Build a registered smoother by name.
+
+    Args:
+        name: A key of ``SMOOTHERS``.
+        model: The model file of the run; passed on to the smoothers in ``MODEL_AWARE``.
+        **kw: Smoother settings.
 
     Raises:
         ConfigError: Unknown name (the message lists the valid ones) or bad arguments.
@@ -179,6 +199,8 @@ def make_smoother(name: str, **kw: object) -> Smoother:
     factory = SMOOTHERS.get(name)
     if factory is None:
         raise ConfigError(f"unknown smoother {name!r}; valid: {', '.join(sorted(SMOOTHERS))}")
+    if name in MODEL_AWARE:
+        kw["model"] = model
     try:
         return factory(**kw)
     except TypeError as exc:

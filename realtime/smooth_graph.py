@@ -300,7 +300,10 @@ def _load_head(head: str | Path | None, model: str | Path | None) -> GusHeadWeig
     path = Path(head) if head is not None else head_path_for(model)
     weights = GusHeadWeights.load(path)
     expected = weights.meta.get("base_sha256")
-    if expected and model.is_file() and sha256_file(model) != expected:
+    # The TorchScript file is exported with the ONNX one from the same checkpoint; the head
+    # records the ONNX file's hash, so either file identifies the base model.
+    exported = [p for p in (model, model.with_suffix(".onnx")) if p.is_file()]
+    if expected and exported and all(sha256_file(p) != expected for p in exported):
         raise ModelError(f"GUS head {path.name} was trained for another model than {model}")
     logger.info("GUS-T head %s (%s, t=%.2f)", path, weights.norm, weights.threshold)
     return weights

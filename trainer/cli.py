@@ -14,8 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from realtime.errors import FerLiveError
 from trainer.config import DEFAULT_DATA_ROOT, DEFAULT_PRETRAINED, TrainConfig
+from trainer.methods.cli import methods_app
 
 app = typer.Typer(add_completion=False, help="Train, evaluate and export FER models.")
+app.add_typer(methods_app, name="methods")
 console = Console(stderr=True)
 
 

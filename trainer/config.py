@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from realtime.errors import ConfigError
 
-SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+# The project's data and pretrained weights sit in ../shared beside a checkout; FER_SHARED moves it.
+SHARED_DIR = Path(os.environ.get("FER_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 DEFAULT_DATA_ROOT = SHARED_DIR / "data" / "ferplus"
 DEFAULT_PRETRAINED = {
     "mobilenetv2": SHARED_DIR / "models" / "mobilenet_v2-b0353104.pth",

@@ -22,7 +22,7 @@ def test_registry_has_none_and_ema_and_names_valid_ones_on_typos():
     assert {"none", "ema"} <= set(SMOOTHERS)
     assert isinstance(make_smoother("none"), NoSmoother)
     assert isinstance(make_smoother("ema", time_constant_s=0.1), EmaSmoother)
-    with pytest.raises(ConfigError, match="valid: ema, .*none"):
+    with pytest.raises(ConfigError, match="valid: auto, ema, .*none"):
         make_smoother("emma")
     with pytest.raises(ConfigError, match="bad arguments"):
         make_smoother("ema", alpha_typo=1)

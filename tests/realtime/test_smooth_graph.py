@@ -145,3 +145,38 @@ def test_output_ema_is_frame_rate_independent(head_file: Path) -> None:
 def test_runtime_module_does_not_import_torch() -> None:
     code = "import sys, realtime.smooth; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_auto_picks_graph_only_when_a_head_ships_beside_the_model(tmp_path: Path) -> None:
+    # given one model with a matching head and one without
+    with_head = tmp_path / "fer_a.onnx"
+    with_head.write_bytes(b"model a")
+    write_head(head_path_for(with_head), base_sha256=sha256_file(with_head))
+    without = tmp_path / "fer_b.onnx"
+    without.write_bytes(b"model b")
+    # when / then
+    assert isinstance(make_smoother("auto", model=with_head), GraphSmoother)
+    assert isinstance(make_smoother("auto", model=without), SMOOTHERS["ema"])
+    assert isinstance(make_smoother("auto"), SMOOTHERS["ema"])
+
+
+def test_torchscript_twin_is_accepted_through_its_onnx_file(tmp_path: Path) -> None:
+    # given a head recorded against the ONNX file, and the TorchScript export beside it
+    onnx_file, ts_file = tmp_path / "fer_a.onnx", tmp_path / "fer_a.pt"
+    onnx_file.write_bytes(b"onnx bytes")
+    ts_file.write_bytes(b"torchscript bytes")
+    write_head(head_path_for(onnx_file), base_sha256=sha256_file(onnx_file))
+    # when / then: the .pt run finds the same head; a changed ONNX twin is refused
+    assert isinstance(make_smoother("graph", model=ts_file), GraphSmoother)
+    onnx_file.write_bytes(b"retrained")
+    with pytest.raises(ModelError, match="another model"):
+        make_smoother("graph", model=ts_file)
+
+
+def test_shipped_default_model_smooths_with_its_graph_head() -> None:
+    from realtime.assets import default_model_path
+
+    # given the shipped model and head; when built as the pipeline builds it
+    smoother = make_smoother("auto", model=default_model_path())
+    # then the head belongs to the shipped model
+    assert isinstance(smoother, GraphSmoother)
