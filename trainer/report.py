@@ -25,9 +25,9 @@ PAPERS_FERPLUS = (
 PAPERS_FER2013 = (("best single models (literature range)", "~73-74"),)
 # GPU reference recipes measured on the project's H100 (``../shared/DEVICE.md``), FERPlus test.
 GPU_REFERENCE_FERPLUS = (
-    ("ResNet-18 scratch 112 px, 40-100 ep (GPU)", "87.4-87.6"),
-    ("ImageNet MobileNetV2 112 px (GPU)", "87.0-87.8"),
-    ("ResNet-18 64 px (GPU)", "85.5"),
+    ("project GPU reference: ResNet-18 scratch 112 px, 40-100 ep", "87.4-87.6"),
+    ("project GPU reference: ImageNet MobileNetV2 112 px", "87.0-87.8"),
+    ("project GPU reference: ResNet-18 64 px", "85.5"),
 )
 
 
@@ -83,7 +83,7 @@ def render_markdown(rows: list[dict[str, Any]], threads: int, command: str) -> s
         "labels (contempt left out of the argmax). The FERPlus labels were made on the same",
         "Training images, so this is a cross-label reference, not the FER2013 training protocol.",
         "",
-        "## Published results, same protocols (test accuracy %)",
+        "## Published results and the project's GPU reference recipes, same protocols (test %)",
         "",
     ]
     lines += ["| method | FERPlus test |", "|---|---|"]

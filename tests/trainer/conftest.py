@@ -22,3 +22,14 @@ def ferplus_root(shared_dir: Path) -> Path:
 @pytest.fixture()
 def card32() -> ModelCard:
     return ModelCard(name="t", labels=tuple("abcdefgh"), input_size=32, embedding_dim=8)
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Tiny models run fastest (and never oversubscribe a shared CPU) on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,13 +14,7 @@ from realtime.smooth_graph import GusHeadWeights
 from trainer.methods.gus import GusHead, save_gus_head
 from trainer.methods.train_gus_head import Embedded, HeadConfig, head_accuracy, train_head
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _clustered(n: int = 12, dim: int = 16, seed: int = 0) -> torch.Tensor:

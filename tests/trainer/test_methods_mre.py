@@ -21,14 +21,7 @@ from trainer.methods.mre import (
 from trainer.methods.runner import MethodConfig, smoke_losses
 from trainer.models.registry import create_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest (and never oversubscribe a shared CPU) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_partners_have_a_different_label() -> None:
