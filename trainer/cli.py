@@ -54,6 +54,7 @@ def train(
     pretrained: str | None = typer.Option(
         None, help="Weights file; 'imagenet' uses the shared ImageNet file for the arch."
     ),
+    init: str | None = typer.Option(None, help="fer-train checkpoint to fine-tune from."),
     input_size: int = typer.Option(64),
     channels: int = typer.Option(1),
     epochs: int = typer.Option(30),
@@ -84,7 +85,7 @@ def train(
         pretrained = str(DEFAULT_PRETRAINED.get(arch, "")) or None
     values: dict[str, Any] = {
         "name": name, "arch": arch, "dataset": dataset, "data_root": str(data_root),
-        "pretrained": pretrained, "input_size": input_size, "channels": channels,
+        "pretrained": pretrained, "init": init, "input_size": input_size, "channels": channels,
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
         "warmup_epochs": warmup_epochs, "drop_rate": drop_rate, "ema_decay": ema_decay,
         "soft_targets": soft_targets, "label_smoothing": label_smoothing, "seed": seed,

@@ -45,6 +45,7 @@ class TrainConfig:
         data_root: FERPlus root (``FER2013Train`` ... and ``fer2013_7class.csv``).
         arch: Registry name of the model.
         pretrained: Weights file for the model, or None (from scratch).
+        init: A fer-train checkpoint whose weights start the run (fine-tuning), or None.
         input_size: Model input side in pixels.
         channels: 1 (grayscale) or 3.
         soft_targets: Train against the FERPlus vote distribution instead of hard labels.
@@ -71,6 +72,7 @@ class TrainConfig:
     data_root: str = str(DEFAULT_DATA_ROOT)
     arch: str = "mobilenetv2"
     pretrained: str | None = None
+    init: str | None = None
     input_size: int = 64
     channels: int = 1
     soft_targets: bool = True

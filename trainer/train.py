@@ -66,7 +66,11 @@ def build_model(cfg: TrainConfig, num_classes: int) -> FerNet:
     pretrained = Path(cfg.pretrained) if cfg.pretrained else None
     kwargs = dict(cfg.model_kwargs)
     kwargs.setdefault("drop_rate", cfg.drop_rate)
-    return create_model(cfg.arch, num_classes, cfg.channels, cfg.input_size, pretrained, **kwargs)
+    model = create_model(cfg.arch, num_classes, cfg.channels, cfg.input_size, pretrained, **kwargs)
+    if cfg.init:
+        checkpoint = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+    return model
 
 
 def accuracy(model: torch.nn.Module, data: TensorSplit, tta: bool) -> float:

@@ -88,3 +88,22 @@ def test_confusion_png_is_written(tmp_path: Path) -> None:
     m = compute_metrics(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1]), ("a", "b", "c"))
     path = plot_confusion(m, tmp_path / "cm.png", "tiny")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_init_starts_from_a_checkpoints_weights(tmp_path: Path) -> None:
+    import dataclasses
+
+    import torch
+
+    from trainer.train import build_model
+
+    # given a checkpoint of one model
+    cfg = TrainConfig(arch="mobilenetv2", input_size=32, drop_rate=0.0)
+    source = build_model(cfg, num_classes=8).state_dict()
+    torch.save({"model": source}, tmp_path / "best.pt")
+    # when a new run is built with init pointing at it, and another without
+    tuned = build_model(dataclasses.replace(cfg, init=str(tmp_path / "best.pt")), 8).state_dict()
+    fresh = build_model(cfg, num_classes=8).state_dict()
+    # then the first carries the checkpoint's weights and the second does not
+    assert all(torch.equal(source[k], tuned[k]) for k in source)
+    assert not all(torch.equal(source[k], fresh[k]) for k in source)
