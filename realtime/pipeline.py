@@ -28,7 +28,8 @@ from realtime.config import LiveConfig
 from realtime.errors import ConfigError, ModelError, SourceError
 from realtime.render import Hud, OverlayRenderer
 from realtime.sinks import Sink
-from realtime.types import FaceBoxes, Frame, FrameResult, ModelOutput, Predictions, Tracks
+from realtime.smooth import Smoother
+from realtime.types import FaceBoxes, Frame, FrameResult, ModelOutput, Tracks
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +48,6 @@ class Backend(Protocol):
     card: ModelCard
 
     def infer(self, pixels: np.ndarray) -> ModelOutput: ...
-
-
-class Smoother(Protocol):
-    def smooth(self, preds: Predictions, t_s: float) -> Predictions: ...
-
-    def reset(self) -> None: ...
 
 
 @dataclass(frozen=True)

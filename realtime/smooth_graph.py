@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from realtime.batch import softmax
 from realtime.card import sha256_file
 from realtime.errors import ConfigError, ModelError
 from realtime.types import Predictions
@@ -159,11 +160,6 @@ def head_path_for(model_path: Path) -> Path:
     return model_path.with_name(model_path.name.split(".")[0] + HEAD_SUFFIX)
 
 
-def softmax_row(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return (e / e.sum()).astype(np.float32)
-
-
 @dataclass
 class _TrackState:
     """One track's causal window: unit embeddings, first-layer projections, times, output."""
@@ -268,7 +264,7 @@ class GraphSmoother:
         if self.decay_s:
             weights = np.exp(-np.abs(times[:, None] - times[None, :]) / self.decay_s)
         logits = self.weights.last_logits(np.stack(state.unit), np.stack(state.proj), weights)
-        probs = softmax_row(logits)
+        probs = softmax(logits)
         if self.ema_s and state.out is not None and len(times) > 1:
             keep = float(np.exp(-max(times[-1] - times[-2], 0.0) / self.ema_s))
             probs = keep * state.out + (1.0 - keep) * probs
