@@ -33,3 +33,24 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def tiny_checkpoint(tmp_path: Path, ferplus_root: Path) -> Path:
+    """A fer-train checkpoint of a tiny 32 px gray MobileNetV2 (width 0.25), untrained."""
+    import torch
+
+    from trainer.config import TrainConfig
+    from trainer.models.registry import create_model
+
+    cfg = TrainConfig(
+        name="tiny", arch="mobilenetv2", input_size=32, data_root=str(ferplus_root),
+        model_kwargs={"width_mult": 0.25},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = create_model("mobilenetv2", 8, 1, 32, width_mult=0.25)
+    labels = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+    card = ModelCard(name="tiny", labels=labels, input_size=32, embedding_dim=model.num_features)
+    path = tmp_path / "tiny_best.pt"
+    torch.save({"model": model.state_dict(), "config": cfg.to_json(), "card": card.to_json()}, path)
+    return path

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from realtime.card import ModelCard
-from trainer.config import TrainConfig
 from trainer.methods.mre import (
     MreConfig,
     MreNet,
@@ -89,28 +87,17 @@ def test_mre_forward_modes_and_label_kept() -> None:
     torch.testing.assert_close(loss, expected)
 
 
-def _tiny_checkpoint(path: Path, data_root: Path) -> Path:
-    cfg = TrainConfig(
-        name="tiny", arch="mobilenetv2", input_size=32, data_root=str(data_root),
-        model_kwargs={"width_mult": 0.25},
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = create_model("mobilenetv2", 8, 1, 32, width_mult=0.25)
-    labels = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
-    card = ModelCard(name="tiny", labels=labels, input_size=32, embedding_dim=model.num_features)
-    torch.save({"model": model.state_dict(), "config": cfg.to_json(), "card": card.to_json()}, path)
-    return path
-
-
 @pytest.mark.parametrize(
     ("method", "loss"), [("mre", "ce"), ("gus", "paper"), ("baseline", "recommended")]
 )
 def test_smoke_run_on_ferplus_lowers_the_loss(
-    tmp_path: Path, ferplus_root: Path, method: str, loss: str
+    tiny_checkpoint: Path, ferplus_root: Path, method: str, loss: str
 ) -> None:
     # given a tiny model and 48 real FERPlus training images
-    ckpt = _tiny_checkpoint(tmp_path / "best.pt", ferplus_root)
-    cfg = MethodConfig(str(ckpt), "smoke", method=method, loss=loss, lr=3e-3, max_train=48)
+    cfg = MethodConfig(
+        "smoke", method=method, init=str(tiny_checkpoint), input_size=32, loss=loss, lr=3e-3,
+        max_train=48, data_root=str(ferplus_root),
+    )  # fmt: skip
     # when trained for a few steps on that batch
     losses = smoke_losses(cfg, steps=6)
     # then the loss falls

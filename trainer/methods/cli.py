@@ -50,34 +50,48 @@ def gus_head(
 
 @methods_app.command("train")
 def train(
-    checkpoint: Path = typer.Argument(..., help="fer-train checkpoint to start from (best.pt)."),
     name: str = typer.Option(..., help="Run name (runs/<name>)."),
-    method: str = typer.Option("baseline", help="baseline, mre or gus (end to end)."),
+    method: str = typer.Option("baseline", help="baseline, mre, gus, ... (see trainer.methods)."),
+    opt: list[str] = typer.Option([], help="Method option key=value; repeat."),
+    init: str = typer.Option("imagenet", help="imagenet, or a fer-train checkpoint (best.pt)."),
+    arch: str = typer.Option("mobilenetv2", help="Backbone when init is imagenet."),
     loss: str = typer.Option("ce", help="ce, paper or recommended (mixed loss profiles)."),
-    epochs: int = typer.Option(1),
+    epochs: int = typer.Option(4),
     batch_size: int = typer.Option(128),
-    lr: float = typer.Option(1e-4, help="Backbone learning rate (new layers x10)."),
-    mre_mode: str = typer.Option("channel", help="MRE mixing: channel, spatial or element."),
-    mre_weight: float = typer.Option(1.0, help="MRE lambda."),
-    max_train: int = typer.Option(0),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, warm-up + cosine)."),
+    head_lr_mult: float = typer.Option(1.0, help="Learning-rate factor of new layers."),
+    noise: float = typer.Option(0.0, help="Fraction of training labels flipped (noisy protocol)."),
+    noise_seed: int = typer.Option(0),
+    soft: bool = typer.Option(False, help="Train on FERPlus vote distributions, not majorities."),
+    max_train: int = typer.Option(0, help="Use the first N training images (reduced scale)."),
     max_eval: int = typer.Option(0),
     seed: int = typer.Option(0),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ) -> None:
-    """Fine-tune CHECKPOINT with a method and loss; logs every inference mode on Valid."""
+    """Train one method under the shared protocol; writes runs/<name>/result.json (Valid, Test)."""
     import logging
 
-    from trainer.methods.mre import MreConfig
     from trainer.methods.runner import MethodConfig, run_method
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    options = dict(_split_option(item) for item in opt)
     cfg = MethodConfig(
-        checkpoint=str(checkpoint), name=name, method=method, loss=loss, epochs=epochs,
-        batch_size=batch_size, lr=lr, max_train=max_train, max_eval=max_eval, seed=seed,
-        device=device, mre=MreConfig(mode=mre_mode, weight=mre_weight),
+        name=name, method=method, options=options, init=init, arch=arch, loss=loss,
+        epochs=epochs, batch_size=batch_size, lr=lr, head_lr_mult=head_lr_mult, noise=noise,
+        noise_seed=noise_seed, hard_targets=not soft, max_train=max_train, max_eval=max_eval,
+        seed=seed, device=device,
     )  # fmt: skip
-    records = run_method(cfg)
-    console.print(json.dumps(records[-1]))
+    result = run_method(cfg)
+    console.print(json.dumps({k: result[k] for k in ("valid", "test", "labels")}))
+
+
+def _split_option(item: str) -> tuple[str, str]:
+    from realtime.errors import ConfigError
+
+    if "=" not in item:
+        raise ConfigError(f"method option must be key=value, got {item!r}")
+    key, value = item.split("=", 1)
+    return key.strip(), value.strip()
 
 
 @methods_app.command("merge")

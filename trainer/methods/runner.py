@@ -1,184 +1,296 @@
-"""Fine-tune a trained model with one method: baseline, MRE or end-to-end GUS, any loss.
+"""Train one method (baseline, MRE, GUS, ...) under one protocol and report Valid and Test.
 
-A small runner beside ``trainer.train`` (which stays the plain recipe): it starts from a
-``fer-train`` checkpoint, wraps the model for the method, trains with AdamW (new layers at
-10x the backbone rate), evaluates every inference mode on Valid after each epoch and writes
-``runs/<name>/{methods_log.jsonl, best_method.pt}``.
+Every row of the methods' accuracy table comes from here, so the rows differ only in the
+method: same backbone init (ImageNet or a ``fer-train`` checkpoint), data, noise, schedule
+(AdamW, warm-up + cosine), augmentation, flip-TTA evaluation and selection on Valid. Outputs in
+``runs/<name>/``: ``method_config.json``, ``methods_log.jsonl`` (per epoch), ``result.json``
+(Valid and Test accuracy in every inference mode of the best-on-Valid epoch, noise and
+relabeling figures) and ``outputs_{valid,test}.npz`` (probabilities per mode, embeddings,
+labels) for merging without re-running the models.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from realtime.card import ModelCard
 from realtime.errors import ConfigError
-from trainer.config import TrainConfig
+from trainer.config import DEFAULT_DATA_ROOT, DEFAULT_PRETRAINED, AugConfig, TrainConfig
 from trainer.data.augment import augment
 from trainer.data.tensors import TensorSplit, load_split
+from trainer.engine import cosine_lr
 from trainer.evaluate import load_checkpoint
-from trainer.methods.gus import GusHead, GusNet
 from trainer.methods.mixed_loss import make_loss
-from trainer.methods.mre import MreConfig, MreNet, mre_loss
+from trainer.methods.noise import flip_labels, relabel_stats
+from trainer.methods.protocol import Batch, Method, Targets
+from trainer.methods.registry import method_class
+from trainer.train import build_model, training_card
 
 logger = logging.getLogger(__name__)
-METHODS = ("baseline", "mre", "gus")
-EVAL_MODES = {"baseline": ("H",), "mre": ("H", "M", "H+M"), "gus": ("isolated", "batch")}
 
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """Settings of one method run."""
+    """Settings of one method run (the shared protocol plus the method and its options).
 
-    checkpoint: str
+    ``init`` is ``imagenet`` (the architecture's ImageNet weights where shipped, else random)
+    or a ``fer-train`` checkpoint to fine-tune. ``hard_targets`` trains on majority labels as
+    the papers do (FERPlus vote distributions otherwise). ``noise`` flips that fraction of the
+    training labels (seeded by ``noise_seed``) to a different class. ``max_train`` and
+    ``max_eval`` cut the splits for reduced-scale and smoke runs (``max_eval`` cuts Test too).
+    """
+
     name: str
     method: str = "baseline"
+    options: dict[str, Any] = field(default_factory=dict)
+    init: str = "imagenet"
+    arch: str = "mobilenetv2"
+    input_size: int = 64
+    channels: int = 1
     loss: str = "ce"
-    epochs: int = 1
+    epochs: int = 4
     batch_size: int = 128
-    lr: float = 1e-4
-    head_lr_mult: float = 10.0
-    weight_decay: float = 1e-4
+    lr: float = 1e-3
+    head_lr_mult: float = 1.0
+    weight_decay: float = 0.05
+    warmup_epochs: float = 0.5
+    hard_targets: bool = True
+    noise: float = 0.0
+    noise_seed: int = 0
     max_train: int = 0
     max_eval: int = 0
+    data_root: str = str(DEFAULT_DATA_ROOT)
     out_dir: str = "runs"
     seed: int = 0
     device: str = "cpu"
-    mre: MreConfig = MreConfig()
+    aug: AugConfig = field(default_factory=AugConfig)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        method_class(self.method)
+        if not 0.0 <= self.noise < 1.0 or self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError(f"need 0 <= noise < 1, epochs >= 1, batch_size >= 2: {self}")
 
 
-def wrap_model(cfg: MethodConfig) -> tuple[nn.Module, list[nn.Parameter], TrainConfig]:
-    """Load the checkpoint and wrap it for the method; returns (model, new params, train cfg)."""
-    base, card, tcfg = load_checkpoint(Path(cfg.checkpoint))
-    if cfg.method == "mre":
-        model = MreNet(base, card.num_classes, cfg.mre, card.channels)
-        new = [*model.mid_conv.parameters(), *model.mid_fc.parameters()]
-    elif cfg.method == "gus":
-        model = GusNet(base, GusHead(base.num_features, card.num_classes))
-        new = list(model.head.parameters())
-    else:
-        model, new = base, []
-    return model, new, tcfg
+def build_start(cfg: MethodConfig, num_classes: int, classes: tuple[str, ...]):  # noqa: ANN201
+    """The starting backbone and its card: ImageNet init or a fer-train checkpoint."""
+    if cfg.init != "imagenet":
+        model, card, _ = load_checkpoint(Path(cfg.init))
+        return model, card
+    pretrained = DEFAULT_PRETRAINED.get(cfg.arch)
+    tcfg = TrainConfig(
+        name=cfg.name, arch=cfg.arch, input_size=cfg.input_size, channels=cfg.channels,
+        pretrained=str(pretrained) if pretrained and pretrained.is_file() else None,
+    )  # fmt: skip
+    model = build_model(tcfg, num_classes)
+    return model, training_card(tcfg, classes, model.num_features)
 
 
-def _forward_loss(
-    model: nn.Module, method: str, x: torch.Tensor, soft: torch.Tensor, labels: torch.Tensor,
-    base: nn.Module, mre_weight: float,
-) -> torch.Tensor:  # fmt: skip
-    if method == "mre":
-        high, mids, _ = model(x, labels)
-        return mre_loss(high, mids, soft, mre_weight, base)
-    logits, _ = model(x)
-    return base(logits, soft)
+def make_targets(train: TensorSplit, cfg: MethodConfig) -> Targets:
+    """The runner's training labels: hard or soft, with ``cfg.noise`` of them flipped."""
+    clean = train.labels.clone()
+    given, flipped = flip_labels(clean, cfg.noise, train.soft.shape[1], cfg.noise_seed)
+    hard = nn.functional.one_hot(given, train.soft.shape[1]).to(train.soft)
+    soft = hard if cfg.hard_targets else torch.where(flipped[:, None], hard, train.soft)
+    return Targets(soft.clone(), given.clone(), given, clean)
 
 
-def train_epoch(
-    model: nn.Module, opt: torch.optim.Optimizer, data: TensorSplit, cfg: MethodConfig,
-    tcfg: TrainConfig, base: nn.Module, gen: torch.Generator,
-) -> float:  # fmt: skip
-    """One epoch; returns the mean loss."""
-    model.train()
-    order = torch.randperm(len(data), generator=gen, device=data.x.device)
+def _optimizer(model: nn.Module, new: list[nn.Parameter], cfg: MethodConfig) -> torch.optim.AdamW:
+    new_ids = {id(p) for p in new}
+    old = [p for p in model.parameters() if id(p) not in new_ids and p.requires_grad]
+    fresh = [p for p in new if p.requires_grad]
+    groups = [{"params": old, "lr_mult": 1.0}]
+    if fresh:
+        groups.append({"params": fresh, "lr_mult": cfg.head_lr_mult})
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@dataclass
+class _Loop:
+    """What one run carries from epoch to epoch."""
+
+    model: nn.Module
+    method: Method
+    opt: torch.optim.AdamW
+    targets: Targets
+    x: torch.Tensor
+    gen: torch.Generator
+    step: int = 0
+    total_steps: int = 1
+
+
+def train_epoch(loop: _Loop, cfg: MethodConfig, epoch: int) -> float:
+    """One epoch in the method's order; returns the mean loss."""
+    loop.model.train()
+    order = loop.method.order(loop.targets, loop.gen)
+    starts = range(0, len(order) - cfg.batch_size // 2, cfg.batch_size)
+    warmup = int(cfg.warmup_epochs * len(starts))
     total, count = 0.0, 0
-    for start in range(0, len(order) - cfg.batch_size // 2, cfg.batch_size):
+    for start in starts:
         index = order[start : start + cfg.batch_size]
-        x = augment(data.x[index], tcfg.aug, gen)
-        loss = _forward_loss(
-            model, cfg.method, x, data.soft[index], data.labels[index], base, cfg.mre.weight
-        )
-        opt.zero_grad(set_to_none=True)
+        lr = cosine_lr(loop.step, loop.total_steps, warmup, cfg.lr, cfg.lr * 0.01)
+        for group in loop.opt.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+        raw = loop.x[index]
+        x = augment(raw, cfg.aug, loop.gen).contiguous(memory_format=torch.channels_last)
+        batch = Batch(
+            x, raw, loop.targets.soft[index], loop.targets.labels[index], index,
+            loop.step / loop.total_steps, epoch,
+        )  # fmt: skip
+        loss = loop.method.loss(loop.model, batch, loop.targets)
+        loop.opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
+        nn.utils.clip_grad_norm_(loop.model.parameters(), 5.0)
+        loop.opt.step()
+        loop.method.after_step(loop.model)
+        loop.step += 1
         total, count = total + float(loss.detach()) * len(index), count + len(index)
     return total / max(count, 1)
 
 
 @torch.no_grad()
-def evaluate_modes(model: nn.Module, method: str, data: TensorSplit) -> dict[str, float]:
-    """Valid accuracy in every inference mode of the method (GUS batch mode: transductive)."""
+def predict_modes(
+    model: nn.Module, method: Method, x: torch.Tensor, batch_size: int = 256
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Flip-TTA probabilities and embeddings (N, K), (N, D) in every inference mode."""
     model.eval()
-    results = {}
-    for mode in EVAL_MODES[method]:
-        if method == "mre":
-            model.infer_mode = mode
-        elif method == "gus":
-            model.mode = mode
-        preds = [model(data.x[i : i + 256])[0].argmax(dim=1) for i in range(0, len(data), 256)]
-        acc = float((torch.cat(preds) == data.labels).float().mean())
-        results[f"valid_acc_{mode}" + ("_transductive" if mode == "batch" else "")] = acc
-    return results
+    out = {}
+    for mode in method.eval_modes:
+        probs, embs = [], []
+        for i in range(0, len(x), batch_size):
+            chunk = x[i : i + batch_size].contiguous(memory_format=torch.channels_last)
+            logits, emb = method.predict(model, chunk, mode)[:2]
+            flipped = method.predict(model, torch.flip(chunk, dims=[3]), mode)[0]
+            probs.append(((logits.float().softmax(1) + flipped.float().softmax(1)) / 2).cpu())
+            embs.append(emb.float().cpu())
+        out[mode] = (torch.cat(probs).numpy(), torch.cat(embs).numpy())
+    return out
 
 
-def _optimizer(model: nn.Module, new: list[nn.Parameter], cfg: MethodConfig) -> torch.optim.AdamW:
-    new_ids = {id(p) for p in new}
-    old = [p for p in model.parameters() if id(p) not in new_ids]
-    groups = [{"params": old, "lr": cfg.lr}]
-    if new:
-        groups.append({"params": new, "lr": cfg.lr * cfg.head_lr_mult})
-    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+def accuracies(outputs: dict[str, tuple[np.ndarray, np.ndarray]], labels: torch.Tensor):  # noqa: ANN201
+    """Accuracy per mode (``batch`` modes are transductive and named so)."""
+    y = labels.cpu().numpy()
+    return {
+        mode + ("_transductive" if mode == "batch" else ""): float((p.argmax(1) == y).mean())
+        for mode, (p, _) in outputs.items()
+    }
 
 
-def run_method(cfg: MethodConfig) -> list[dict[str, Any]]:
-    """Fine-tune per ``cfg``; returns the per-epoch records (also in ``methods_log.jsonl``)."""
+def _save_outputs(path: Path, outputs: dict, labels: torch.Tensor) -> None:
+    arrays = {f"probs_{m}": p.astype(np.float32) for m, (p, _) in outputs.items()}
+    first = next(iter(outputs.values()))[1]
+    np.savez_compressed(
+        path, embedding=first.astype(np.float16), labels=labels.cpu().numpy(), **arrays
+    )
+
+
+def _probe_card(cfg: MethodConfig) -> ModelCard:
+    """The preprocessing the runner's data needs (labels come from the data)."""
+    half = (0.5,) * cfg.channels
+    return ModelCard(
+        name="probe", labels=("x",), input_size=cfg.input_size, channels=cfg.channels,
+        mean=half, std=half, outputs=("logits",),
+    )  # fmt: skip
+
+
+def _setup(cfg: MethodConfig) -> tuple[_Loop, TensorSplit, ModelCard]:
     torch.manual_seed(cfg.seed)
-    model, new, tcfg = wrap_model(cfg)
-    probe = load_checkpoint(Path(cfg.checkpoint))[1]
-    root, device = Path(tcfg.data_root), torch.device(cfg.device)
-    train = load_split("ferplus", root, "train", probe, limit=cfg.max_train).to(device)
-    valid = load_split("ferplus", root, "valid", probe, limit=cfg.max_eval).to(device)
-    model = model.to(device)
+    device = torch.device(cfg.device)
+    root = Path(cfg.data_root)
+    probe = _probe_card(cfg)
+    train = load_split("ferplus", root, "train", probe, limit=cfg.max_train)
+    valid = load_split("ferplus", root, "valid", probe, limit=cfg.max_eval)
+    base, card = build_start(cfg, len(train.classes), train.classes)
+    method = method_class(cfg.method)(dict(cfg.options), make_loss(cfg.loss), card)
+    model = method.wrap(base).to(device).to(memory_format=torch.channels_last)
+    targets = make_targets(train.to(device), cfg)
+    opt = _optimizer(model, method.new_parameters(model), cfg)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    loop = _Loop(model, method, opt, targets, train.x.to(device), gen)
+    steps = len(range(0, len(targets.labels) - cfg.batch_size // 2, cfg.batch_size))
+    loop.total_steps = max(1, steps * cfg.epochs)
+    return loop, valid.to(device), card
+
+
+def run_method(cfg: MethodConfig) -> dict[str, Any]:
+    """Train per ``cfg``, keep the best-on-Valid epoch, evaluate it on Valid and Test.
+
+    Returns:
+        The result record (also written to ``runs/<name>/result.json``).
+    """
+    loop, valid, card = _setup(cfg)
     run_dir = Path(cfg.out_dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "method_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    base, opt = make_loss(cfg.loss), _optimizer(model, new, cfg)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    records, best = [evaluate_modes(model, cfg.method, valid) | {"epoch": 0}], -1.0
-    logger.info("before fine-tuning: %s", records[0])
+    (run_dir / "methods_log.jsonl").write_text("")
+    best, best_state, best_epoch, train_s = -1.0, None, 0, 0.0
+    primary = loop.method.eval_modes[0]
     for epoch in range(cfg.epochs):
-        base.set_epoch(epoch)  # type: ignore[operator]
-        if isinstance(model, MreNet):
-            model.detach_mid = epoch < cfg.mre.detach_fraction * cfg.epochs
+        loop.method.start_epoch(loop.model, epoch, cfg.epochs)
+        loop.method.criterion.set_epoch(epoch)  # type: ignore[operator]
         start = time.perf_counter()
-        loss = train_epoch(model, opt, train, cfg, tcfg, base, gen)
-        record = evaluate_modes(model, cfg.method, valid)
-        record.update(epoch=epoch + 1, loss=round(loss, 5), train_s=time.perf_counter() - start)
-        records.append(record)
+        loss = train_epoch(loop, cfg, epoch)
+        train_s += time.perf_counter() - start
+        record = accuracies(predict_modes(loop.model, loop.method, valid.x), valid.labels)
+        record.update(epoch=epoch + 1, loss=round(loss, 5), train_s=round(train_s, 1))
         with open(run_dir / "methods_log.jsonl", "a") as handle:
             handle.write(json.dumps(record, sort_keys=True) + "\n")
-        logger.info("%s", record)
-        score = max(v for k, v in record.items() if k.startswith("valid_acc") and "trans" not in k)
-        if score > best:
-            best = score
-            torch.save({"model": model.state_dict(), "config": asdict(cfg)}, run_dir / "best.pt")
-    return records
+        logger.info("%s epoch %d: %s", cfg.name, epoch + 1, record)
+        if record[primary] > best:
+            best, best_epoch = record[primary], epoch + 1
+            best_state = copy.deepcopy(loop.model.state_dict())
+    loop.model.load_state_dict(best_state)
+    torch.save({"model": best_state, "config": asdict(cfg), "card": card.to_json()},
+               run_dir / "best_method.pt")  # fmt: skip
+    return _finish(cfg, loop, valid, run_dir, best_epoch, train_s)
+
+
+def _finish(
+    cfg: MethodConfig, loop: _Loop, valid: TensorSplit, run_dir: Path, best_epoch: int,
+    train_s: float,
+) -> dict[str, Any]:  # fmt: skip
+    test = load_split("ferplus", Path(cfg.data_root), "test", _probe_card(cfg), cfg.max_eval).to(
+        valid.x.device
+    )
+    result: dict[str, Any] = {"name": cfg.name, "method": cfg.method, "best_epoch": best_epoch}
+    for split, data in (("valid", valid), ("test", test)):
+        outputs = predict_modes(loop.model, loop.method, data.x)
+        result[split] = accuracies(outputs, data.labels)
+        _save_outputs(run_dir / f"outputs_{split}.npz", outputs, data.labels)
+    images = cfg.epochs * len(loop.targets.labels)
+    result.update(
+        primary_mode=loop.method.eval_modes[0], train_s=round(train_s, 1),
+        train_img_per_s=round(images / max(train_s, 1e-9), 1),
+        labels=relabel_stats(loop.targets), method_summary=loop.method.summary(),
+        config=asdict(cfg),
+    )  # fmt: skip
+    (run_dir / "result.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    return result
 
 
 def smoke_losses(cfg: MethodConfig, steps: int = 5) -> list[float]:
     """Repeated steps on one fixed batch (no augmentation): the loss must fall (tests, smoke)."""
-    torch.manual_seed(cfg.seed)
-    model, new, tcfg = wrap_model(cfg)
-    probe = load_checkpoint(Path(cfg.checkpoint))[1]
-    data = load_split("ferplus", Path(tcfg.data_root), "train", probe, limit=cfg.max_train)
-    base, opt = make_loss(cfg.loss), _optimizer(model, new, replace(cfg, head_lr_mult=1.0))
-    model.train()
+    loop, _, _ = _setup(cfg)
+    loop.model.train()
+    index = torch.arange(len(loop.targets.labels))
     losses = []
-    for _ in range(steps):
-        loss = _forward_loss(
-            model, cfg.method, data.x, data.soft, data.labels, base, cfg.mre.weight
+    for step in range(steps):
+        batch = Batch(
+            loop.x, loop.x, loop.targets.soft, loop.targets.labels, index, step / steps, 0
         )
-        opt.zero_grad(set_to_none=True)
+        loss = loop.method.loss(loop.model, batch, loop.targets)
+        loop.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        loop.opt.step()
+        loop.method.after_step(loop.model)
         losses.append(float(loss.detach()))
     return losses

@@ -1,0 +1,76 @@
+"""The shared method runner: noise protocol, option parsing, and one real end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from realtime.errors import ConfigError
+from trainer.methods.noise import flip_labels, relabel_stats
+from trainer.methods.protocol import Targets, parse_options
+from trainer.methods.runner import MethodConfig, run_method
+
+
+def test_flip_labels_flips_the_exact_fraction_to_other_classes() -> None:
+    labels = torch.arange(1000) % 8
+    noisy, flipped = flip_labels(labels, 0.2, 8, seed=3)
+    assert int(flipped.sum()) == 200
+    assert bool((noisy[flipped] != labels[flipped]).all())
+    assert bool((noisy[~flipped] == labels[~flipped]).all())
+    again, _ = flip_labels(labels, 0.2, 8, seed=3)
+    assert torch.equal(noisy, again)
+
+
+def test_relabel_stats_counts_repairs_and_breaks() -> None:
+    clean = torch.tensor([0, 1, 2, 3])
+    given = torch.tensor([1, 1, 2, 3])  # sample 0 was flipped
+    targets = Targets(torch.zeros(4, 4), given.clone(), given, clean)
+    targets.relabel(torch.tensor([0, 2]), torch.tensor([0, 3]))  # repair 0, break 2
+    assert relabel_stats(targets) == {"flipped": 1, "relabeled": 2, "repaired": 1, "broken": 1}
+    assert targets.soft[2].tolist() == [0, 0, 0, 1]
+
+
+@dataclass(frozen=True)
+class _Opts:
+    k: int = 3
+    w: float = 0.5
+    on: bool = False
+    span: tuple[float, float] = (0.0, 1.0)
+
+
+def test_parse_options_types_values_and_rejects_unknown_keys() -> None:
+    opts = parse_options(_Opts, {"k": "5", "w": "0.25", "on": "true", "span": "0.2,0.4"}, "m")
+    assert opts == _Opts(5, 0.25, True, (0.2, 0.4))
+    with pytest.raises(ConfigError, match="unknown option"):
+        parse_options(_Opts, {"kk": "1"}, "m")
+    with pytest.raises(ConfigError, match="not a int"):
+        parse_options(_Opts, {"k": "x"}, "m")
+
+
+def test_run_method_writes_valid_and_test_results(
+    tmp_path: Path, tiny_checkpoint: Path, ferplus_root: Path, one_torch_thread: None
+) -> None:
+    # given a tiny backbone, 96 real FERPlus images with 30% injected noise, 64 to evaluate
+    cfg = MethodConfig(
+        "tiny", method="mre", init=str(tiny_checkpoint),
+        input_size=32, epochs=1, batch_size=32,
+        max_train=96, max_eval=64, noise=0.3, out_dir=str(tmp_path),
+        data_root=str(ferplus_root), options={"swaps": 1},
+    )  # fmt: skip
+    # when the run finishes
+    result = run_method(cfg)
+    # then every MRE mode is scored on Valid and Test, and outputs are saved
+    assert set(result["test"]) == {"H", "M", "H+M"}
+    assert result["labels"]["flipped"] == round(0.3 * 96)
+    saved = json.loads((tmp_path / "tiny" / "result.json").read_text())
+    assert saved["test"] == result["test"]
+    outputs = np.load(tmp_path / "tiny" / "outputs_test.npz")
+    assert outputs["probs_H"].shape == (64, 8)
+    assert np.allclose(outputs["probs_H"].sum(1), 1.0, atol=1e-4)
+    assert abs(float((outputs["probs_H"].argmax(1) == outputs["labels"]).mean())
+               - result["test"]["H"]) < 1e-6  # fmt: skip
