@@ -13,6 +13,7 @@ import torch
 from realtime.errors import ConfigError
 from trainer.methods.noise import flip_labels, relabel_stats
 from trainer.methods.protocol import Targets, parse_options
+from trainer.methods.run_outputs import load_outputs, merged_scores
 from trainer.methods.runner import MethodConfig, run_method
 
 
@@ -74,3 +75,10 @@ def test_run_method_writes_valid_and_test_results(
     assert np.allclose(outputs["probs_H"].sum(1), 1.0, atol=1e-4)
     assert abs(float((outputs["probs_H"].argmax(1) == outputs["labels"]).mean())
                - result["test"]["H"]) < 1e-6  # fmt: skip
+    # and the saved outputs rebuild the score; merging a run with itself changes nothing
+    out = load_outputs(tmp_path / "tiny", "test", "H+M")
+    assert out.embedding.shape[0] == 64
+    merged = merged_scores({"a": out, "b": out}, {"a": 0.5, "b": 0.5}, threshold=0.999)
+    assert merged["merged"]["acc"] == round(100 * result["test"]["H+M"], 2)
+    with pytest.raises(ConfigError, match="no mode"):
+        load_outputs(tmp_path / "tiny", "test", "isolated")
