@@ -22,6 +22,7 @@ import typer
 from typer.exceptions import TyperException
 
 from realtime import config as cfg
+from realtime.compile_cli import compile_command
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError, FerLiveError
 from realtime.smooth import SMOOTHERS
@@ -37,7 +38,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     no_args_is_help=False,
 )
-SUBCOMMANDS = ("run", "info", "bench")
+SUBCOMMANDS = ("run", "info", "bench", "compile")
 _TOP_LEVEL = ("--help", "-h")
 
 SourceOpt = Annotated[
@@ -53,9 +54,18 @@ CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Per-face records (CS
 HeadlessOpt = Annotated[
     bool, typer.Option("--headless", help="No window (default when there is no display).")
 ]
-ModelOpt = Annotated[Path | None, typer.Option("--model", "-m", help="Model file (.onnx, .pt).")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="auto, onnx or torch.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+ModelOpt = Annotated[
+    Path | None, typer.Option("--model", "-m", help="Model file (.onnx, .pt, .engine).")
+]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="auto, onnx, torch, tensorrt or cuda (auto on a GPU device: tensorrt, else cuda, "
+        "else onnx).",
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Inference threads.")]
 DetectEveryOpt = Annotated[int, typer.Option("--detect-every", help="Detect every K frames.")]
 MaxFacesOpt = Annotated[int, typer.Option("--max-faces", help="Most faces per frame.")]
@@ -164,6 +174,9 @@ def bench_command(
     flags = dict(locals(), camera=None, headless=True)
     argv = (ctx.obj or {}).get("argv", sys.argv[1:])
     return run_bench(build_config(**flags), results_dir, ["fer-live", *argv])
+
+
+app.command("compile")(compile_command)
 
 
 @app.command("info")
@@ -369,7 +382,8 @@ def print_info() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from realtime.backends import available_backends
+    from realtime.assets import default_model_path
+    from realtime.backends import auto_summary, available_backends
     from realtime.bench import device_info, versions
 
     table = Table(title="fer-live", show_header=False)
@@ -377,6 +391,8 @@ def print_info() -> None:
         table.add_row(name, version)
     for name, status in available_backends().items():
         table.add_row(f"backend {name}", status)
+    for row, value in auto_summary(default_model_path("auto")).items():
+        table.add_row(row, value)
     for key, value in device_info().items():
         table.add_row(key, str(value))
     table.add_row("devices", ", ".join(_devices()))

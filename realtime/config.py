@@ -17,7 +17,7 @@ from realtime.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-BACKEND_CHOICES = ("auto", "onnx", "torch")
+BACKEND_CHOICES = ("auto", "onnx", "torch", "tensorrt", "cuda")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v")
 
 
