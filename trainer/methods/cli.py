@@ -85,6 +85,21 @@ def train(
     console.print(json.dumps({k: result[k] for k in ("valid", "test", "labels")}))
 
 
+@methods_app.command("score")
+def score(
+    checkpoint: str = typer.Argument(..., help="fer-train checkpoint (best.pt) to evaluate."),
+    name: str = typer.Option(..., help="Run name (runs/<name>) for the outputs."),
+    input_size: int = typer.Option(64),
+    channels: int = typer.Option(1),
+) -> None:
+    """Score a trained checkpoint like a method run (outputs for merging and ensembles)."""
+    from trainer.methods.runner import MethodConfig, score_checkpoint
+
+    cfg = MethodConfig(name=name, init=checkpoint, input_size=input_size, channels=channels)
+    result = score_checkpoint(cfg)
+    console.print(json.dumps({k: result[k] for k in ("valid", "test")}))
+
+
 def _split_option(item: str) -> tuple[str, str]:
     from realtime.errors import ConfigError
 
@@ -110,3 +125,62 @@ def merge(
         {k: Path(v) for k, v in members.items()}, weights, data_root, tau, threshold
     )
     console.print(json.dumps(results, indent=1))
+
+
+@methods_app.command("au-labels")
+def au_labels(
+    split: str = typer.Option("train", help="FERPlus split (train, valid or test)."),
+    data_root: Path = typer.Option(DEFAULT_DATA_ROOT, help="FERPlus root."),
+    model: Path | None = typer.Option(None, help="face_landmarker.task (default: shared one)."),
+    limit: int = typer.Option(0, help="Only the first N images (probes)."),
+    cache_dir: Path | None = typer.Option(None, help="Cache folder (default: .cache/)."),
+) -> None:
+    """Cache MediaPipe blendshapes of a FERPlus split for ULC-AG's AU pseudo-labels."""
+    from rich.progress import Progress
+
+    from trainer.data.cache import DEFAULT_CACHE_DIR
+    from trainer.methods.au_labels import DEFAULT_LANDMARKER, build_au_cache, load_au_cache
+
+    with Progress(console=console) as bar:
+        task = bar.add_task(f"FaceLandmarker over {split}", total=None)
+        path = build_au_cache(
+            data_root, split, model or DEFAULT_LANDMARKER, cache_dir or DEFAULT_CACHE_DIR, limit,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    cache = load_au_cache(path)
+    console.print(
+        f"wrote {path}: {len(cache.found)} images, face mesh in "
+        f"{100 * cache.coverage():.1f} %, EMFACS fallback for {int((~cache.found).sum())}"
+    )
+
+
+@methods_app.command("ensemble")
+def ensemble(
+    run_dirs: list[Path] = typer.Argument(..., help="Method runs (runs/<name>) to merge."),
+    primary_mode: bool = typer.Option(
+        True, "--primary-mode/--all-modes", help="Each run's primary mode, or every mode."
+    ),
+    objective: str = typer.Option("acc", help="Tune weights on Valid: acc or nll."),
+    out: Path = typer.Option(Path("benchmarks/results/ensemble.json"), help="Result JSON."),
+) -> None:
+    """Tune merging weights on Valid over RUN_DIRS; print Valid/Test and write the JSON."""
+    from rich.table import Table
+
+    from trainer.methods.ensemble_tune import load_members, tune_ensemble
+
+    record = tune_ensemble(load_members(run_dirs, primary_mode), objective)
+    table = Table(title=f"ensemble (weights tuned on Valid by {objective})")
+    for column in ("member", "weight", "valid acc", "test acc"):
+        table.add_column(column)
+    for row in record["members"]:
+        table.add_row(row["name"], f"{row['weight']:.3f}", f"{row['valid_acc']:.4f}",
+                      f"{row['test_acc']:.4f}")  # fmt: skip
+    for name in ("uniform", "tuned"):
+        table.add_row(f"[bold]{name} merge[/]", "", f"{record[name]['valid_acc']:.4f}",
+                      f"{record[name]['test_acc']:.4f}")  # fmt: skip
+    console.print(table)
+    if record["transductive"]:
+        console.print("a member runs in batch mode: these merges are transductive")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    console.print(f"wrote {out}")

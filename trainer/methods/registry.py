@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from realtime.errors import ConfigError
+from trainer.methods.abaw import AbawMethod
+from trainer.methods.arm import ArmMethod
+from trainer.methods.distill import DistillMethod
+from trainer.methods.ean import EanMethod
 from trainer.methods.paper000 import GusMethod, MreMethod
 from trainer.methods.protocol import Method
+from trainer.methods.scl import SclMethod
+from trainer.methods.ulc import UlcMethod
 
 METHODS: dict[str, type[Method]] = {
     "baseline": Method,
     "mre": MreMethod,
     "gus": GusMethod,
+    "ean": EanMethod,
+    "ulc": UlcMethod,
+    "abaw": AbawMethod,
+    "arm": ArmMethod,
+    "scl": SclMethod,
+    "distill": DistillMethod,
 }
 
 

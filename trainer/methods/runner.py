@@ -193,7 +193,7 @@ def _save_outputs(path: Path, outputs: dict, labels: torch.Tensor) -> None:
     )
 
 
-def _probe_card(cfg: MethodConfig) -> ModelCard:
+def probe_card(cfg: MethodConfig) -> ModelCard:
     """The preprocessing the runner's data needs (labels come from the data)."""
     half = (0.5,) * cfg.channels
     return ModelCard(
@@ -206,7 +206,7 @@ def _setup(cfg: MethodConfig) -> tuple[_Loop, TensorSplit, ModelCard]:
     torch.manual_seed(cfg.seed)
     device = torch.device(cfg.device)
     root = Path(cfg.data_root)
-    probe = _probe_card(cfg)
+    probe = probe_card(cfg)
     train = load_split("ferplus", root, "train", probe, limit=cfg.max_train)
     valid = load_split("ferplus", root, "valid", probe, limit=cfg.max_eval)
     base, card = build_start(cfg, len(train.classes), train.classes)
@@ -258,7 +258,7 @@ def _finish(
     cfg: MethodConfig, loop: _Loop, valid: TensorSplit, run_dir: Path, best_epoch: int,
     train_s: float,
 ) -> dict[str, Any]:  # fmt: skip
-    test = load_split("ferplus", Path(cfg.data_root), "test", _probe_card(cfg), cfg.max_eval).to(
+    test = load_split("ferplus", Path(cfg.data_root), "test", probe_card(cfg), cfg.max_eval).to(
         valid.x.device
     )
     result: dict[str, Any] = {"name": cfg.name, "method": cfg.method, "best_epoch": best_epoch}
@@ -275,6 +275,19 @@ def _finish(
     )  # fmt: skip
     (run_dir / "result.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     return result
+
+
+def score_checkpoint(cfg: MethodConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.init`` (a fer-train checkpoint) untrained, as a run other runs merge with.
+
+    Writes the same ``result.json`` and ``outputs_*.npz`` as a trained run (``best_epoch`` 0).
+    """
+    if cfg.init == "imagenet":
+        raise ConfigError("scoring needs a fer-train checkpoint as --init")
+    loop, valid, _ = _setup(cfg)
+    run_dir = Path(cfg.out_dir) / cfg.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return _finish(cfg, loop, valid, run_dir, 0, 0.0)
 
 
 def smoke_losses(cfg: MethodConfig, steps: int = 5) -> list[float]:
