@@ -42,7 +42,38 @@ TABLES: dict[str, list[tuple[str, str, str | None, str]]] = {
         ("+GUS, batch graph (transductive)", "red4_gus", "batch", ""),
         ("+GUS +mixed loss (isolated)", "red4_gus_mixed", "isolated", "GUS used focal+SR"),
     ],
+    "Seeds 001 and 003: EAN and ULC-AG, clean labels (issue 5)": [
+        ("baseline (CE)", "red4_baseline", None, "ULC-AG Table I ResNet-18 RAF-DB: 85.82"),
+        ("EAN (isolated, per image)", "red4_ean", "isolated", "EAN FERPlus: 90.07"),
+        ("EAN, batch graph (transductive)", "red4_ean", "batch", ""),
+        ("ULC-AG", "red4_ulc", None, "ULC-AG RAF-DB: 89.31"),
+    ],
+    "Seeds 002 and 004: ABAW4 recipe, SCL + CUEM + ARM (issue 6)": [
+        ("baseline (CE)", "red4_baseline", None, "ABAW4 ViT baseline: LSD val F1 53.32"),
+        (
+            "ABAW4 recipe: LS 0.2 + weighted CE + RandAugment up-sampling",
+            "red4_abaw",
+            None,
+            "ABAW4 ResNet all modules: 61.93 (LSD val F1)",
+        ),
+        ("SCL + CUEM + ARM (isolated, ARM running mean)", "red4_scl", "isolated", "FERPlus 88.56"),
+        ("SCL + CUEM + ARM, batch (transductive)", "red4_scl", "batch", ""),
+        (
+            "reference: shipped default, full data, 18 epochs, soft labels",
+            "shipped_default",
+            None,
+            "-",
+        ),
+    ],
 }
+# Ensembles written by `fer-train methods ensemble ... --out FILE`: (title, label, file)
+ENSEMBLES = [
+    (
+        "Seeds 002 and 004: ABAW4 recipe, SCL + CUEM + ARM (issue 6)",
+        "ensemble of all paper-method runs, weights tuned on Valid",
+        "ensemble.json",
+    ),
+]
 # Merges: (label, {member: (run, mode)}, weights, paper reference)
 MERGES: list[tuple[str, str, dict[str, tuple[str, str | None]], Any, str]] = [
     (
@@ -57,12 +88,16 @@ MERGES: list[tuple[str, str, dict[str, tuple[str, str | None]], Any, str]] = [
         "Ensembled: 83.57 / Corrected: 84.82",
     ),
 ]
-NOISE_METHODS = {"baseline": "red4_baseline", "ean": "red4_ean", "ulc": "red4_ulc"}
+NOISE_METHODS = {
+    "baseline": "red4_baseline", "ean": "red4_ean", "ulc": "red4_ulc",
+    "ulc (relabel off)": "red4_ulc_norel",
+}  # fmt: skip
 NOISE_LEVELS = (0, 10, 20, 30)
 NOISE_PAPER = {
     "baseline": "ResNet-18, RAF-DB (ULC-AG Table III): -/80.63/78.06/75.13",
     "ean": "FERPlus: 90.07/87.15/87.03/-",
     "ulc": "RAF-DB: 89.31 clean (Table I), 83.21/81.16/79.01",
+    "ulc (relabel off)": "-",
 }
 CORRECT_THRESHOLD = 0.93
 
@@ -90,6 +125,20 @@ def _merge(runs: Path, members: dict[str, tuple[str, str | None]], weights: Any)
     return {"status": "ok", **merged_scores(outs, weights, CORRECT_THRESHOLD)}
 
 
+def _ensemble_row(label: str, path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {"label": label, "paper": "EAN 90.07 (target)", "status": "not run"}
+    record = json.loads(path.read_text())
+    members = ", ".join(f"{m['name']} {m['weight']:.2f}" for m in record["members"])
+    tuned = record["tuned"]
+    return {
+        "label": f"{label} ({members})", "paper": "EAN 90.07 (target)", "status": "ok",
+        "run": path.name, "transductive": record.get("transductive", False),
+        "valid": {"acc": round(100 * tuned["valid_acc"], 2), "macro_f1": float("nan")},
+        "test": {"acc": round(100 * tuned["test_acc"], 2), "macro_f1": float("nan")},
+    }  # fmt: skip
+
+
 def collect(runs: Path) -> dict[str, Any]:
     """Every table's rows as data."""
     tables: dict[str, list[dict[str, Any]]] = {}
@@ -106,6 +155,8 @@ def collect(runs: Path) -> dict[str, Any]:
                 row["test"] = merged[kind]
                 row["transductive"] = kind == "corrected"
             tables.setdefault(title, []).append(row)
+    for title, label, name in ENSEMBLES:
+        tables.setdefault(title, []).append(_ensemble_row(label, RESULTS / name))
     noise = {
         method: {
             level: _row(runs, run if level == 0 else f"{run}_n{level}", None)
