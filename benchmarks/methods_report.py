@@ -46,7 +46,8 @@ TABLES: dict[str, list[tuple[str, str, str | None, str]]] = {
         ("baseline (CE)", "red4_baseline", None, "ULC-AG Table I ResNet-18 RAF-DB: 85.82"),
         ("EAN (isolated, per image)", "red4_ean", "isolated", "EAN FERPlus: 90.07"),
         ("EAN, batch graph (transductive)", "red4_ean", "batch", ""),
-        ("ULC-AG", "red4_ulc", None, "ULC-AG RAF-DB: 89.31"),
+        ("ULC-AG (spec relabel rule)", "red4_ulc", None, "ULC-AG RAF-DB: 89.31"),
+        ("ULC-AG, relabel only where the classifier agrees", "red4_ulcg", None, ""),
     ],
     "Seeds 002 and 004: ABAW4 recipe, SCL + CUEM + ARM (issue 6)": [
         ("baseline (CE)", "red4_baseline", None, "ABAW4 ViT baseline: LSD val F1 53.32"),
@@ -58,6 +59,12 @@ TABLES: dict[str, list[tuple[str, str, str | None, str]]] = {
         ),
         ("SCL + CUEM + ARM (isolated, ARM running mean)", "red4_scl", "isolated", "FERPlus 88.56"),
         ("SCL + CUEM + ARM, batch (transductive)", "red4_scl", "batch", ""),
+        (
+            "SCL + ARM, CUEM off (isolated)",
+            "red4_scl_nocuem",
+            "isolated",
+            "AffectNet: +SCL 60.44 vs both 60.94",
+        ),
         (
             "reference: shipped default, full data, 18 epochs, soft labels",
             "shipped_default",
@@ -91,6 +98,7 @@ MERGES: list[tuple[str, str, dict[str, tuple[str, str | None]], Any, str]] = [
 NOISE_METHODS = {
     "baseline": "red4_baseline", "ean": "red4_ean", "ulc": "red4_ulc",
     "ulc (relabel off)": "red4_ulc_norel",
+    "ulc (classifier-agreed relabels)": "red4_ulcg",
 }  # fmt: skip
 NOISE_LEVELS = (0, 10, 20, 30)
 NOISE_PAPER = {
@@ -98,6 +106,7 @@ NOISE_PAPER = {
     "ean": "FERPlus: 90.07/87.15/87.03/-",
     "ulc": "RAF-DB: 89.31 clean (Table I), 83.21/81.16/79.01",
     "ulc (relabel off)": "-",
+    "ulc (classifier-agreed relabels)": "-",
 }
 CORRECT_THRESHOLD = 0.93
 

@@ -20,6 +20,7 @@ from trainer.methods.ulc import (
     au_loss,
     class_weights,
     conditional_adjacency,
+    confirmed,
     high_confidence,
     ramps,
     rank_loss,
@@ -119,6 +120,13 @@ def test_relabel_rule_on_a_hand_built_batch() -> None:
     assert new.tolist() == [1, 0, 2, 1, 1]
     # and a margin above the gain keeps the label (SP_0 - SP_1 of sample 4 is about 0.8)
     assert bank.relabel(s[4:], labels[4:], margin=0.9).tolist() == [0]
+
+
+def test_agreement_guard_keeps_only_relabels_the_classifier_confirms() -> None:
+    old = torch.tensor([0, 1, 2, 3])
+    new = torch.tensor([5, 1, 4, 6])  # three proposed moves (sample 1 keeps its label)
+    predicted = torch.tensor([5, 2, 2, 6])  # the classifier confirms the moves of 0 and 3
+    assert confirmed(new, old, predicted).tolist() == [5, 1, 2, 6]
 
 
 def test_centered_relabeling_ignores_a_direction_shared_by_all_templates() -> None:

@@ -20,7 +20,9 @@ cosine 1.00, so the relabeling rule followed float noise. ``sem_center`` (defaul
 literal spec) subtracts the batch mean from semantic vectors and measures distances from the mean
 template. It cannot help while the AU head is untrained: in that run its outputs were nearly
 rank one (singular values 81, 8, 1.1), so relabels then mostly break labels; ``relabel_stats`` in
-the result shows it.
+the result shows it. ``relabel_agree`` (off by default: not in the paper) moves a label only
+to a class that the target branch's own prediction confirms; measured at 12,000 images, 4
+epochs, the literal rule broke 3,190 clean labels and repaired none.
 Inference uses the plain logits ``W f`` (mode ``H``); alpha, gamma and the AU branch are dropped.
 """
 
@@ -62,6 +64,7 @@ class UlcOptions:
     template_momentum: float = 0.9
     relabel: bool = True
     relabel_margin: float = 0.0
+    relabel_agree: bool = False
     sem: str = "logits"
     sem_center: bool = True
 
@@ -159,6 +162,11 @@ class TemplateBank:
         gain = org - sp.gather(1, best[:, None]).squeeze(1)
         move = self.seen[labels] & torch.isfinite(gain) & (gain > margin)
         return torch.where(move, best, labels)
+
+
+def confirmed(new: torch.Tensor, old: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+    """Keep a relabel only where the target branch predicts the new class too (not in the paper)."""
+    return torch.where(new == predicted, new, old)
 
 
 class UlcOutputs(NamedTuple):
@@ -284,6 +292,8 @@ class UlcMethod(Method):
         low = ~high
         old = batch.labels[low].cpu()
         new = self.bank.relabel(s[low], old, opts.relabel_margin, opts.sem_center)
+        if opts.relabel_agree:
+            new = confirmed(new, old, out.logits.detach()[low].argmax(dim=1).cpu())
         moved = new != old
         if moved.any():
             index = batch.index[low][moved.to(batch.index.device)]
