@@ -284,9 +284,11 @@ def score_checkpoint(cfg: MethodConfig) -> dict[str, Any]:
     """
     if cfg.init == "imagenet":
         raise ConfigError("scoring needs a fer-train checkpoint as --init")
-    loop, valid, _ = _setup(cfg)
+    loop, valid, card = _setup(cfg)
     run_dir = Path(cfg.out_dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
+    state = {"model": loop.model.state_dict(), "config": asdict(cfg), "card": card.to_json()}
+    torch.save(state, run_dir / "best_method.pt")
     return _finish(cfg, loop, valid, run_dir, 0, 0.0)
 
 
