@@ -152,7 +152,7 @@ def read_teacher(path: Path, max_train: int) -> tuple[np.ndarray, np.ndarray]:
         data = np.load(path)
         return data["probs"], data["labels"]
     record = json.loads(path.read_text())
-    members = record["members"]
+    members = [m for m in record["members"] if float(m["weight"]) > 0]
     return teacher_train_probs(
         [Path(m["run_dir"]) for m in members], [float(m["weight"]) for m in members],
         [m["mode"] for m in members], max_train,
