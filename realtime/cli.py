@@ -380,6 +380,7 @@ def run_bench(config: LiveConfig, results_dir: Path, command: list[str]) -> int:
 def print_info() -> None:
     """Versions, backends and devices as a rich table on stdout."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from realtime.assets import default_model_path
@@ -390,7 +391,7 @@ def print_info() -> None:
     for name, version in versions().items():
         table.add_row(name, version)
     for name, status in available_backends().items():
-        table.add_row(f"backend {name}", status)
+        table.add_row(f"backend {name}", escape(status))  # hints hold "[extra]" brackets
     for row, value in auto_summary(default_model_path("auto")).items():
         table.add_row(row, value)
     for key, value in device_info().items():

@@ -144,6 +144,18 @@ def test_info_lists_versions_backends_and_devices(capsys: pytest.CaptureFixture[
         assert word in out
 
 
+def test_info_keeps_the_extras_in_install_hints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import realtime.backends
+
+    hint = 'unavailable: torch is not installed: pip install "fer-live[gpu]"'
+    monkeypatch.setattr(realtime.backends, "available_backends", lambda: {"cuda": hint})
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["info"]) == 0
+    assert 'pip install "fer-live[gpu]"' in capsys.readouterr().out
+
+
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
