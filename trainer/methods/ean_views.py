@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from realtime.errors import ConfigError
+from trainer.models.base import block_output_sides
 
 CLEAN, OCCLUSION, ILLUMINATION, POSE = 0, 1, 2, 3
 EYE_BAND = (70 / 224, 115 / 224)
@@ -146,15 +147,9 @@ def stride_stage_index(body: nn.Module, in_chans: int, stride: int, size: int = 
     """
     if not isinstance(body, nn.Sequential):
         raise ConfigError(f"EAN pda needs a Sequential backbone body, got {type(body).__name__}")
-    x, found = torch.zeros(1, in_chans, size, size), -1
-    was_training = body.training
-    body.eval()
-    with torch.no_grad():
-        for index, block in enumerate(body):
-            x = block(x)
-            if size // x.shape[-1] == stride:
-                found = index
-    body.train(was_training)
+    sides = block_output_sides(body, in_chans, size)
+    matches = [i for i, side in enumerate(sides) if size // side == stride]
+    found = matches[-1] if matches else -1
     if found < 0:
         raise ConfigError(f"EAN pda: the backbone body has no stride-{stride} stage")
     return found

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from realtime.errors import ConfigError
-from trainer.models.base import FerNet
+from trainer.models.base import FerNet, block_output_sides
 
 MIX_MODES = ("channel", "spatial", "element")
 INFER_MODES = ("H", "M", "H+M")
@@ -126,16 +126,12 @@ def mid_split_index(body: nn.Module, in_chans: int, size: int = 64) -> int:
     """
     if not isinstance(body, nn.Sequential):
         raise ConfigError(f"MRE needs a Sequential backbone body, got {type(body).__name__}")
-    x, last = torch.zeros(1, in_chans, size, size), -1
-    was_training = body.training
-    body.eval()
-    with torch.no_grad():
-        for index, block in enumerate(body):
-            y = block(x)
-            if y.shape[-1] < x.shape[-1]:
-                last = index
-            x = y
-    body.train(was_training)
+    sides = block_output_sides(body, in_chans, size)
+    inputs = [size, *sides[:-1]]
+    shrinking = [
+        i for i, (side, before) in enumerate(zip(sides, inputs, strict=True)) if side < before
+    ]
+    last = shrinking[-1] if shrinking else -1
     if last <= 0:
         raise ConfigError("MRE: the backbone body never down-samples after its first block")
     return last

@@ -50,6 +50,19 @@ class FerNet(nn.Module):
         self.fc = nn.Linear(self.num_features, num_classes)
 
 
+def block_output_sides(body: nn.Sequential, in_chans: int, size: int = 64) -> list[int]:
+    """Spatial side of each block's output for a ``size`` input (eval mode, no gradient)."""
+    x, sides = torch.zeros(1, in_chans, size, size), []
+    was_training = body.training
+    body.eval()
+    with torch.no_grad():
+        for block in body:
+            x = block(x)
+            sides.append(int(x.shape[-1]))
+    body.train(was_training)
+    return sides
+
+
 def adapt_stem_weight(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     """Adapt a pretrained RGB stem kernel (O, 3, k, k) to ``in_chans`` inputs.
 
