@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from realtime.errors import ConfigError
 from trainer.methods.au_labels import AU_LIST, au_targets, build_au_cache, load_au_cache
+from trainer.methods.graph_ops import row_norm
 from trainer.methods.runner import MethodConfig, run_method
 from trainer.methods.ulc import (
     TemplateBank,
@@ -24,7 +25,6 @@ from trainer.methods.ulc import (
     high_confidence,
     ramps,
     rank_loss,
-    row_norm,
 )
 from trainer.models.registry import create_model
 

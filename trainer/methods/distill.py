@@ -73,21 +73,6 @@ def load_method_run(run_dir: Path) -> tuple[nn.Module, Method, MethodConfig, Mod
     return model.eval(), method, cfg, card
 
 
-@torch.no_grad()
-def predict_probs(
-    model: nn.Module, method: Method, x: torch.Tensor, mode: str, batch_size: int = 256
-) -> np.ndarray:
-    """Flip-TTA probabilities (N, K) in inference mode ``mode`` (as the runner scores)."""
-    model.eval()
-    out = []
-    for i in range(0, len(x), batch_size):
-        chunk = x[i : i + batch_size].contiguous(memory_format=torch.channels_last)
-        plain = method.predict(model, chunk, mode)[0].float().softmax(1)
-        flipped = method.predict(model, torch.flip(chunk, dims=[3]), mode)[0].float().softmax(1)
-        out.append(((plain + flipped) / 2).cpu())
-    return torch.cat(out).numpy()
-
-
 def _cache_key(run_dirs: list[Path], weights: list[float], modes: list[str], n: int) -> str:
     parts = []
     for run_dir in run_dirs:
@@ -114,7 +99,7 @@ def teacher_train_probs(
     Returns:
         probs (N, K) float32 and the train labels (N,) they were computed for.
     """
-    from trainer.methods.runner import probe_card  # the runner's own data normalization
+    from trainer.methods.runner import predict_mode, probe_card  # the runner's own scoring
 
     run_dirs = [Path(r) for r in run_dirs]
     weights = list(weights) if weights is not None else [1.0] * len(run_dirs)
@@ -131,7 +116,7 @@ def teacher_train_probs(
         model, method, cfg, card = load_method_run(run_dir)
         root = Path(data_root or cfg.data_root)
         train = load_split("ferplus", root, "train", probe_card(cfg), limit=max_train)
-        probs = predict_probs(model, method, train.x, mode or method.eval_modes[0])
+        probs, _ = predict_mode(model, method, train.x, mode or method.eval_modes[0])
         logger.info("teacher member %s: train acc %.4f", run_dir,
                     float((probs.argmax(1) == train.labels.numpy()).mean()))  # fmt: skip
         total = weight * probs if total is None else total + weight * probs

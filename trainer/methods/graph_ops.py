@@ -52,6 +52,11 @@ def group_mask(groups: torch.Tensor) -> torch.Tensor:
     return (groups[:, None] == groups[None, :]).float()
 
 
+def row_norm(adj: torch.Tensor) -> torch.Tensor:
+    """``A_ij / sum_j A_ij`` (spec §0.3)."""
+    return adj / adj.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+
 def kipf_norm(adj: torch.Tensor) -> torch.Tensor:
     """Renormalization trick: ``Ã = A + I``, ``Â = D̃^-1/2 Ã D̃^-1/2`` with degrees from Ã."""
     tilde = adj + torch.eye(adj.shape[0], dtype=adj.dtype, device=adj.device)

@@ -158,22 +158,26 @@ def train_epoch(loop: _Loop, cfg: MethodConfig, epoch: int) -> float:
 
 
 @torch.no_grad()
-def predict_modes(
-    model: nn.Module, method: Method, x: torch.Tensor, batch_size: int = 256
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Flip-TTA probabilities and embeddings (N, K), (N, D) in every inference mode."""
+def predict_mode(
+    model: nn.Module, method: Method, x: torch.Tensor, mode: str, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flip-TTA probabilities and embeddings (N, K), (N, D) in inference mode ``mode``."""
     model.eval()
-    out = {}
-    for mode in method.eval_modes:
-        probs, embs = [], []
-        for i in range(0, len(x), batch_size):
-            chunk = x[i : i + batch_size].contiguous(memory_format=torch.channels_last)
-            logits, emb = method.predict(model, chunk, mode)[:2]
-            flipped = method.predict(model, torch.flip(chunk, dims=[3]), mode)[0]
-            probs.append(((logits.float().softmax(1) + flipped.float().softmax(1)) / 2).cpu())
-            embs.append(emb.float().cpu())
-        out[mode] = (torch.cat(probs).numpy(), torch.cat(embs).numpy())
-    return out
+    probs, embs = [], []
+    for i in range(0, len(x), batch_size):
+        chunk = x[i : i + batch_size].contiguous(memory_format=torch.channels_last)
+        logits, emb = method.predict(model, chunk, mode)[:2]
+        flipped = method.predict(model, torch.flip(chunk, dims=[3]), mode)[0]
+        probs.append(((logits.float().softmax(1) + flipped.float().softmax(1)) / 2).cpu())
+        embs.append(emb.float().cpu())
+    return torch.cat(probs).numpy(), torch.cat(embs).numpy()
+
+
+def predict_modes(
+    model: nn.Module, method: Method, x: torch.Tensor
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``predict_mode`` in every inference mode of the method."""
+    return {mode: predict_mode(model, method, x, mode) for mode in method.eval_modes}
 
 
 def accuracies(outputs: dict[str, tuple[np.ndarray, np.ndarray]], labels: torch.Tensor):  # noqa: ANN201

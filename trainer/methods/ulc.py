@@ -42,6 +42,7 @@ from torch import nn
 from realtime.card import ModelCard
 from realtime.errors import ConfigError
 from trainer.methods.au_labels import AU_LIST, au_targets, default_cache_path, load_au_cache
+from trainer.methods.graph_ops import row_norm
 from trainer.methods.protocol import Batch, Method, Targets
 from trainer.models.base import FerNet
 
@@ -118,11 +119,6 @@ def conditional_adjacency(z: torch.Tensor) -> torch.Tensor:
     adj = torch.where(occ[None, :] > 0, both / occ.clamp(min=1)[None, :], torch.zeros_like(both))
     adj.fill_diagonal_(1.0)
     return adj.to(torch.float32)
-
-
-def row_norm(adj: torch.Tensor) -> torch.Tensor:
-    """``A_ij / sum_j A_ij`` (spec §0.3)."""
-    return adj / adj.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
 class TemplateBank:
