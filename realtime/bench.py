@@ -86,7 +86,9 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
         config = config.for_source(source.live, source.still)
         stages = stack.enter_context(open_stages(config))
         card = stages.backend.card
-        sinks = open_sinks(config.output, card.labels, source.fps or 30.0, window=False)
+        sinks = open_sinks(
+            config.output, card.labels, source.fps or 30.0, window=False, inputs=source.input_files
+        )
         sinks = [stack.enter_context(s) for s in sinks]
         summary = process(source, stages, sinks, OverlayRenderer(card.labels), collect)
         backend = {"name": stages.backend.name, "device": stages.backend.device}

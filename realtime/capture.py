@@ -76,6 +76,11 @@ class FrameSource:
         return itertools.islice(self._frames(), self.max_frames)
 
     @property
+    def input_files(self) -> tuple[Path, ...]:
+        """Local files this source reads (none for cameras and streams): outputs must differ."""
+        return ()
+
+    @property
     def expected_frames(self) -> int | None:
         """Frames this run will yield, when known (for progress bars)."""
         counts = [n for n in (self.frame_count, self.max_frames) if n is not None]
@@ -98,6 +103,10 @@ class VideoFileSource(FrameSource):
         super().__init__(str(path), max_frames)
         self.path = path
         self._container: Any = None
+
+    @property
+    def input_files(self) -> tuple[Path, ...]:
+        return (self.path,)
 
     def open(self) -> None:
         import av
@@ -178,6 +187,10 @@ class ImageSource(FrameSource):
             raise SourceError(f"no images found in '{source_id}'")
         self.paths = paths
         self.frame_count = len(paths)
+
+    @property
+    def input_files(self) -> tuple[Path, ...]:
+        return tuple(self.paths)
 
     def _frames(self) -> Iterator[Frame]:
         index = 0

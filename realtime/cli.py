@@ -314,7 +314,9 @@ def run_live(config: LiveConfig) -> int:
         stages = stack.enter_context(open_stages(config))
         labels = stages.backend.card.labels
         stop = stack.enter_context(_graceful_ctrl_c())
-        opened = open_sinks(config.output, labels, source.fps, live=source.live)
+        opened = open_sinks(
+            config.output, labels, source.fps, live=source.live, inputs=source.input_files
+        )
         sinks = [stack.enter_context(s) for s in opened]
         if all(isinstance(s, NullSink) for s in sinks):
             logging.getLogger(__name__).warning(

@@ -3,7 +3,8 @@
 Every sink is a context manager with ``write(result, image)``; ``image`` is the rendered overlay
 (None when no sink needs one, see ``needs_image``). Record sinks flush after every frame and the
 video sink finalizes its container in ``close()``, so a Ctrl-C or a kill loses at most the
-frame being written.
+frame being written. Files are written under a temporary name and renamed into place on
+``close()`` (``realtime.output_files``), so an output path never holds a half-written file.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from realtime.config import VIDEO_SUFFIXES, OutputConfig
 from realtime.errors import FerLiveError
+from realtime.output_files import StagedFile, check_outputs
 from realtime.types import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,10 @@ class Sink:
 
     def close(self) -> None:
         """Flush and release everything; safe to call twice."""
+
+    def abort(self) -> None:
+        """Release everything and leave no output behind (the run never started)."""
+        self.close()
 
     def __enter__(self) -> Sink:
         return self
@@ -92,7 +98,8 @@ class JsonlSink(Sink):
 
     def __init__(self, path: Path, labels: Sequence[str]) -> None:
         self.labels = tuple(labels)
-        self._file: IO[str] | None = _open_text(path)
+        self._staged = StagedFile(path)
+        self._file: IO[str] | None = _open_text(self._staged.temp)
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
         if self._file is None:
@@ -105,6 +112,13 @@ class JsonlSink(Sink):
         if self._file is not None:
             self._file.close()
             self._file = None
+            self._staged.commit()
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._staged.discard()
 
 
 class CsvSink(Sink):
@@ -112,7 +126,8 @@ class CsvSink(Sink):
 
     def __init__(self, path: Path, labels: Sequence[str]) -> None:
         self.labels = tuple(labels)
-        self._file: IO[str] | None = _open_text(path, newline="")
+        self._staged = StagedFile(path)
+        self._file: IO[str] | None = _open_text(self._staged.temp, newline="")
         self._writer = csv.writer(self._file)
         header = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
         probs = [f"p_{label}" for label in self.labels]
@@ -136,6 +151,13 @@ class CsvSink(Sink):
         if self._file is not None:
             self._file.close()
             self._file = None
+            self._staged.commit()
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._staged.discard()
 
 
 class VideoFileSink(Sink):
@@ -164,13 +186,14 @@ class VideoFileSink(Sink):
         timed: bool = False,
     ) -> None:
         self.path = Path(path)
+        self._staged = StagedFile(self.path)
         self.fps = fps if fps and fps > 0 else 30.0
         self.codec = codec
         self.timed = timed
         self.frames_written = 0
         self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(queue_size)
         self._error: BaseException | None = None
-        _open_text(self.path).close()  # fail now, not on the encoder thread, if not writable
+        _open_text(self._staged.temp).close()  # fail now, not on the encoder thread
         self._thread: threading.Thread | None = threading.Thread(
             target=self._encode_loop, name="fer-live-video", daemon=True
         )
@@ -189,8 +212,10 @@ class VideoFileSink(Sink):
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-            if self.frames_written == 0 and self.path.is_file() and not self.path.stat().st_size:
-                self.path.unlink()  # the run ended before its first frame: leave no empty file
+            if self.frames_written == 0 or self._error is not None:
+                self._staged.discard()  # no frame, or a broken container: leave no file
+            else:
+                self._staged.commit()
         self._raise_encoder_error()
 
     def _raise_encoder_error(self) -> None:
@@ -207,7 +232,7 @@ class VideoFileSink(Sink):
             while (item := self._queue.get()) is not None:
                 image, t_s = item
                 if container is None:
-                    container = av.open(str(self.path), mode="w")
+                    container = av.open(str(self._staged.temp), mode="w")
                     stream = self._add_stream(container, image.shape[1], image.shape[0])
                 frame = av.VideoFrame.from_ndarray(_fit(image, stream), format="bgr24")
                 pts = round(t_s * 1000) if self.timed else self.frames_written
@@ -321,6 +346,7 @@ def open_sinks(
     fps: float | None,
     window: bool | None = None,
     live: bool = False,
+    inputs: Sequence[Path] = (),
 ) -> list[Sink]:
     """The sinks an output config asks for (a NullSink when it asks for none).
 
@@ -330,19 +356,29 @@ def open_sinks(
         fps: Frame rate of an output video (None: unknown, 30 is used).
         window: Override ``output.show_window`` (benchmarks never open one).
         live: The source drops frames: stamp video frames with their capture times.
+        inputs: Local files the source reads; no output may be one of them.
 
     Returns:
         Sinks in write order; enter each as a context manager.
+
+    Raises:
+        ConfigError: An output is an input, or two outputs are one file (nothing opened yet).
     """
+    check_outputs(output, inputs)
     sinks: list[Sink] = []
-    if output.video is not None:
-        is_video = output.video.suffix.lower() in VIDEO_SUFFIXES
-        video = VideoFileSink(output.video, fps or 30.0, timed=live) if is_video else None
-        sinks.append(video or ImageDirSink(output.video))
-    if output.jsonl is not None:
-        sinks.append(JsonlSink(output.jsonl, labels))
-    if output.csv is not None:
-        sinks.append(CsvSink(output.csv, labels))
+    try:
+        if output.video is not None:
+            is_video = output.video.suffix.lower() in VIDEO_SUFFIXES
+            video = VideoFileSink(output.video, fps or 30.0, timed=live) if is_video else None
+            sinks.append(video or ImageDirSink(output.video))
+        if output.jsonl is not None:
+            sinks.append(JsonlSink(output.jsonl, labels))
+        if output.csv is not None:
+            sinks.append(CsvSink(output.csv, labels))
+    except Exception:
+        for sink in sinks:  # a later output failed to open: leave no half-made earlier ones
+            sink.abort()
+        raise
     if output.show_window if window is None else window:
         sinks.append(WindowSink())
     return sinks or [NullSink()]

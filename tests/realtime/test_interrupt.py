@@ -19,8 +19,10 @@ ENTRY = "import sys; from realtime.cli import main; sys.exit(main())"
 def _wait_for_lines(path: Path, lines: int, proc: subprocess.Popen[str], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
-        if path.is_file() and path.read_text().count("\n") >= lines:
-            return
+        # the records grow under their staged name until the run ends (realtime.output_files)
+        for staged in path.parent.glob(f".{path.stem}.*.part{path.suffix}"):
+            if staged.read_text().count("\n") >= lines:
+                return
         time.sleep(0.05)
     raise AssertionError(f"the run wrote fewer than {lines} records in {timeout_s} s")
 

