@@ -13,7 +13,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from realtime.errors import FerLiveError
-from trainer.config import DEFAULT_DATA_ROOT, DEFAULT_PRETRAINED, TrainConfig
+from trainer.config import DEFAULT_DATA_ROOT, TrainConfig
 from trainer.methods.cli import methods_app
 
 app = typer.Typer(add_completion=False, help="Train, evaluate and export FER models.")
@@ -81,8 +81,6 @@ def train(
     _setup_logging(verbose)
     from trainer.train import run_training
 
-    if pretrained == "imagenet":
-        pretrained = str(DEFAULT_PRETRAINED.get(arch, "")) or None
     values: dict[str, Any] = {
         "name": name, "arch": arch, "dataset": dataset, "data_root": str(data_root),
         "pretrained": pretrained, "init": init, "input_size": input_size, "channels": channels,

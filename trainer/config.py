@@ -127,6 +127,12 @@ class TrainConfig:
         """
         data = dict(data)
         _check_keys(data, [f.name for f in fields(TrainConfig)])
+        if data.get("pretrained") == "imagenet":
+            # A recipe names the shared ImageNet file by alias, so it works from any checkout.
+            arch = data.get("arch", TrainConfig.arch)
+            if arch not in DEFAULT_PRETRAINED:
+                raise ConfigError(f"no ImageNet weights are shipped for arch {arch!r}")
+            data["pretrained"] = str(DEFAULT_PRETRAINED[arch])
         aug = dict(data.pop("aug", {}) or {})
         _check_keys(aug, [f.name for f in fields(AugConfig)], prefix="aug.")
         for key in ("scale", "erase_area"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def pack(
         images = np.zeros((0, side, side), np.uint8)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp.npz")
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")  # runs may pack at once
         np.savez(tmp, images=images)
         tmp.replace(cache_file)
         logger.info("packed %d images into %s", len(images), cache_file)
