@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from realtime.backends import CudaTorchBackend, OnnxBackend, TensorRTBackend  # noqa: E402
 from realtime.backends.base import InferenceBackend  # noqa: E402
-from realtime.batch import softmax  # noqa: E402
 from realtime.errors import FerLiveError  # noqa: E402
+from realtime.numeric import softmax  # noqa: E402
 
 FULL_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 QUICK_BATCHES = (1, 8)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from realtime.backends import open_backend
-from realtime.batch import softmax
+from realtime.numeric import softmax
 from realtime.preprocess import to_model_input
 from realtime.smooth import EmaSmoother, NoSmoother, Smoother
 from realtime.smooth_graph import GraphSmoother

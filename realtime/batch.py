@@ -12,19 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from realtime.card import ModelCard
+from realtime.decision import DecisionRule
 from realtime.errors import ModelError
 from realtime.preprocess import crop_faces, to_model_input
 from realtime.types import CropBatch, Frame, ModelOutput, Predictions, Tracks
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable softmax over the last axis; float32, rows sum to 1."""
-    logits = np.asarray(logits, np.float32)
-    if logits.size == 0:
-        return logits.copy()
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def collate(items: Sequence[tuple[Frame, Tracks]], card: ModelCard) -> CropBatch:
@@ -71,6 +62,7 @@ def route(
     output: ModelOutput,
     frame_indices: Sequence[int],
     num_classes: int,
+    decision: DecisionRule | None = None,
 ) -> dict[int, Predictions]:
     """Split a batch's model output back into per-frame predictions.
 
@@ -79,6 +71,7 @@ def route(
         output: The model output; rows beyond ``len(batch.keys)`` are padding and ignored.
         frame_indices: Every frame of the batch, including frames without faces.
         num_classes: Number of classes, for the empty predictions of frames without faces.
+        decision: The card's decision rule (temperature, offsets); None is plain softmax.
 
     Returns:
         frame_index -> Predictions (softmax probs and embedding rows in the frame's track order).
@@ -97,7 +90,7 @@ def route(
         if frame_index not in rows_of:
             raise ValueError(f"batch key names frame {frame_index}, not in frame_indices")
         rows_of[frame_index].append(row)
-    probs = softmax(output.logits[:n])
+    probs = (decision or DecisionRule()).probs(output.logits[:n])
     track_ids = np.asarray([tid for _, tid in batch.keys], np.int64)
     routed: dict[int, Predictions] = {}
     for frame_index, rows in rows_of.items():

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from realtime.decision import DecisionRule
 from realtime.errors import ModelError
 
 CARD_KEY = "fer_live_card"
@@ -58,6 +59,7 @@ class ModelCard:
         arch: Registry name of the architecture.
         training: Free-form provenance (data, recipe, command).
         metrics: Evaluation results, e.g. ``{"ferplus_test_acc": 0.85}``.
+        decision: How logits become the probabilities users see (temperature, class offsets).
     """
 
     name: str
@@ -72,6 +74,7 @@ class ModelCard:
     arch: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    decision: DecisionRule = field(default_factory=DecisionRule)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -95,6 +98,7 @@ class ModelCard:
             raise ModelError(f"card outputs must start with 'logits', got {list(self.outputs)}")
         if ("embedding" in self.outputs) != (self.embedding_dim is not None):
             raise ModelError("card embedding_dim must be set exactly when 'embedding' is an output")
+        self.decision.check_classes(self.num_classes)
 
     @property
     def num_classes(self) -> int:
@@ -111,6 +115,7 @@ class ModelCard:
             if version != FORMAT_VERSION:
                 raise ModelError(f"card format_version {version} is not supported")
             data["crop"] = CropFraming(**data.get("crop", {}))
+            data["decision"] = DecisionRule.from_dict(data.get("decision"))
             for key in ("labels", "mean", "std", "outputs"):
                 if key in data:
                     data[key] = tuple(data[key])

@@ -141,7 +141,7 @@ def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult
     t0 = time.perf_counter()
     output = stages.backend.infer(batch.pixels)
     infer_ms = _ms_since(t0) / len(pending)
-    routed = route(batch, output, [p.frame.index for p in pending], card.num_classes)
+    routed = route(batch, output, [p.frame.index for p in pending], card.num_classes, card.decision)
     for p in pending:
         t0 = time.perf_counter()
         predictions = stages.smoother.smooth(routed[p.frame.index], p.frame.t_s)
@@ -302,5 +302,5 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
             )
         )
         tracker = IouTracker(cfg.track.iou_threshold, cfg.track.max_age, cfg.track.min_hits)
-        smoother = make_smoother(cfg.smooth.name, model=model)
+        smoother = make_smoother(cfg.smooth.name, model=model, decision=backend.card.decision)
         yield Stages(detector, tracker, backend, smoother, cfg.detect.every, cfg.batch.frames)

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from realtime.decision import DecisionRule
 from realtime.errors import ConfigError
 from realtime.smooth_graph import GraphSmoother, head_path_for
 from realtime.types import Predictions
@@ -164,14 +165,14 @@ class EmaSmoother(WindowedSmoother):
         return mixed / mixed.sum()
 
 
-def graph_or_ema(model: Path | None = None) -> Smoother:
+def graph_or_ema(model: Path | None = None, decision: DecisionRule | None = None) -> Smoother:
     """GUS-T when a trained graph head ships beside the model, else EMA.
 
     GUS-T beats EMA on accuracy, switch latency and real-clip flicker
     (``benchmarks/results/temporal.md``), but only a model with a ``.gus.npz`` head can use it.
     """
     if model is not None and head_path_for(Path(model)).is_file():
-        return GraphSmoother(model=model)
+        return GraphSmoother(model=model, decision=decision)
     return EmaSmoother()
 
 
@@ -185,12 +186,15 @@ SMOOTHERS: dict[str, Callable[..., Smoother]] = {
 MODEL_AWARE = frozenset({"auto", "graph"})
 
 
-def make_smoother(name: str, model: Path | None = None, **kw: object) -> Smoother:
+def make_smoother(
+    name: str, model: Path | None = None, decision: DecisionRule | None = None, **kw: object
+) -> Smoother:
     """Build a registered smoother by name.
 
     Args:
         name: A key of ``SMOOTHERS``.
         model: The model file of the run; passed on to the smoothers in ``MODEL_AWARE``.
+        decision: The model card's decision rule; GUS-T applies it to its head's logits.
         **kw: Smoother settings.
 
     Raises:
@@ -201,6 +205,7 @@ def make_smoother(name: str, model: Path | None = None, **kw: object) -> Smoothe
         raise ConfigError(f"unknown smoother {name!r}; valid: {', '.join(sorted(SMOOTHERS))}")
     if name in MODEL_AWARE:
         kw["model"] = model
+        kw["decision"] = decision
     try:
         return factory(**kw)
     except TypeError as exc:

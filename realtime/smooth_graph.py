@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from realtime.batch import softmax
 from realtime.card import sha256_file
+from realtime.decision import DecisionRule
 from realtime.errors import ConfigError, ModelError
 from realtime.types import Predictions
 
@@ -196,6 +196,8 @@ class GraphSmoother:
             unlike a per-frame beta it does not depend on the frame rate.
         threshold: Override the head's cosine threshold.
         evict_after_s: Forget tracks unseen for longer than this.
+        decision: The model card's decision rule, applied to the head's logits as the backend
+            applies it to the model's (None: plain softmax).
     """
 
     def __init__(
@@ -209,6 +211,7 @@ class GraphSmoother:
         ema_s: float = 0.065,
         threshold: float | None = None,
         evict_after_s: float = 2.0,
+        decision: DecisionRule | None = None,
     ) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ConfigError(f"window must be an integer >= 1, got {window!r}")
@@ -220,6 +223,7 @@ class GraphSmoother:
         self.window, self.max_gap_s, self.reset_cos = window, max_gap_s, reset_cos
         self.decay_s, self.ema_s, self.evict_after_s = decay_s, ema_s, evict_after_s
         self._tracks: dict[int, _TrackState] = {}
+        self.decision = decision or DecisionRule()
 
     def reset(self) -> None:
         """Forget every track."""
@@ -264,7 +268,7 @@ class GraphSmoother:
         if self.decay_s:
             weights = np.exp(-np.abs(times[:, None] - times[None, :]) / self.decay_s)
         logits = self.weights.last_logits(np.stack(state.unit), np.stack(state.proj), weights)
-        probs = softmax(logits)
+        probs = self.decision.probs(logits)
         if self.ema_s and state.out is not None and len(times) > 1:
             keep = float(np.exp(-max(times[-1] - times[-2], 0.0) / self.ema_s))
             probs = keep * state.out + (1.0 - keep) * probs

@@ -107,19 +107,24 @@ def eval_cmd(
     split: list[str] = typer.Option(["test"], help="Split(s) to evaluate."),
     tta: bool = typer.Option(True, help="Average with the horizontal flip."),
     out: Path | None = typer.Option(None, help="Folder for metrics JSON and confusion PNGs."),
+    decision_from: Path | None = typer.Option(
+        None, help="Apply the decision rule of this exported model (.onnx or its .json card)."
+    ),
     verbose: bool = typer.Option(False),
 ) -> None:
     """Evaluate a checkpoint: accuracy, macro-F1, per-class F1 and confusion matrix."""
     _setup_logging(verbose)
     from trainer.evaluate import evaluate_split, load_checkpoint, plot_confusion
+    from trainer.export import read_any_card
 
     model, card, cfg = load_checkpoint(checkpoint)
+    decision = read_any_card(decision_from).decision if decision_from else None
     dataset = dataset or cfg.dataset
     root = data_root or Path(cfg.data_root)
     out = out or checkpoint.parent / "eval"
     results = {}
     for name in split:
-        metrics = evaluate_split(model, card, dataset, root, name, tta=tta)
+        metrics = evaluate_split(model, card, dataset, root, name, tta=tta, decision=decision)
         results[f"{Path(dataset).name}_{name}"] = metrics.to_dict()
         png = plot_confusion(
             metrics,
@@ -176,6 +181,32 @@ def _summarize_metrics(results: dict[str, Any]) -> dict[str, Any]:
         summary[f"{key}_acc"] = round(value["accuracy"], 4)
         summary[f"{key}_macro_f1"] = round(value["macro_f1"], 4)
     return summary
+
+
+@app.command()
+def calibrate(
+    model: Path = typer.Argument(..., help="Exported .onnx model (its card is rewritten)."),
+    data_root: Path = typer.Option(DEFAULT_DATA_ROOT, help="FERPlus root folder."),
+    max_acc_drop: float = typer.Option(0.5, help="Valid accuracy points the offsets may cost."),
+    out: Path | None = typer.Option(None, help="Report JSON (default: beside the model)."),
+    write: bool = typer.Option(True, help="Write the rule into the model's card."),
+    verbose: bool = typer.Option(False),
+) -> None:
+    """Fit the decision rule (temperature + class offsets) on Valid and put it in the card."""
+    _setup_logging(verbose)
+    from trainer.model_file_eval import calibrate_model
+
+    report = calibrate_model(model, data_root, max_acc_drop / 100.0, write=write)
+    out = out or model.with_name(f"{model.stem}.decision.json")
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for split in ("valid", "test"):
+        for name, row in report[split].items():
+            console.print(
+                f"{split:5s} rule {name:11s} acc {row['accuracy']:.4f} "
+                f"macro-F1 {row['macro_f1']:.4f} balanced {row['balanced_accuracy']:.4f} "
+                f"ECE {row['ece']:.4f}"
+            )
+    console.print(f"report -> {out}")
 
 
 @app.command()

@@ -12,7 +12,9 @@ import numpy as np
 import torch
 
 from realtime.card import ModelCard
+from realtime.decision import DecisionRule
 from realtime.errors import ModelError
+from trainer.calibrate import score
 from trainer.config import TrainConfig
 from trainer.data.tensors import load_split
 from trainer.engine import predict_logits
@@ -24,13 +26,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Metrics:
-    """Accuracy, macro-F1, per-class F1 and the confusion matrix (rows = truth)."""
+    """Accuracy, macro-F1, per-class F1 and recall, balanced accuracy, confusion (rows = truth)."""
 
     accuracy: float
     macro_f1: float
     per_class_f1: dict[str, float]
     confusion: list[list[int]]
     count: int
+    balanced_accuracy: float = 0.0
+    per_class_recall: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,18 +50,21 @@ def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) ->
 def compute_metrics(labels: np.ndarray, preds: np.ndarray, classes: tuple[str, ...]) -> Metrics:
     """Metrics of predictions ``preds`` against ``labels`` (both int (N,))."""
     matrix = confusion_matrix(labels, preds, len(classes))
+    scores = score(labels, preds, len(classes))
     tp = np.diag(matrix).astype(np.float64)
     precision = tp / np.maximum(matrix.sum(axis=0), 1)
-    recall = tp / np.maximum(matrix.sum(axis=1), 1)
+    recall = np.asarray(scores.recall)
     f1 = np.where(
         precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0
     )
     return Metrics(
-        accuracy=float(tp.sum() / max(len(labels), 1)),
-        macro_f1=float(f1.mean()),
+        accuracy=scores.accuracy,
+        macro_f1=scores.macro_f1,
         per_class_f1={name: round(float(v), 4) for name, v in zip(classes, f1, strict=True)},
         confusion=matrix.tolist(),
         count=int(len(labels)),
+        balanced_accuracy=scores.balanced_accuracy,
+        per_class_recall={n: round(float(v), 4) for n, v in zip(classes, recall, strict=True)},
     )
 
 
@@ -151,10 +158,18 @@ def evaluate_split(
     split: str,
     tta: bool = True,
     limit: int = 0,
+    decision: DecisionRule | None = None,
 ) -> Metrics:
-    """Evaluate ``model`` on one split of ``dataset`` (ferplus, fer2013 or a folder)."""
+    """Evaluate ``model`` on one split of ``dataset`` (ferplus, fer2013 or a folder).
+
+    ``decision`` (a model card's rule) is applied to the logits before the argmax, as the
+    product applies it.
+    """
     data = load_split(dataset, data_root, split, card, limit=limit)
     logits = predict_logits(model, data.x, tta=tta)
+    if decision is not None:
+        decision.check_classes(logits.shape[1])
+        logits = decision.adjust(logits)
     if tuple(card.labels) != tuple(data.classes):
         logits = logits[:, label_columns(card.labels, data.classes)]
     preds = logits.argmax(axis=1)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime.card import CARD_KEY, CropFraming, ModelCard, write_sidecar
+from realtime.card import CARD_KEY, CropFraming, ModelCard, read_sidecar, write_sidecar
 from realtime.errors import ModelError
 from trainer.models.base import FerNet
 
@@ -163,6 +163,17 @@ def read_onnx_card(path: Path) -> ModelCard:
         if entry.key == CARD_KEY:
             return ModelCard.from_json(entry.value)
     raise ModelError(f"{path} has no {CARD_KEY} metadata")
+
+
+def read_any_card(path: Path) -> ModelCard:
+    """The card of an exported model: its sidecar ``.json`` (or that file itself), else the ONNX."""
+    path = Path(path)
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        for key in ("sha256", "file"):
+            data.pop(key, None)
+        return ModelCard.from_dict(data)
+    return read_sidecar(path) or read_onnx_card(path)
 
 
 def export_torchscript(model: FerNet, card: ModelCard, path: Path) -> Path:

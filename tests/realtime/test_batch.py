@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.batch import collate, pad_rows, route, softmax
+from realtime.batch import collate, pad_rows, route
 from realtime.errors import ModelError
+from realtime.numeric import softmax
 from realtime.preprocess import crop_faces, to_model_input
 from realtime.types import ModelOutput, Tracks
 

@@ -1,0 +1,77 @@
+"""The decision rule: how a model's logits become the probabilities and label users see.
+
+``probs = softmax(logits / temperature + offsets)``. The temperature calibrates confidence
+(fit on Valid by NLL); the per-class offsets correct the training prior (FERPlus is 35 %
+neutral, 0.5 % disgust), chosen on Valid for macro-F1 within a bounded accuracy cost
+(``trainer/calibrate.py``). The rule lives in the model card, so every backend, GUS-T, the
+trainer's evaluation and exported files read the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from realtime.errors import ModelError
+from realtime.numeric import softmax
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """Temperature and per-class logit offsets; the identity rule by default.
+
+    Attributes:
+        temperature: Divides the logits (> 0); 1 leaves them as they are.
+        offsets: Added to the scaled logits, one per class; empty means all zero.
+        fit: Provenance of the numbers (split, objective, metrics before/after).
+    """
+
+    temperature: float = 1.0
+    offsets: tuple[float, ...] = ()
+    fit: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and 0.05 <= self.temperature <= 20.0):
+            raise ModelError(f"decision temperature must be in [0.05, 20], got {self.temperature}")
+        if not all(math.isfinite(v) and abs(v) <= 20.0 for v in self.offsets):
+            raise ModelError(f"decision offsets must be finite and within ±20, got {self.offsets}")
+
+    @property
+    def is_identity(self) -> bool:
+        return self.temperature == 1.0 and not any(self.offsets)
+
+    def check_classes(self, num_classes: int) -> None:
+        """Raises ModelError when the offsets do not match the class count."""
+        if self.offsets and len(self.offsets) != num_classes:
+            raise ModelError(f"decision offsets need {num_classes} values, got {len(self.offsets)}")
+
+    def adjust(self, logits: np.ndarray) -> np.ndarray:
+        """The rule's logits: ``logits / temperature + offsets`` (float32)."""
+        out = np.asarray(logits, np.float32)
+        if self.temperature != 1.0:
+            out = out / np.float32(self.temperature)
+        if self.offsets:
+            out = out + np.asarray(self.offsets, np.float32)
+        return out
+
+    def probs(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities users see for raw model logits (..., C)."""
+        return softmax(self.adjust(logits))
+
+    @staticmethod
+    def from_dict(data: dict[str, Any] | None) -> DecisionRule:
+        if not data:
+            return DecisionRule()
+        if not isinstance(data, dict):
+            raise ModelError("card decision must be a JSON object")
+        try:
+            return DecisionRule(
+                temperature=float(data.get("temperature", 1.0)),
+                offsets=tuple(float(v) for v in data.get("offsets", ())),
+                fit=data.get("fit"),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"card decision is malformed: {exc}") from None

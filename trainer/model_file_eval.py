@@ -1,0 +1,119 @@
+"""Score an exported model file the way the product runs it: ONNX Runtime on ``to_model_input``.
+
+``fer-train calibrate`` fits the decision rule from these logits and writes it into the card of
+every file of the model (ONNX metadata, sidecar, TorchScript extra file), so what was measured is
+what ships.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime.card import CARD_KEY, ModelCard, write_sidecar
+from realtime.decision import DecisionRule
+from realtime.preprocess import to_model_input
+from trainer.calibrate import describe, fit_decision_rule
+from trainer.data.cache import DEFAULT_CACHE_DIR, pack
+from trainer.data.tensors import read_items
+from trainer.evaluate import label_columns
+from trainer.export import _ort_session, read_onnx_card
+
+
+def onnx_logits(
+    path: Path, card: ModelCard, images: np.ndarray, tta: bool = False, batch: int = 256
+) -> np.ndarray:
+    """Raw logits (N, C) of uint8 faces (N, H, W) through ONNX Runtime; ``tta`` adds the flip."""
+    session = _ort_session(path)
+    out = []
+    for start in range(0, len(images), batch):
+        x = to_model_input(np.ascontiguousarray(images[start : start + batch]), card)
+        logits = session.run(["logits"], {"input": x})[0]
+        if tta:
+            flipped = np.ascontiguousarray(x[..., ::-1])
+            logits = (logits + session.run(["logits"], {"input": flipped})[0]) / 2.0
+        out.append(logits)
+    return np.concatenate(out) if out else np.zeros((0, card.num_classes), np.float32)
+
+
+def split_logits(
+    path: Path, card: ModelCard, data_root: Path, split: str, tta: bool = False
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Logits (in the data's class order), integer labels and class names of a FERPlus split."""
+    items = read_items("ferplus", data_root, split)
+    packed = pack(items, cache_dir=DEFAULT_CACHE_DIR)
+    logits = onnx_logits(path, card, packed.images, tta=tta)
+    if tuple(card.labels) != tuple(packed.classes):
+        logits = logits[:, label_columns(card.labels, packed.classes)]
+    return logits, packed.labels, tuple(packed.classes)
+
+
+def train_prior(data_root: Path, classes: tuple[str, ...]) -> np.ndarray:
+    """Class frequencies of FERPlus Train (majority labels)."""
+    items = read_items("ferplus", data_root, "train")
+    counts = np.bincount(items.labels, minlength=len(classes)).astype(np.float64)
+    return counts / counts.sum()
+
+
+def replace_card(path: Path, card: ModelCard) -> list[Path]:
+    """Write ``card`` into the ONNX file, its sidecar and a TorchScript twin (``.pt``) if present.
+
+    Returns:
+        The files written.
+    """
+    import onnx
+
+    proto = onnx.load(str(path))
+    entries = [e for e in proto.metadata_props if e.key != CARD_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(entries)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, card.to_json()
+    onnx.save(proto, str(path))
+    written = [path, write_sidecar(card, path)]
+    twin = path.with_suffix(".pt")
+    if twin.is_file():
+        import torch
+
+        extra = {"card.json": ""}
+        module = torch.jit.load(str(twin), map_location="cpu", _extra_files=extra)
+        torch.jit.save(module, str(twin), _extra_files={"card.json": card.to_json()})
+        written.append(twin)
+    return written
+
+
+def calibrate_model(
+    path: Path, data_root: Path, max_acc_drop: float = 0.005, write: bool = True
+) -> dict[str, Any]:
+    """Fit the decision rule on Valid, score it on Test, and (``write``) put it in the card.
+
+    Returns:
+        A JSON-ready report: the rule, and Valid/Test scores with the rule off, with the
+        temperature only, and on.
+    """
+    card = read_onnx_card(path)
+    valid, valid_y, classes = split_logits(path, card, data_root, "valid")
+    test, test_y, _ = split_logits(path, card, data_root, "test")
+    rule = fit_decision_rule(valid, valid_y, train_prior(data_root, classes), classes, max_acc_drop)
+    rules = {"off": DecisionRule(), "temperature": DecisionRule(rule.temperature), "on": rule}
+    report: dict[str, Any] = {
+        "model": card.name,
+        "file": str(path),
+        "rule": {
+            "temperature": rule.temperature,
+            "offsets": dict(zip(classes, rule.offsets, strict=True)),
+        },
+        "protocol": "rule fit on FERPlus Valid (no TTA, as the product runs); Test reported once",
+    }
+    for split, logits, y in (("valid", valid, valid_y), ("test", test, test_y)):
+        report[split] = {name: describe(r, logits, y, classes) for name, r in rules.items()}
+    if write:
+        if tuple(card.labels) != classes:
+            offsets = dict(zip(classes, rule.offsets, strict=True))
+            rule = replace(rule, offsets=tuple(offsets[label] for label in card.labels))
+        report["written"] = [str(p) for p in replace_card(path, replace(card, decision=rule))]
+    return json.loads(json.dumps(report))
