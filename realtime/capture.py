@@ -202,7 +202,7 @@ class ImageSource(FrameSource):
                 logger.warning("skipping unreadable image %s", path)
                 continue
             self.size = (image.shape[1], image.shape[0])
-            yield Frame(index=index, t_s=float(index), image=image, source_id=str(path))
+            yield Frame(index=index, t_s=None, image=image, source_id=str(path))
             index += 1
         if index == 0:
             raise SourceError(f"no readable images in '{self.source_id}'")

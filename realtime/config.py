@@ -59,6 +59,8 @@ class DetectConfig:
     Attributes:
         tiles: Also detect on an N x N grid of tiles (small, far faces; ~N*N+1 times the
             cost). None means 2 for still images and 1 for video (see ``for_source``).
+        stills: Frames are unrelated still images: each is its own scene, and an image the
+            detector misses is retried padded, then read whole (``realtime.still_fallback``).
     """
 
     every: int = 1
@@ -68,6 +70,7 @@ class DetectConfig:
     # >= 0.61 (measured on /work/shared/videos).
     min_score: float = 0.55
     tiles: int | None = None
+    stills: bool = False
 
     def __post_init__(self) -> None:
         _at_least("--detect-every", self.every, 1)
@@ -195,7 +198,7 @@ class LiveConfig:
         if still:
             config = replace(
                 config,
-                detect=replace(config.detect, every=1),
+                detect=replace(config.detect, every=1, stills=True),
                 track=replace(config.track, min_hits=1),
                 smooth=SmoothConfig("none"),
             )

@@ -43,6 +43,8 @@ class Detector(Protocol):
 class Tracker(Protocol):
     def update(self, boxes: FaceBoxes | None, frame_index: int) -> Tracks: ...
 
+    def reset(self) -> None: ...
+
 
 class Backend(Protocol):
     card: ModelCard
@@ -61,6 +63,8 @@ class Stages:
         smoother: Smooths each track's probabilities over time.
         detect_every: Run the detector on every K-th frame.
         batch_frames: Faces of this many consecutive frames go to the backend in one call.
+        independent: Frames are unrelated still images: the tracker starts afresh on each
+            (ids stay unique across the run, but no face is matched across two photos).
     """
 
     detector: Detector
@@ -69,6 +73,7 @@ class Stages:
     smoother: Smoother
     detect_every: int = 1
     batch_frames: int = 1
+    independent: bool = False
 
     def __post_init__(self) -> None:
         if self.detect_every < 1 or self.batch_frames < 1:
@@ -83,6 +88,7 @@ class _Pending:
     frame: Frame
     tracks: Tracks
     timings_ms: dict[str, float]
+    box_source: str
 
 
 def _ms_since(t0: float) -> float:
@@ -120,9 +126,12 @@ def run(frames: Iterable[Frame], stages: Stages) -> Iterator[FrameResult]:
         boxes = stages.detector.detect(frame) if count % stages.detect_every == 0 else None
         timings["detect"] = _ms_since(t0)
         t0 = time.perf_counter()
+        if stages.independent:
+            stages.tracker.reset()
         tracks = stages.tracker.update(boxes, frame.index)
         timings["track"] = _ms_since(t0)
-        pending.append(_Pending(frame, tracks, timings))
+        box_source = boxes.source if boxes is not None else "detector"
+        pending.append(_Pending(frame, tracks, timings, box_source))
         count += 1
         if len(pending) >= stages.batch_frames:
             yield from _finish(pending, stages)
@@ -146,7 +155,7 @@ def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult
         t0 = time.perf_counter()
         predictions = stages.smoother.smooth(routed[p.frame.index], p.frame.t_s)
         p.timings_ms.update(preprocess=preprocess_ms, infer=infer_ms, smooth=_ms_since(t0))
-        yield FrameResult(p.frame, p.tracks, predictions, p.timings_ms)
+        yield FrameResult(p.frame, p.tracks, predictions, p.timings_ms, p.box_source)
 
 
 class RateMeter:
@@ -286,6 +295,7 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
     from realtime.backends import open_backend
     from realtime.detect import MediapipeDetector
     from realtime.smooth import make_smoother
+    from realtime.still_fallback import StillFallback
     from realtime.track import IouTracker
 
     cfg = config
@@ -301,6 +311,11 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
                 tiles=cfg.detect.tiles or 1,
             )
         )
+        stills = cfg.detect.stills
+        if stills:
+            detector = StillFallback(detector, backend.card.crop)
         tracker = IouTracker(cfg.track.iou_threshold, cfg.track.max_age, cfg.track.min_hits)
         smoother = make_smoother(cfg.smooth.name, model=model, decision=backend.card.decision)
-        yield Stages(detector, tracker, backend, smoother, cfg.detect.every, cfg.batch.frames)
+        yield Stages(
+            detector, tracker, backend, smoother, cfg.detect.every, cfg.batch.frames, stills
+        )

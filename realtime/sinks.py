@@ -80,7 +80,7 @@ def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, A
         records.append(
             {
                 "frame": result.frame.index,
-                "t_s": round(result.frame.t_s, 4),
+                "t_s": None if result.frame.t_s is None else round(result.frame.t_s, 4),
                 "track_id": int(tid),
                 "box": [round(float(v), 1) for v in result.tracks.xyxy[row]],
                 "score": round(float(result.tracks.score[row]), 4),
@@ -88,6 +88,7 @@ def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, A
                 "label": labels[top],
                 "confidence": round(float(probs[top]), 5),
                 "source": result.frame.source_id,
+                "box_source": result.box_source,
             }
         )
     return records
@@ -131,7 +132,7 @@ class CsvSink(Sink):
         self._writer = csv.writer(self._file)
         header = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
         probs = [f"p_{label}" for label in self.labels]
-        self._writer.writerow(header + probs + ["label", "source"])
+        self._writer.writerow(header + probs + ["label", "confidence", "source", "box_source"])
         self._file.flush()
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
@@ -142,7 +143,7 @@ class CsvSink(Sink):
             self._writer.writerow(
                 [
                     *(r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"]),
-                    *(*probs, r["label"], r["source"]),
+                    *(*probs, r["label"], r["confidence"], r["source"], r["box_source"]),
                 ]
             )
         self._file.flush()
@@ -235,7 +236,8 @@ class VideoFileSink(Sink):
                     container = av.open(str(self._staged.temp), mode="w")
                     stream = self._add_stream(container, image.shape[1], image.shape[0])
                 frame = av.VideoFrame.from_ndarray(_fit(image, stream), format="bgr24")
-                pts = round(t_s * 1000) if self.timed else self.frames_written
+                timed = self.timed and t_s is not None
+                pts = round(t_s * 1000) if timed else self.frames_written
                 frame.pts = last_pts = max(pts, last_pts + 1)
                 container.mux(stream.encode(frame))
                 self.frames_written += 1

@@ -27,13 +27,14 @@ class Frame:
 
     Attributes:
         index: 0-based frame number within the source.
-        t_s: Timestamp in seconds, taken from the source (container pts or capture clock).
+        t_s: Timestamp in seconds, taken from the source (container pts or capture clock);
+            None for still images, which have no time.
         image: BGR uint8 image, shape (H, W, 3).
         source_id: Name of the source, e.g. a path or ``camera:0``.
     """
 
     index: int
-    t_s: float
+    t_s: float | None
     image: np.ndarray
     source_id: str = ""
 
@@ -45,10 +46,15 @@ class Frame:
 
 @dataclass(frozen=True)
 class FaceBoxes:
-    """Face detections in one frame: boxes (N, 4) as pixel xyxy and scores (N,)."""
+    """Face detections in one frame: boxes (N, 4) as pixel xyxy and scores (N,).
+
+    ``source`` says how the boxes were found: ``detector``, or for still images the fallbacks
+    ``padded`` (detector on a bordered copy) and ``whole_image`` (``realtime.still_fallback``).
+    """
 
     xyxy: np.ndarray
     score: np.ndarray
+    source: str = "detector"
 
     def __post_init__(self) -> None:
         check_shape("FaceBoxes.xyxy", self.xyxy, (None, 4))
@@ -154,9 +160,13 @@ class Predictions:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """Everything the pipeline knows about one frame once it has been processed."""
+    """Everything the pipeline knows about one frame once it has been processed.
+
+    ``box_source`` is the ``FaceBoxes.source`` of the frame's detection.
+    """
 
     frame: Frame
     tracks: Tracks
     predictions: Predictions
     timings_ms: dict[str, float] = field(default_factory=dict)
+    box_source: str = "detector"
