@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from realtime.card import sha256_file
+from realtime.card import read_sidecar, sha256_file
 from realtime.errors import ModelError
 
 DETECTOR_FILE = "blaze_face_short_range.tflite"
@@ -16,6 +16,11 @@ DEFAULT_MODEL_FILES = {
     "auto": "fer_default.onnx",
     "onnx": "fer_default.onnx",
     "torch": "fer_default.pt",
+}
+# Names ``--model`` accepts for shipped models: name -> file stem in the weights folder.
+MODEL_ALIASES = {
+    "default": "fer_default",
+    "accurate": "fer_accurate",
 }
 
 
@@ -45,3 +50,40 @@ def detector_path() -> Path:
 def default_model_path(backend: str = "auto") -> Path:
     """The shipped default model file for ``backend`` (ONNX for unknown names)."""
     return weights_dir() / DEFAULT_MODEL_FILES.get(backend, DEFAULT_MODEL_FILES["auto"])
+
+
+def alias_path(alias: str, backend: str = "auto") -> Path:
+    """The shipped file of a model alias (``accurate``) in the backend's format.
+
+    Raises:
+        ModelError: The alias is known but its file is not installed.
+    """
+    suffix = Path(DEFAULT_MODEL_FILES.get(backend, DEFAULT_MODEL_FILES["auto"])).suffix
+    path = weights_dir() / f"{MODEL_ALIASES[alias]}{suffix}"
+    if not path.is_file():
+        raise ModelError(f"model '{alias}' is not installed: {path} is missing")
+    return path
+
+
+def shipped_models() -> dict[str, Path]:
+    """Alias -> ONNX file of every shipped model that is installed."""
+    found = {}
+    for alias, stem in MODEL_ALIASES.items():
+        path = weights_dir() / f"{stem}.onnx"
+        if path.is_file():
+            found[alias] = path
+    return found
+
+
+def describe_model(path: Path) -> str:
+    """One line about a shipped model from its sidecar card (file, arch, input, Test accuracy)."""
+    try:
+        card = read_sidecar(path)
+    except ModelError as exc:
+        return f"{path.name}: {exc}"
+    if card is None:
+        return f"{path.name} (no card beside it)"
+    acc = card.metrics.get("ferplus_test_acc")
+    tested = f", FERPlus test {100 * acc:.2f} %" if isinstance(acc, (int, float)) else ""
+    rule = "" if card.decision.is_identity else ", decision rule"
+    return f"{path.name}: {card.arch} {card.input_size} px x{card.channels}{tested}{rule}"

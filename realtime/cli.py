@@ -55,7 +55,10 @@ HeadlessOpt = Annotated[
     bool, typer.Option("--headless", help="No window (default when there is no display).")
 ]
 ModelOpt = Annotated[
-    Path | None, typer.Option("--model", "-m", help="Model file (.onnx, .pt, .engine).")
+    Path | None,
+    typer.Option(
+        "--model", "-m", help="Model file (.onnx, .pt, .engine) or a shipped name: accurate."
+    ),
 ]
 BackendOpt = Annotated[
     str,
@@ -385,7 +388,7 @@ def print_info() -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from realtime.assets import default_model_path
+    from realtime.assets import default_model_path, describe_model, shipped_models
     from realtime.backends import auto_summary, available_backends
     from realtime.bench import device_info, versions
 
@@ -396,6 +399,8 @@ def print_info() -> None:
         table.add_row(f"backend {name}", escape(status))  # hints hold "[extra]" brackets
     for row, value in auto_summary(default_model_path("auto")).items():
         table.add_row(row, value)
+    for alias, path in shipped_models().items():
+        table.add_row(f"model {alias}", escape(describe_model(path)))
     for key, value in device_info().items():
         table.add_row(key, str(value))
     table.add_row("devices", ", ".join(_devices()))

