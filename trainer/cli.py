@@ -226,5 +226,6 @@ def main() -> None:
     try:
         app()
     except FerLiveError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        # One unwrapped line, whatever the terminal width (paths make these lines long).
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from realtime.card import ModelCard
 from realtime.decision import DecisionRule
 from realtime.errors import ModelError
 from trainer.calibrate import score
+from trainer.checkpoint_io import read_checkpoint
 from trainer.config import TrainConfig
 from trainer.data.tensors import load_split
 from trainer.engine import predict_logits
@@ -127,10 +127,8 @@ def load_checkpoint(path: Path) -> tuple[FerNet, ModelCard, TrainConfig]:
         ModelError: The file is missing or not a fer-train checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+    ckpt = read_checkpoint(path)
+    if "model" not in ckpt or "config" not in ckpt:
         raise ModelError(f"{path} is not a fer-train checkpoint")
     cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
     num_classes = ckpt["model"]["fc.weight"].shape[0]

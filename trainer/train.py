@@ -18,6 +18,7 @@ import torch
 
 from realtime.card import ModelCard
 from realtime.errors import ConfigError
+from trainer.checkpoint_io import read_checkpoint
 from trainer.config import TrainConfig
 from trainer.data.tensors import TensorSplit, load_split
 from trainer.engine import ModelEma, predict_logits, train_one_epoch
@@ -68,7 +69,7 @@ def build_model(cfg: TrainConfig, num_classes: int) -> FerNet:
     kwargs.setdefault("drop_rate", cfg.drop_rate)
     model = create_model(cfg.arch, num_classes, cfg.channels, cfg.input_size, pretrained, **kwargs)
     if cfg.init:
-        checkpoint = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        checkpoint = read_checkpoint(cfg.init)
         model.load_state_dict(checkpoint["model"])
     return model
 
@@ -134,7 +135,7 @@ def _new_session(cfg: TrainConfig, num_classes: int, num_train: int) -> _Session
 
 
 def _resume(session: _Session, last_file: Path) -> None:
-    ckpt = torch.load(last_file, map_location=session.gen.device, weights_only=False)
+    ckpt = read_checkpoint(last_file, map_location=session.gen.device)
     session.model.load_state_dict(ckpt["model"])
     session.optimizer.load_state_dict(ckpt["optimizer"])
     if session.ema is not None and ckpt.get("ema") is not None:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from realtime.card import ModelCard
 from realtime.errors import ConfigError
+from trainer.checkpoint_io import read_checkpoint
 from trainer.data.tensors import load_split
 from trainer.methods.abaw import (
     RANDAUGMENT_OPS,
@@ -180,7 +181,5 @@ def test_abaw_run_with_upsampling_and_dft_end_to_end(
         AbawMethod(
             {"weights": "1,3"},
             make_loss("ce"),
-            ModelCard.from_json(
-                torch.load(tmp_path / "abaw" / "best_method.pt", weights_only=False)["card"]
-            ),
+            ModelCard.from_json(read_checkpoint(tmp_path / "abaw" / "best_method.pt")["card"]),
         )

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from trainer.checkpoint_io import read_checkpoint
 from trainer.methods.runner import MethodConfig, run_method
 from trainer.methods.scl import (
     KeyEncoder,
@@ -131,5 +132,5 @@ def test_scl_run_with_cuem_end_to_end(
     assert set(result["test"]) == {"isolated", "batch_transductive"}
     assert summary["queue_filled"] == 64 and summary["cuem_seen"] == 32
     assert result["labels"]["relabeled"] == 0
-    saved = torch.load(tmp_path / "scl" / "best_method.pt", weights_only=False)["model"]
+    saved = read_checkpoint(tmp_path / "scl" / "best_method.pt")["model"]
     assert any(k.startswith("proj.") for k in saved) and any(".head.conv" in k for k in saved)

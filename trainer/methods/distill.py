@@ -25,6 +25,7 @@ from torch import nn
 
 from realtime.card import ModelCard
 from realtime.errors import ConfigError, ModelError
+from trainer.checkpoint_io import read_checkpoint
 from trainer.config import AugConfig, TrainConfig
 from trainer.data.tensors import load_split
 from trainer.methods.mixed_loss import make_loss
@@ -63,7 +64,7 @@ def load_method_run(run_dir: Path) -> tuple[nn.Module, Method, MethodConfig, Mod
     path = Path(run_dir) / "best_method.pt"
     if not path.is_file():
         raise ModelError(f"{run_dir} has no best_method.pt")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = read_checkpoint(path)
     cfg = method_config(saved["config"])
     card = ModelCard.from_json(saved["card"])
     base, _ = build_start(replace(cfg, device="cpu"), card.num_classes, card.labels)
@@ -206,7 +207,7 @@ def _train_config(card: ModelCard, cfg: MethodConfig, name: str) -> TrainConfig:
     """The fer-train config that rebuilds the run's plain backbone."""
     saved = card.training.get("config") if isinstance(card.training, dict) else None
     if saved is None and cfg.init != "imagenet":
-        saved = json.loads(torch.load(cfg.init, map_location="cpu", weights_only=False)["config"])
+        saved = json.loads(read_checkpoint(cfg.init)["config"])
     if saved is None:
         saved = asdict(TrainConfig(arch=cfg.arch, input_size=cfg.input_size,
                                    channels=cfg.channels))  # fmt: skip
