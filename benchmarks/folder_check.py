@@ -86,7 +86,7 @@ def main() -> None:
             "images": int(mask.sum()),
             "accuracy": round(float((preds[mask] == labels[mask]).mean()), 4),
         }
-    model = args.model.stem if args.model else "default"
+    model = args.model.stem if args.model else "fer_default"
     result = {
         "command": shlex.join(cmd),
         "model": str(args.model or "weights/fer_default.onnx"),

@@ -15,6 +15,7 @@ from typing import Any
 from realtime.card import read_sidecar
 from trainer.export import ort_latency_ms, read_onnx_card
 
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 # Published single-model results on the same protocols (test accuracy, %).
 PAPERS_FERPLUS = (
     ("EAN", 90.07),
@@ -77,6 +78,7 @@ def render_markdown(rows: list[dict[str, Any]], threads: int, command: str) -> s
             f"{_pct(m, 'fer2013_public_acc')} | {_pct(m, 'fer2013_private_acc')} | "
             f"{row['ort_cpu_b1_ms']} | {row['size_mb']} |"
         )
+    lines += _decision_section(rows) + _folder_section(rows)
     lines += [
         "",
         "FER2013 columns of a FERPlus-trained model score its logits against the original 7-class",
@@ -92,6 +94,70 @@ def render_markdown(rows: list[dict[str, Any]], threads: int, command: str) -> s
     lines += ["", "| method | FER2013 PrivateTest |", "|---|---|"]
     lines += [f"| {name} | {acc} |" for name, acc in PAPERS_FER2013]
     return "\n".join(lines) + "\n"
+
+
+def _decision_section(rows: list[dict[str, Any]]) -> list[str]:
+    """Test figures with the card's decision rule off / temperature only / on."""
+    found = [(row, _result(row, "decision")) for row in rows]
+    found = [(row, data) for row, data in found if data]
+    if not found:
+        return []
+    labels = list(found[0][1]["test"]["off"]["recall"])
+    lines = [
+        "",
+        "## Decision rule (FERPlus Test, no TTA, as the product runs)",
+        "",
+        "Temperature fit on Valid by NLL; class offsets = a prior correction "
+        "(-alpha log train prior) with alpha chosen on Valid for macro-F1 within 0.5 points of "
+        "Valid accuracy (`fer-train calibrate`).",
+        "",
+        "| model | rule | acc | macro-F1 | balanced acc | ECE | "
+        + " | ".join(f"recall {label}" for label in labels)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(labels),
+    ]
+    for row, data in found:
+        for rule, m in data["test"].items():
+            recalls = " | ".join(f"{100 * m['recall'][label]:.1f}" for label in labels)
+            lines.append(
+                f"| {row['model']} | {rule} | {100 * m['accuracy']:.2f} | "
+                f"{100 * m['macro_f1']:.2f} | {100 * m['balanced_accuracy']:.2f} | "
+                f"{m['ece']:.3f} | {recalls} |"
+            )
+    return lines
+
+
+def _folder_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The tight-crop folder check through the CLI (``benchmarks/folder_check.py``)."""
+    found = [(row, _result(row, "folder_check")) for row in rows]
+    found = [(row, data) for row, data in found if data]
+    if not found:
+        return []
+    lines = [
+        "",
+        "## Tight-crop folder through the CLI (`benchmarks/folder_check.py`)",
+        "",
+        "FERPlus Test upscaled to 192 px (cubic, no border), `fer-live -s FOLDER --jsonl ...`,",
+        "default flags (decision rule on); best-scoring face per image; no face = wrong.",
+        "",
+        "| model | face found | acc | macro-F1 | balanced acc | by box source (images: acc) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row, d in found:
+        sources = ", ".join(
+            f"{k} {v['images']}: {100 * v['accuracy']:.1f}" for k, v in d["by_box_source"].items()
+        )
+        lines.append(
+            f"| {row['model']} | {100 * d['face_found']:.1f} | {100 * d['accuracy']:.2f} | "
+            f"{100 * d['macro_f1']:.2f} | {100 * d['balanced_accuracy']:.2f} | {sources} |"
+        )
+    return lines
+
+
+def _result(row: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """``benchmarks/results/<kind>_<model file stem>.json`` if it exists."""
+    path = RESULTS / f"{kind}_{Path(row['file']).stem}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def write_report(models: list[Path], out_dir: Path, latency_runs: int = 200) -> tuple[Path, Path]:
