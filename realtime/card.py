@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from realtime.decision import DecisionRule
 from realtime.errors import ModelError
+from realtime.json_checks import exceeds_depth, is_int, is_number, short
 
 CARD_KEY = "fer_live_card"
 FORMAT_VERSION = 1
 KNOWN_OUTPUTS = ("logits", "embedding")
+_MAX_CARD_BYTES = 1 << 20  # a card is a few KB; a bigger file is not one
+_MAX_LIST = 1000
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class ModelCard:
 
     def __post_init__(self) -> None:
         if not self.labels or len(set(self.labels)) != len(self.labels):
-            raise ModelError(f"card labels must be non-empty and unique, got {list(self.labels)}")
+            raise ModelError(f"card labels must be non-empty and unique, got {short(self.labels)}")
         if not 16 <= self.input_size <= 512:
             raise ModelError(f"card input_size must be in [16, 512], got {self.input_size}")
         if self.channels not in (1, 3):
@@ -89,13 +92,13 @@ class ModelCard:
                 f"card mean/std need {self.channels} values, got {len(self.mean)}/{len(self.std)}"
             )
         if any(s <= 0 for s in self.std):
-            raise ModelError(f"card std must be positive, got {list(self.std)}")
+            raise ModelError(f"card std must be positive, got {short(self.std)}")
         if (
             not self.outputs
             or self.outputs[0] != "logits"
             or not set(self.outputs) <= set(KNOWN_OUTPUTS)
         ):
-            raise ModelError(f"card outputs must start with 'logits', got {list(self.outputs)}")
+            raise ModelError(f"card outputs must start with 'logits', got {short(self.outputs)}")
         if ("embedding" in self.outputs) != (self.embedding_dim is not None):
             raise ModelError("card embedding_dim must be set exactly when 'embedding' is an output")
         self.decision.check_classes(self.num_classes)
@@ -109,29 +112,90 @@ class ModelCard:
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> ModelCard:
+        """Build a card from its JSON object, checking every field's type first.
+
+        Raises:
+            ModelError: Not an object, an unknown or missing key, a wrong type or a bad value.
+        """
+        if not isinstance(data, dict):
+            raise ModelError("model card must be a JSON object")
+        data = dict(data)
+        version = data.get("format_version", FORMAT_VERSION)
+        if not is_int(version) or version != FORMAT_VERSION:
+            raise ModelError(f"card format_version {short(version)} is not supported")
+        _check_card_types(data)
+        data["crop"] = _crop_from_dict(data.get("crop", {}))
+        data["decision"] = DecisionRule.from_dict(data.get("decision"))
+        for key in ("labels", "outputs"):
+            if key in data:
+                data[key] = tuple(data[key])
+        for key in ("mean", "std"):
+            if key in data:
+                data[key] = tuple(float(v) for v in data[key])
         try:
-            data = dict(data)
-            version = data.get("format_version", FORMAT_VERSION)
-            if version != FORMAT_VERSION:
-                raise ModelError(f"card format_version {version} is not supported")
-            data["crop"] = CropFraming(**data.get("crop", {}))
-            data["decision"] = DecisionRule.from_dict(data.get("decision"))
-            for key in ("labels", "mean", "std", "outputs"):
-                if key in data:
-                    data[key] = tuple(data[key])
             return ModelCard(**data)
-        except TypeError as exc:
+        except TypeError as exc:  # a required key is missing
             raise ModelError(f"model card is malformed: {exc}") from None
 
     @staticmethod
     def from_json(text: str) -> ModelCard:
+        """Parse a card from JSON text.
+
+        Raises:
+            ModelError: The text is not JSON, not an object, or not a valid card.
+        """
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"model card is not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge ints, deep nesting
+            raise ModelError(f"model card is not valid JSON: {short(str(exc), 200)}") from None
         if not isinstance(data, dict):
             raise ModelError("model card must be a JSON object")
         return ModelCard.from_dict(data)
+
+
+_CARD_KEYS = frozenset(f.name for f in fields(ModelCard))
+_CROP_KEYS = frozenset(f.name for f in fields(CropFraming))
+_TYPE_CHECKS: dict[str, tuple[Any, str]] = {
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "arch": (lambda v: isinstance(v, str), "a string"),
+    "labels": (lambda v: _list_of(v, lambda x: isinstance(x, str)), "a list of strings"),
+    "outputs": (lambda v: _list_of(v, lambda x: isinstance(x, str)), "a list of strings"),
+    "mean": (lambda v: _list_of(v, is_number), "a list of finite numbers"),
+    "std": (lambda v: _list_of(v, is_number), "a list of finite numbers"),
+    "input_size": (is_int, "an integer"),
+    "channels": (is_int, "an integer"),
+    "embedding_dim": (lambda v: v is None or (is_int(v) and 0 < v < 1 << 20), "null or > 0"),
+    "training": (lambda v: isinstance(v, dict) and not exceeds_depth(v), "a shallow object"),
+    "metrics": (lambda v: isinstance(v, dict) and not exceeds_depth(v), "a shallow object"),
+}
+
+
+def _list_of(value: Any, check: Any) -> bool:
+    return isinstance(value, list) and len(value) <= _MAX_LIST and all(check(v) for v in value)
+
+
+def _check_card_types(data: dict[str, Any]) -> None:
+    """Raise ModelError for an unknown key or a value of the wrong JSON type."""
+    unknown = sorted(str(key) for key in set(data) - _CARD_KEYS)
+    if unknown:
+        raise ModelError(f"model card is malformed: unknown key {short(unknown[0])}")
+    for key, (check, wanted) in _TYPE_CHECKS.items():
+        if key in data and not check(data[key]):
+            raise ModelError(f"card {key} must be {wanted}, got {short(data[key])}")
+
+
+def _crop_from_dict(data: Any) -> CropFraming:
+    if not isinstance(data, dict):
+        raise ModelError(f"card crop must be a JSON object, got {short(data)}")
+    unknown = sorted(str(key) for key in set(data) - _CROP_KEYS)
+    if unknown:
+        raise ModelError(f"card crop is malformed: unknown key {short(unknown[0])}")
+    for key in ("scale", "shift_x", "shift_y"):
+        if key in data and not is_number(data[key]):
+            raise ModelError(f"card crop.{key} must be a finite number, got {short(data[key])}")
+    if not isinstance(data.get("detector", ""), str):
+        raise ModelError(f"card crop.detector must be a string, got {short(data['detector'])}")
+    return CropFraming(**data)
 
 
 def sha256_file(path: Path) -> str:
@@ -160,17 +224,31 @@ def read_sidecar(model_path: Path) -> ModelCard | None:
     """Read and verify ``<stem>.json`` if present; None if there is none.
 
     Raises:
-        ModelError: The sidecar is malformed or its sha256 does not match the model file.
+        ModelError: The sidecar is unreadable, too large, malformed, or its sha256 does not match
+            the model file.
     """
     path = sidecar_path(model_path)
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"cannot read model card {path}: {exc}") from None
+        with open(path, "rb") as handle:
+            raw = handle.read(_MAX_CARD_BYTES + 1)
+        if len(raw) > _MAX_CARD_BYTES:
+            raise ModelError(f"model card {path} is over {_MAX_CARD_BYTES} bytes: not a card")
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # incl. UnicodeDecodeError
+        raise ModelError(f"cannot read model card {path}: {short(str(exc), 200)}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"model card {path} must be a JSON object")
     expected = data.pop("sha256", None)
     data.pop("file", None)
-    if expected is not None and expected != sha256_file(model_path):
+    if expected is not None and expected != _sha256_or_error(model_path):
         raise ModelError(f"{model_path} does not match the sha256 in {path.name}")
     return ModelCard.from_dict(data)
+
+
+def _sha256_or_error(path: Path) -> str:
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from None

@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 
 from realtime.errors import ModelError
+from realtime.json_checks import exceeds_depth, is_number, short
 from realtime.numeric import softmax
+
+_MAX_CLASSES = 1000
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,9 @@ class DecisionRule:
         if not (math.isfinite(self.temperature) and 0.05 <= self.temperature <= 20.0):
             raise ModelError(f"decision temperature must be in [0.05, 20], got {self.temperature}")
         if not all(math.isfinite(v) and abs(v) <= 20.0 for v in self.offsets):
-            raise ModelError(f"decision offsets must be finite and within ±20, got {self.offsets}")
+            raise ModelError(
+                f"decision offsets must be finite and within ±20, got {short(self.offsets)}"
+            )
 
     @property
     def is_identity(self) -> bool:
@@ -63,15 +68,36 @@ class DecisionRule:
 
     @staticmethod
     def from_dict(data: dict[str, Any] | None) -> DecisionRule:
-        if not data:
+        """The rule from a card's ``decision`` object; None or ``{}`` is the identity rule.
+
+        Raises:
+            ModelError: The object is malformed (wrong types, non-finite numbers, out of range).
+        """
+        if data is None or (isinstance(data, dict) and not data):
             return DecisionRule()
         if not isinstance(data, dict):
             raise ModelError("card decision must be a JSON object")
+        offsets, fit = data.get("offsets", []), data.get("fit")
+        if not isinstance(offsets, (list, tuple)) or len(offsets) > _MAX_CLASSES:
+            raise ModelError(
+                f"card decision is malformed: offsets must be a list, got {short(offsets)}"
+            )
+        if fit is not None and (not isinstance(fit, dict) or exceeds_depth(fit)):
+            raise ModelError("card decision is malformed: fit must be a shallow JSON object")
         try:
             return DecisionRule(
-                temperature=float(data.get("temperature", 1.0)),
-                offsets=tuple(float(v) for v in data.get("offsets", ())),
-                fit=data.get("fit"),
+                temperature=_to_float(data.get("temperature", 1.0)),
+                offsets=tuple(_to_float(v) for v in offsets),
+                fit=fit,
             )
         except (TypeError, ValueError) as exc:
             raise ModelError(f"card decision is malformed: {exc}") from None
+
+
+def _to_float(value: Any) -> float:
+    """``float(value)`` for numbers and numeric strings; TypeError/ValueError otherwise."""
+    if isinstance(value, bool) or (isinstance(value, int) and not is_number(value)):
+        raise ValueError(f"not a usable number: {short(value)}")
+    if not isinstance(value, (int, float, str)):
+        raise TypeError(f"expected a number, got {short(value)}")
+    return float(value)  # "nan"/"inf" pass here and are refused by __post_init__

@@ -27,6 +27,7 @@ from typing import Any
 
 from realtime.card import ModelCard, read_sidecar, write_sidecar
 from realtime.errors import ModelError
+from realtime.json_checks import exceeds_depth, short
 
 MAGIC = b"FERLVENG"
 HEADER_VERSION = 1
@@ -74,10 +75,14 @@ def unpack_engine(data: bytes, source: str = "engine") -> tuple[dict[str, Any], 
         raise ModelError(f"{source}: engine header is truncated")
     try:
         header = json.loads(data[_PREFIX.size : end].decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{source}: engine header is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, huge ints, deep nesting
+        raise ModelError(
+            f"{source}: engine header is not valid JSON: {short(str(exc), 200)}"
+        ) from None
     if not isinstance(header, dict) or "card" not in header:
         raise ModelError(f"{source}: engine header has no model card")
+    if not isinstance(header.get("build", {}), dict) or exceeds_depth(header.get("build", {})):
+        raise ModelError(f"{source}: engine header 'build' must be a shallow JSON object")
     return header, data[end:]
 
 

@@ -26,12 +26,16 @@ import numpy as np
 from realtime.card import sha256_file
 from realtime.decision import DecisionRule
 from realtime.errors import ConfigError, ModelError
+from realtime.json_checks import is_number, short
+from realtime.safe_npz import read_npz
 from realtime.types import Predictions
 
 logger = logging.getLogger(__name__)
 
 GUS_FORMAT = "fer_live_gus_v1"
 HEAD_SUFFIX = ".gus.npz"
+_HEAD_ARRAYS = ("w1", "w2", "fc_w", "fc_b")
+_MAX_HEAD_BYTES = 256 << 20  # per array; a real head is about 1 MB
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -116,17 +120,11 @@ class GusHeadWeights:
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"GUS head not found: {path} (make it: fer-train methods gus-head)")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                arrays = {k: data[k].astype(np.float32) for k in ("w1", "w2", "fc_w", "fc_b")}
-        except (OSError, KeyError, ValueError) as exc:
-            raise ModelError(f"{path} is not a GUS head file: {exc}") from None
-        if meta.get("format") != GUS_FORMAT:
-            raise ModelError(f"{path} has format {meta.get('format')!r}, expected {GUS_FORMAT}")
+        arrays = read_npz(path, (*_HEAD_ARRAYS, "meta"), max_bytes=_MAX_HEAD_BYTES)
+        meta = _head_meta(path, arrays.pop("meta"))
         return GusHeadWeights(
-            **arrays, norm=meta["norm"], p=float(meta["p"]), threshold=float(meta["threshold"]),
-            meta=meta,
+            **_head_arrays(path, arrays), norm=meta["norm"], p=float(meta["p"]),
+            threshold=float(meta["threshold"]), meta=meta,
         )  # fmt: skip
 
     def project(self, embedding: np.ndarray) -> np.ndarray:
@@ -307,6 +305,49 @@ def _load_head(head: str | Path | None, model: str | Path | None) -> GusHeadWeig
         raise ModelError(f"GUS head {path.name} was trained for another model than {model}")
     logger.info("GUS-T head %s (%s, t=%.2f)", path, weights.norm, weights.threshold)
     return weights
+
+
+def _head_meta(path: Path, meta: np.ndarray) -> dict[str, Any]:
+    """The head's JSON provenance, with ``format``, ``norm``, ``p`` and ``threshold`` checked."""
+    if meta.dtype.kind != "U" or meta.shape != ():
+        raise ModelError(f"{path}: GUS head 'meta' must be one JSON string")
+    try:
+        info = json.loads(str(meta))
+    except (ValueError, RecursionError) as exc:
+        raise ModelError(
+            f"{path}: GUS head meta is not valid JSON: {short(str(exc), 200)}"
+        ) from None
+    if not isinstance(info, dict) or info.get("format") != GUS_FORMAT:
+        found = info.get("format") if isinstance(info, dict) else info
+        raise ModelError(f"{path} has format {short(found)}, expected {GUS_FORMAT}")
+    if info.get("norm") not in ("mlgcn", "kipf"):
+        raise ModelError(f"{path}: unknown graph norm {short(info.get('norm'))} in GUS head")
+    for key in ("p", "threshold"):
+        if not is_number(info.get(key)):
+            raise ModelError(f"{path}: GUS head {key} must be a finite number")
+    if not isinstance(info.get("base_sha256", ""), str):
+        raise ModelError(f"{path}: GUS head base_sha256 must be a string")
+    return info
+
+
+def _head_arrays(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """float32 copies of w1 (D, H), w2 (H, H), fc_w (C, H), fc_b (C,), checked for shape."""
+    for name, array in arrays.items():
+        if array.dtype.kind != "f":
+            raise ModelError(f"{path}: GUS head {name} must be floating point, is {array.dtype}")
+    w1, fc_w = arrays["w1"], arrays["fc_w"]
+    ok = w1.ndim == 2 and fc_w.ndim == 2 and min(w1.shape) > 0 and min(fc_w.shape) > 0
+    if ok:
+        hidden, classes = w1.shape[1], fc_w.shape[0]
+        expected = {"w2": (hidden, hidden), "fc_w": (classes, hidden), "fc_b": (classes,)}
+        ok = all(arrays[name].shape == shape for name, shape in expected.items())
+    if not ok:
+        shapes = ", ".join(f"{name} {arrays[name].shape}" for name in _HEAD_ARRAYS)
+        raise ModelError(f"{path}: GUS head shapes must be (D, H), (H, H), (C, H), (C,): {shapes}")
+    out = {name: np.array(array, np.float32) for name, array in arrays.items()}
+    if not all(np.all(np.isfinite(array)) for array in out.values()):
+        raise ModelError(f"{path}: GUS head weights must be finite")
+    return out
 
 
 def _with_threshold(weights: GusHeadWeights, threshold: float) -> GusHeadWeights:

@@ -27,8 +27,8 @@ from realtime.backends.gpu import (
     pad_to_captured,
     plan_chunks,
 )
-from realtime.backends.torch_backend import CARD_FILE
-from realtime.card import ModelCard, read_sidecar
+from realtime.backends.torch_backend import read_torchscript_card
+from realtime.card import ModelCard
 from realtime.errors import ConfigError, ModelError, first_line
 from realtime.types import ModelOutput
 
@@ -156,19 +156,12 @@ class CudaTorchBackend(InferenceBackend):
     def _load(self, torch: Any, half: bool) -> tuple[Any, ModelCard]:
         if not self.path.is_file():
             raise ModelError(f"TorchScript model not found: {self.path} (the cuda backend runs it)")
-        extra = {CARD_FILE: ""}
+        card = read_torchscript_card(self.path)  # before torch runs any of the file
         try:
-            module = torch.jit.load(str(self.path), map_location=self.device, _extra_files=extra)
+            module = torch.jit.load(str(self.path), map_location=self.device)
         except Exception as exc:  # torch raises RuntimeError/ValueError with long traces
             reason = first_line(exc)
             raise ModelError(f"cannot load TorchScript model {self.path}: {reason}") from None
-        text = extra[CARD_FILE]
-        if text:
-            card = ModelCard.from_json(text.decode() if isinstance(text, bytes) else text)
-        else:
-            card = read_sidecar(self.path)
-        if card is None:
-            raise ModelError(f"{self.path} has no model card ({CARD_FILE} extra file or sidecar)")
         module.eval()
         if half:
             module.half()

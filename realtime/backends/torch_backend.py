@@ -1,7 +1,13 @@
-"""TorchScript backend: a ``.pt`` file saved with ``card.json`` in its extra files."""
+"""TorchScript backend: a ``.pt`` file saved with ``card.json`` in its extra files.
+
+Loading TorchScript runs the file's code, so a file is loaded only once a valid card was read
+for it: ``card.json`` straight from the zip archive (no torch involved), or a verified sidecar.
+"""
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +16,14 @@ import numpy as np
 from realtime.backends.base import InferenceBackend
 from realtime.card import ModelCard, read_sidecar
 from realtime.errors import BackendUnavailable, ModelError, first_line
+from realtime.json_checks import short
 from realtime.types import ModelOutput
 
 CARD_FILE = "card.json"
+_MAX_CARD_BYTES = 1 << 20
+# zipfile raises these (besides OSError) on corrupt, encrypted or exotic archives.
+_ZIP_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+               RuntimeError, OverflowError)  # fmt: skip
 
 
 def import_torch() -> Any:
@@ -22,6 +33,56 @@ def import_torch() -> Any:
     except ImportError:
         raise BackendUnavailable('torch is not installed: pip install "fer-live[torch]"') from None
     return torch
+
+
+def read_torchscript_card(path: Path) -> ModelCard:
+    """The card of a TorchScript file, read before torch loads (and so runs) any of it.
+
+    A TorchScript file is a zip archive holding its extra files at ``<archive>/extra/<name>``;
+    ``card.json`` is read from there with ``zipfile``. Without it, a verified sidecar
+    ``<stem>.json`` is the card.
+
+    Raises:
+        ModelError: The file is not a zip archive, or has no valid card (extra file or sidecar).
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            text = _card_member(archive)
+    except _ZIP_ERRORS as exc:
+        reason = short(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), 200)
+        raise ModelError(
+            f"cannot load TorchScript model {path}: not a TorchScript archive ({reason})"
+        ) from None
+    if text is not None:
+        return ModelCard.from_json(text)
+    card = read_sidecar(path)
+    if card is None:
+        raise ModelError(
+            f"{path} has no model card ({CARD_FILE} extra file or sidecar); refusing to load it, "
+            "since loading TorchScript runs its code"
+        )
+    return card
+
+
+def _card_member(archive: zipfile.ZipFile) -> str | None:
+    """``<archive>/extra/card.json`` as text, or None when the archive has none."""
+    members = [
+        info for info in archive.infolist()
+        if info.filename.count("/") == 2 and info.filename.endswith(f"/extra/{CARD_FILE}")
+    ]  # fmt: skip
+    if not members:
+        return None
+    if len(members) > 1 or members[0].file_size > _MAX_CARD_BYTES:
+        raise ModelError(f"{archive.filename}: {CARD_FILE} is duplicated or over 1 MiB")
+    with archive.open(members[0]) as handle:
+        data = handle.read(_MAX_CARD_BYTES + 1)
+    if len(data) > _MAX_CARD_BYTES:
+        raise ModelError(f"{archive.filename}: {CARD_FILE} is over 1 MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelError(f"{archive.filename}: {CARD_FILE} is not UTF-8 text") from None
 
 
 def describe() -> str:
@@ -57,24 +118,15 @@ class TorchBackend(InferenceBackend):
             torch.set_num_threads(int(threads))
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
-        extra = {CARD_FILE: ""}
+        self.card = read_torchscript_card(self.path)  # before torch runs any of the file
         try:
-            self._module = torch.jit.load(str(self.path), map_location=device, _extra_files=extra)
+            self._module = torch.jit.load(str(self.path), map_location=device)
         except Exception as exc:  # torch raises RuntimeError/ValueError with long traces
             raise ModelError(
                 f"cannot load TorchScript model {self.path}: {first_line(exc)}"
             ) from None
         self._module.eval()
-        self.card = self._read_card(extra[CARD_FILE])
         self._probe()
-
-    def _read_card(self, text: str | bytes) -> ModelCard:
-        if text:
-            return ModelCard.from_json(text.decode() if isinstance(text, bytes) else text)
-        card = read_sidecar(self.path)
-        if card is None:
-            raise ModelError(f"{self.path} has no model card ({CARD_FILE} extra file or sidecar)")
-        return card
 
     def _probe(self) -> None:
         """Run one zero sample so a card/model mismatch fails at load, not mid-stream."""
