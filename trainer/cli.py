@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from realtime.errors import FerLiveError
@@ -221,11 +222,25 @@ def report(
     console.print(f"wrote {md} and {js}")
 
 
+# Packages of the [train] extra; a plain ``pip install -e .`` has none of them.
+_TRAIN_EXTRA = ("torch", "torchvision", "timm")
+
+
 def main() -> None:
-    """Console entry point: run the app, turning FerLiveError into one line and exit code 2."""
+    """Console entry point: run the app, turning FerLiveError into one line and exit code 2.
+
+    A missing training dependency (a plain install has no torch) is one line with the install
+    command and exit code 1, not a ModuleNotFoundError traceback.
+    """
     try:
         app()
     except FerLiveError as exc:
         # One unwrapped line, whatever the terminal width (paths make these lines long).
         console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in _TRAIN_EXTRA:
+            raise
+        message = f'fer-train needs {exc.name}, which is not installed: pip install -e ".[train]"'
+        console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+        raise SystemExit(1) from None

@@ -1,0 +1,141 @@
+"""How SIGINT (Ctrl-C), SIGTERM and SIGHUP end a run, in its three phases.
+
+1. Starting (imports, ~0.3 s): nothing is open yet, so a signal prints one line and exits at
+   once with 128 + the signal number (130, 143, 129) instead of a traceback from an import.
+2. Loading (source, model, detector): the signal raises ``Interrupted`` (a KeyboardInterrupt)
+   so the opened source and model are released; the CLI turns it into one line and the code.
+3. Running (outputs open): the first signal only asks the loop to stop after the current frame
+   (``graceful_stop``), so the outputs close whole; a second one interrupts at once.
+
+``timeout``, container stops and service managers send SIGTERM; closing a terminal sends SIGHUP.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def exit_code(signum: int) -> int:
+    """The shell's exit code for a run ended by ``signum`` (130 for SIGINT)."""
+    return 128 + int(signum)
+
+
+def describe(signum: int) -> str:
+    """``interrupted`` for Ctrl-C, else ``stopped by SIGTERM`` (the name of the signal)."""
+    if signum == signal.SIGINT:
+        return "interrupted"
+    return f"stopped by {signal.Signals(signum).name}"
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal arrived while the run was loading (or a second one while running).
+
+    A KeyboardInterrupt, so every ``except KeyboardInterrupt`` that cleans up still does.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(describe(signum))
+        self.signum = signum
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    # os.write: no buffered stream may be half-flushed here; os._exit: no import to unwind.
+    os.write(2, f"error: {describe(signum)}\n".encode())
+    os._exit(exit_code(signum))
+
+
+def exit_at_once_while_starting() -> None:
+    """Phase 1: a stop signal before ``main`` runs exits with one line and no traceback.
+
+    Only for the ``fer-live`` script itself: a program (or pytest) that imports the CLI keeps
+    its own Ctrl-C behaviour.
+    """
+    if not _on_main_thread() or not os.path.basename(sys.argv[0]).startswith("fer-live"):
+        return
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(signum, _exit_now)
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def raise_on_stop_signals() -> Iterator[None]:
+    """Phase 2: every stop signal raises ``Interrupted``; the previous handlers come back after.
+
+    A signal that the parent set to be ignored (``nohup`` ignores SIGHUP) stays ignored.
+    """
+    if not _on_main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class StopRequest:
+    """Set by the first stop signal; the loop ends after the current frame.
+
+    Attributes:
+        event: Set when a stop was asked for (``pipeline.process`` polls it between frames).
+        signum: The signal that asked, or None.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """First signal: note it and stop after this frame; the next one interrupts at once."""
+        self.signum = signum
+        self.event.set()
+        for other in STOP_SIGNALS:
+            if signal.getsignal(other) == self.handle:
+                signal.signal(other, _raise_interrupted)
+
+
+@contextmanager
+def graceful_stop() -> Iterator[StopRequest]:
+    """Phase 3: the first stop signal sets ``StopRequest.event`` instead of interrupting."""
+    stop = StopRequest()
+    if not _on_main_thread():
+        yield stop
+        return
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, stop.handle)
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def ignore_stop_signals() -> None:
+    """While outputs are being finalized: a signal must not cut the video's index short."""
+    if _on_main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
