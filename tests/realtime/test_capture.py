@@ -165,16 +165,18 @@ class FakeCapture:
         self.opened = False
 
 
-def test_live_source_keeps_only_the_newest_frame() -> None:
-    # given a fast producer (1 ms per frame) and a consumer taking 20 ms per frame
-    source = LiveSource(lambda: FakeCapture(10_000, delay_s=0.001), "fake", max_frames=6)
+def test_live_source_drops_its_oldest_frames_when_the_queue_is_full() -> None:
+    # given a fast producer (1 ms per frame), a 2-frame queue and a consumer taking 20 ms
+    source = LiveSource(
+        lambda: FakeCapture(10_000, delay_s=0.001), "fake", max_frames=6, buffer_frames=2
+    )
     # when
     with source:
         indices = []
         for frame in source:
             indices.append(frame.index)
             time.sleep(0.02)
-    # then: frames were skipped, never queued
+    # then: frames were skipped (never a backlog beyond the queue), each skip counted
     assert len(indices) == 6 and np.all(np.diff(indices) > 0)
     assert source.dropped > 0 and source.dropped >= indices[-1] - 5
     assert source.live and source.fps == 30.0
