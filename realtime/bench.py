@@ -25,6 +25,7 @@ from realtime.card import sha256_file
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError
 from realtime.pipeline import STAGES, open_stages, process, resolve_model_path
+from realtime.redact import mask_url
 from realtime.render import OverlayRenderer
 from realtime.sinks import open_sinks
 from realtime.types import FrameResult
@@ -104,7 +105,8 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
 
     Returns:
         A JSON-ready dict: per-stage p50/p95/p99 (ms), FPS figures, ratios, overhead share,
-        device, versions, model and command.
+        device, versions, model and command. URLs in the source, config and command are masked
+        (passwords and tokens never reach a results file).
     """
     if source_kind(config.capture.source) in ("camera", "url") and not config.capture.max_frames:
         raise ConfigError("bench needs a file --source, or --max-frames for a camera or stream")
@@ -117,7 +119,7 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
     wall_ms = summary.wall_s * 1000.0
     model = resolve_model_path(config.backend.model, config.backend.backend)
     return {
-        "source": config.capture.source,
+        "source": mask_url(config.capture.source),
         "frames": summary.frames,
         "face_frames": summary.face_frames,
         "fps": {
@@ -132,12 +134,18 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
         "outputs": {k: v for k, v in config.to_dict()["output"].items() if k != "headless"},
         "model": {"path": str(model), "name": run["card"].name, "sha256": sha256_file(model)},
         "backend": run["backend"],
-        "config": config.to_dict(),
+        "config": _masked_config(config),
         "device": device_info(),
         "versions": versions(),
-        "command": " ".join(command),
+        "command": mask_url(" ".join(command)),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _masked_config(config: LiveConfig) -> dict[str, Any]:
+    resolved = config.to_dict()
+    resolved["capture"]["source"] = mask_url(config.capture.source)
+    return resolved
 
 
 def save_result(result: dict[str, Any], results_dir: Path) -> Path:
