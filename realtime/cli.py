@@ -7,24 +7,36 @@ stderr and a non-zero exit: 1 for fer-live errors, 2 for bad flags, 130 after Ct
 
 from __future__ import annotations
 
+# ruff: noqa: E402  (the start-up signal handlers go in before the slow imports below)
+from realtime.signals import exit_at_once_until_running
+
+exit_at_once_until_running()  # typer, numpy and cv2 take ~0.3 s to import
+
 import importlib.util
 import logging
 import os
 import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
 
+from realtime import __version__
 from realtime import config as cfg
 from realtime.compile_cli import compile_command
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError, FerLiveError
+from realtime.signals import (
+    describe,
+    exit_code,
+    graceful_stop,
+    ignore_stop_signals,
+)
 from realtime.smooth import SMOOTHERS
 
 app = typer.Typer(
@@ -37,9 +49,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=False,
+    # Plain help: the rich layout prints a "<bool>" placeholder after every flag.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 SUBCOMMANDS = ("run", "info", "bench", "compile")
-_TOP_LEVEL = ("--help", "-h")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"fer-live {__version__}")
+        raise typer.Exit(0)
+
 
 SourceOpt = Annotated[
     str | None,
@@ -47,7 +68,13 @@ SourceOpt = Annotated[
 ]
 CameraOpt = Annotated[int | None, typer.Option("--camera", "-c", help="Camera index.")]
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Annotated video (.mp4) or image folder.")
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Annotated video (.mp4, .mkv, .webm, ...), one annotated image (.jpg, .png) for a "
+        "single image source, or a folder of images (a folder or a name without a suffix).",
+    ),
 ]
 JsonlOpt = Annotated[Path | None, typer.Option("--jsonl", help="Per-face records (JSON Lines).")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Per-face records (CSV).")]
@@ -93,6 +120,16 @@ BatchOpt = Annotated[
 ]
 MaxFramesOpt = Annotated[int | None, typer.Option("--max-frames", help="Stop after N frames.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
+VersionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--version",
+        "-V",
+        help="Print the version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
+]
 
 
 def build_config(**flags: Any) -> LiveConfig:
@@ -143,10 +180,20 @@ def run_command(
     batch_frames: BatchOpt = 1,
     max_frames: MaxFramesOpt = None,
     verbose: VerboseOpt = False,
+    version: VersionOpt = False,
 ) -> int:
-    """Recognize expressions live (window) or in a file (annotated video, JSONL, CSV)."""
-    _setup_logging(verbose)
-    return run_live(build_config(**locals()))
+    """Recognize expressions live (window) or in a file (annotated video, JSONL, CSV).
+
+    'run' is the default command: fer-live --camera 0, fer-live -s clip.mp4 -o out.mp4.
+    Other commands (each with --help): fer-live info (versions, backends, devices),
+    fer-live bench -s clip.mp4 (latency and FPS), fer-live compile (TensorRT engine).
+    """
+    flags = {k: v for k, v in locals().items() if k != "version"}
+    try:
+        _setup_logging(verbose)
+        return run_live(build_config(**flags))
+    except KeyboardInterrupt as exc:  # here, before typer turns it into a silent exit 130
+        return _interrupted(exc)
 
 
 @app.command("bench")
@@ -168,15 +215,23 @@ def bench_command(
     batch_frames: BatchOpt = 1,
     max_frames: MaxFramesOpt = None,
     results_dir: Annotated[
-        Path, typer.Option("--results-dir", help="Where the JSON result goes.")
-    ] = Path("benchmarks/results"),
+        Path | None,
+        typer.Option(
+            "--results-dir",
+            help="Where the JSON result goes (default: fer-live/bench in the user's data folder, "
+            "~/.local/share on Linux).",
+        ),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> int:
     """Per-stage latency, end-to-end FPS, decode and decode+detect ceilings; saves JSON."""
-    _setup_logging(verbose)
     flags = dict(locals(), camera=None, headless=True)
     argv = (ctx.obj or {}).get("argv", sys.argv[1:])
-    return run_bench(build_config(**flags), results_dir, ["fer-live", *argv])
+    try:
+        _setup_logging(verbose)
+        return run_bench(build_config(**flags), results_dir, ["fer-live", *argv])
+    except KeyboardInterrupt as exc:  # here, before typer turns it into a silent exit 130
+        return _interrupted(exc)
 
 
 app.command("compile")(compile_command)
@@ -190,9 +245,12 @@ def info_command() -> int:
 
 
 def with_default_command(args: Sequence[str]) -> list[str]:
-    """Insert ``run`` unless the first argument is a subcommand or a top-level help flag."""
+    """Insert ``run`` unless the first argument is a subcommand.
+
+    ``fer-live --help`` thus shows every run option (and names the other commands).
+    """
     args = list(args)
-    if args and (args[0] in SUBCOMMANDS or args[0] in _TOP_LEVEL):
+    if args and args[0] in SUBCOMMANDS:
         return args
     return ["run", *args]
 
@@ -241,11 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: Arguments without the program name; None reads ``sys.argv``.
     """
-    _quiet_native_logs()
-    _single_threaded_blas()
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = typer.main.get_command(app)
     try:
+        _quiet_native_logs()
+        _single_threaded_blas()
+        command = typer.main.get_command(app)
         result = command.main(
             args=with_default_command(argv),
             prog_name="fer-live",
@@ -255,8 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        _error("interrupted")
-        return 130
+        return _interrupted(KeyboardInterrupt())
     except TyperException as exc:
         _error(exc.format_message())
         return exc.exit_code
@@ -266,10 +323,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FerLiveError as exc:
         _error(str(exc))
         return 1
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     return int(result) if isinstance(result, int) else 0
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """One line and 128 + the signal (``realtime.signals.Interrupted`` carries which).
+
+    The fer-live script exits at once on a signal before the outputs open (realtime.signals);
+    this covers callers of ``main`` in a program of their own.
+    """
+    signum = int(getattr(exc, "signum", signal.SIGINT))
+    _error(describe(signum))
+    return exit_code(signum)
 
 
 def _progress(total: int | None, enabled: bool) -> Any:
@@ -296,29 +363,43 @@ def _progress(total: int | None, enabled: bool) -> Any:
 
 
 def run_live(config: LiveConfig) -> int:
-    """Open the source, stages and sinks, process until the end or Ctrl-C, and report.
+    """Open the source, stages and sinks, process until the end or a stop signal, and report.
 
     Returns:
-        0 at the end of the stream or on ``q``/Esc, 130 after Ctrl-C.
+        0 at the end of the stream, on ``q``/Esc or when the window is closed; 128 + the
+        signal after SIGINT (130), SIGTERM (143) or SIGHUP (129).
     """
-    from rich.console import Console
-
     from realtime.capture import open_source
     from realtime.pipeline import RateMeter, open_stages, process
     from realtime.render import OverlayRenderer
     from realtime.sinks import NullSink, open_sinks
 
     cap = config.capture
+    _check_device(config.backend.device)
     with ExitStack() as stack:
+        probe = _start_window_probe(config)
+        if probe is not None:
+            stack.callback(probe.close)
         source = stack.enter_context(
             open_source(cap.source, cap.max_frames, cap.reconnect_attempts)
         )
         config = config.for_source(source.live, source.still)
         stages = stack.enter_context(open_stages(config))
         labels = stages.backend.card.labels
-        stop = stack.enter_context(_graceful_ctrl_c())
+        if probe is not None and not probe.usable():
+            display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+            logging.getLogger(__name__).warning(
+                "cannot open a window on %r; running headless", display
+            )
+            config = replace(config, output=replace(config.output, headless=True))
+        stop = stack.enter_context(graceful_stop())
         opened = open_sinks(
-            config.output, labels, source.fps, live=source.live, inputs=source.input_files
+            config.output,
+            labels,
+            source.fps,
+            live=source.live,
+            inputs=source.input_files,
+            still=source.still,
         )
         sinks = [stack.enter_context(s) for s in opened]
         if all(isinstance(s, NullSink) for s in sinks):
@@ -333,47 +414,73 @@ def run_live(config: LiveConfig) -> int:
             meter.tick(result.timings_ms)
             progress.update(task, advance=1, fps=meter.fps)
 
-        summary = process(source, stages, sinks, OverlayRenderer(labels), advance, stop)
-        _ignore_ctrl_c()  # closing the sinks finalizes the outputs; never cut that short
-    Console(stderr=True).print(
+        summary = process(source, stages, sinks, OverlayRenderer(labels), advance, stop.event)
+        ignore_stop_signals()  # closing the sinks finalizes the outputs; never cut that short
+    signum = stop.signum or signal.SIGINT
+    _print_summary(summary, describe(signum) if summary.interrupted else None)
+    return exit_code(signum) if summary.interrupted else 0
+
+
+def _print_summary(summary: Any, ended_by: str | None) -> None:
+    from rich.console import Console
+
+    line = (
         f"{summary.frames} frames in {summary.wall_s:.1f} s ({summary.fps:.1f} FPS); "
         f"faces in {summary.face_frames}; dropped {summary.dropped}"
-        + ("; interrupted" if summary.interrupted else ""),
-        soft_wrap=True,
     )
-    return 130 if summary.interrupted else 0
+    with suppress(OSError):  # after SIGHUP the terminal may be gone; the outputs are complete
+        Console(stderr=True).print(line + (f"; {ended_by}" if ended_by else ""), soft_wrap=True)
 
 
-def _ignore_ctrl_c() -> None:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _start_window_probe(config: LiveConfig) -> Any:
+    """A child process that tries to open a window, when this run would show one."""
+    if not config.output.show_window:
+        return None
+    from realtime.display import WindowProbe
+
+    return WindowProbe()
 
 
-@contextmanager
-def _graceful_ctrl_c() -> Iterator[threading.Event]:
-    """First Ctrl-C: finish the current frame, then stop; a second one interrupts at once."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
+def _check_device(device: str) -> None:
+    """``--device cuda`` on a machine without an NVIDIA GPU: say so, not "install a package"."""
+    if not device.startswith("cuda") or not sys.platform.startswith("linux"):
         return
+    if not any(Path("/dev").glob("nvidia[0-9]*")) and not Path("/dev/dxg").exists():
+        raise ConfigError(
+            f"--device {device}: no NVIDIA GPU on this machine (no /dev/nvidia*); use --device cpu"
+        )
 
-    def on_sigint(signum: int, frame: object) -> None:
-        stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+def default_bench_dir() -> Path:
+    """``$XDG_DATA_HOME/fer-live/bench`` (``~/.local/share/...``): never inside a checkout."""
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "fer-live" / "bench"
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Create ``path`` and write a scratch file in it, so a bad folder fails before the work.
+
+    Raises:
+        ConfigError: Naming the flag, the folder and the reason.
+    """
+    import tempfile
+
     try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".fer-live-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{flag} '{path}' is not a writable folder: {exc.strerror}") from None
 
 
-def run_bench(config: LiveConfig, results_dir: Path, command: list[str]) -> int:
-    """Run the benchmark, print its table and save the JSON result."""
+def run_bench(config: LiveConfig, results_dir: Path | None, command: list[str]) -> int:
+    """Check the results folder, run the benchmark, print its table and save the JSON result."""
     from rich.console import Console
 
     from realtime.bench import report_table, run_benchmark, save_result
 
+    results_dir = default_bench_dir() if results_dir is None else results_dir
+    check_writable_dir(results_dir, "--results-dir")
     result = run_benchmark(config, command)
     path = save_result(result, results_dir)
     console = Console()

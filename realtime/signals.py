@@ -1,10 +1,10 @@
-"""How SIGINT (Ctrl-C), SIGTERM and SIGHUP end a run, in its three phases.
+"""How SIGINT (Ctrl-C), SIGTERM and SIGHUP end a run, in its two phases.
 
-1. Starting (imports, ~0.3 s): nothing is open yet, so a signal prints one line and exits at
-   once with 128 + the signal number (130, 143, 129) instead of a traceback from an import.
-2. Loading (source, model, detector): the signal raises ``Interrupted`` (a KeyboardInterrupt)
-   so the opened source and model are released; the CLI turns it into one line and the code.
-3. Running (outputs open): the first signal only asks the loop to stop after the current frame
+1. Starting and loading (imports ~0.3 s, flag parsing, source, model, detector): no output
+   exists yet, so a signal prints one line and exits at once with 128 + the signal number
+   (130, 143, 129). Raising KeyboardInterrupt here instead gave tracebacks from imports, a
+   silent exit 130 from typer's flag parsing, and was even swallowed by a library import.
+2. Running (outputs open): the first signal only asks the loop to stop after the current frame
    (``graceful_stop``), so the outputs close whole; a second one interrupts at once.
 
 ``timeout``, container stops and service managers send SIGTERM; closing a terminal sends SIGHUP.
@@ -38,7 +38,7 @@ def describe(signum: int) -> str:
 
 
 class Interrupted(KeyboardInterrupt):
-    """A stop signal arrived while the run was loading (or a second one while running).
+    """A second stop signal while running: stop now, without finishing the frame.
 
     A KeyboardInterrupt, so every ``except KeyboardInterrupt`` that cleans up still does.
     """
@@ -58,11 +58,11 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     os._exit(exit_code(signum))
 
 
-def exit_at_once_while_starting() -> None:
-    """Phase 1: a stop signal before ``main`` runs exits with one line and no traceback.
+def exit_at_once_until_running() -> None:
+    """Phase 1: a stop signal exits at once with one line and 128 + its number.
 
     Only for the ``fer-live`` script itself: a program (or pytest) that imports the CLI keeps
-    its own Ctrl-C behaviour.
+    its own Ctrl-C behaviour. A signal the parent ignores (``nohup`` and SIGHUP) stays ignored.
     """
     if not _on_main_thread() or not os.path.basename(sys.argv[0]).startswith("fer-live"):
         return
@@ -73,26 +73,6 @@ def exit_at_once_while_starting() -> None:
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
-
-
-@contextmanager
-def raise_on_stop_signals() -> Iterator[None]:
-    """Phase 2: every stop signal raises ``Interrupted``; the previous handlers come back after.
-
-    A signal that the parent set to be ignored (``nohup`` ignores SIGHUP) stays ignored.
-    """
-    if not _on_main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    for signum, handler in previous.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(signum, _raise_interrupted)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 class StopRequest:

@@ -9,12 +9,15 @@ frame being written. Files are written under a temporary name and renamed into p
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -23,9 +26,10 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from realtime.config import VIDEO_SUFFIXES, OutputConfig
-from realtime.errors import FerLiveError
+from realtime.config import OutputConfig, output_kind
+from realtime.errors import ConfigError, FerLiveError
 from realtime.output_files import StagedFile, check_outputs
+from realtime.record_file import RecordFile
 from realtime.types import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -95,31 +99,21 @@ def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, A
 
 
 class JsonlSink(Sink):
-    """Per-face per-frame records as JSON Lines, flushed after every frame."""
+    """Per-face per-frame records as JSON Lines; each frame's lines land in one write."""
 
     def __init__(self, path: Path, labels: Sequence[str]) -> None:
         self.labels = tuple(labels)
-        self._staged = StagedFile(path)
-        self._file: IO[str] | None = _open_text(self._staged.temp)
+        self._file = RecordFile(path)
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
-        if self._file is None:
-            return
-        for record in face_records(result, self.labels):
-            self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        records = face_records(result, self.labels)
+        self._file.append("".join(json.dumps(record) + "\n" for record in records))
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            self._staged.commit()
+        self._file.close()
 
     def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._staged.discard()
+        self._file.abort()
 
 
 class CsvSink(Sink):
@@ -127,38 +121,41 @@ class CsvSink(Sink):
 
     def __init__(self, path: Path, labels: Sequence[str]) -> None:
         self.labels = tuple(labels)
-        self._staged = StagedFile(path)
-        self._file: IO[str] | None = _open_text(self._staged.temp, newline="")
-        self._writer = csv.writer(self._file)
+        self._file = RecordFile(path)
         header = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
         probs = [f"p_{label}" for label in self.labels]
-        self._writer.writerow(header + probs + ["label", "confidence", "source", "box_source"])
-        self._file.flush()
+        try:
+            self._file.append(_csv_text([header + probs + _CSV_TAIL]))
+        except FerLiveError:
+            self._file.abort()
+            raise
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
-        if self._file is None:
-            return
+        rows = []
         for r in face_records(result, self.labels):
             probs = [r["probs"][label] for label in self.labels]
-            self._writer.writerow(
+            rows.append(
                 [
                     *(r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"]),
                     *(*probs, r["label"], r["confidence"], r["source"], r["box_source"]),
                 ]
             )
-        self._file.flush()
+        self._file.append(_csv_text(rows))
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            self._staged.commit()
+        self._file.close()
 
     def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._staged.discard()
+        self._file.abort()
+
+
+_CSV_TAIL = ["label", "confidence", "source", "box_source"]
+
+
+def _csv_text(rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
 
 
 class VideoFileSink(Sink):
@@ -171,7 +168,8 @@ class VideoFileSink(Sink):
         path: Output file (``.mp4``, ``.mkv``, ...).
         fps: Frame rate to write (the source's).
         queue_size: Frames that may wait for the encoder before ``write`` blocks.
-        codec: Preferred encoder; falls back to ``mpeg4`` when it is unavailable.
+        codec: Preferred encoder (None: by suffix, H.264 or VP9 for ``.webm``); falls back to
+            ``mpeg4`` (VP8 for ``.webm``) when it is unavailable.
         timed: Stamp frames with their capture time (ms) instead of a constant rate, so a
             live source that drops frames still plays back in real time.
     """
@@ -183,13 +181,15 @@ class VideoFileSink(Sink):
         path: Path,
         fps: float,
         queue_size: int = 8,
-        codec: str = "libx264",
+        codec: str | None = None,
         timed: bool = False,
     ) -> None:
         self.path = Path(path)
         self._staged = StagedFile(self.path)
         self.fps = fps if fps and fps > 0 else 30.0
-        self.codec = codec
+        suffix = self.path.suffix.lower()
+        self.codec, self._fallback = _CODECS.get(suffix, _CODECS[""])
+        self.codec = codec or self.codec
         self.timed = timed
         self.frames_written = 0
         self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(queue_size)
@@ -260,8 +260,8 @@ class VideoFileSink(Sink):
         try:
             stream = container.add_stream(self.codec, rate=rate)
         except (av.FFmpegError, ValueError):
-            logger.warning("encoder %s unavailable; using mpeg4", self.codec)
-            stream = container.add_stream("mpeg4", rate=rate)
+            logger.warning("encoder %s unavailable; using %s", self.codec, self._fallback)
+            stream = container.add_stream(self._fallback, rate=rate)
         stream.width, stream.height = width + width % 2, height + height % 2
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000) if self.timed else 1 / rate
@@ -269,7 +269,45 @@ class VideoFileSink(Sink):
             # superfast: ~2.4 ms of one core per 640x360 frame (veryfast ~3.6, ultrafast ~1.3
             # but 2x the file size), measured on the 2-core dev machine.
             stream.codec_context.options = {"preset": "superfast", "crf": "23"}
+        elif stream.codec_context.name.startswith("libvpx"):
+            # libvpx's default "good" deadline encodes a few frames per second; realtime keeps up
+            stream.codec_context.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32"}
+            stream.codec_context.bit_rate = 0
         return stream
+
+
+# suffix -> (encoder, fallback encoder); "" is every other video suffix
+_CODECS = {"": ("libx264", "mpeg4"), ".webm": ("libvpx-vp9", "libvpx")}
+
+
+class ImageFileSink(Sink):
+    """One annotated image (``-o annotated.jpg`` when the source is one still image)."""
+
+    needs_image = True
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._staged = StagedFile(self.path)
+        _open_text(self._staged.temp).close()  # fail now: folder missing or not writable
+        self._written = False
+
+    def write(self, result: FrameResult, image: np.ndarray | None) -> None:
+        if image is None:
+            raise ValueError("ImageFileSink needs the rendered image")
+        if self._written:
+            raise FerLiveError(f"--output '{self.path}' is one image but the source has more")
+        if not cv2.imwrite(str(self._staged.temp), image):
+            raise FerLiveError(f"cannot write image '{self.path}'")
+        self._written = True
+
+    def close(self) -> None:
+        if self._written:
+            self._staged.commit()
+        else:
+            self._staged.discard()
+
+    def abort(self) -> None:
+        self._staged.discard()
 
 
 class ImageDirSink(Sink):
@@ -294,12 +332,31 @@ class ImageDirSink(Sink):
 
 
 class WindowSink(Sink):
-    """An OpenCV window; ``q``, Esc or closing the window sets ``stop_requested``."""
+    """An OpenCV window; ``q``, Esc or the window's close button set ``stop_requested``.
+
+    Args:
+        title: Window title.
+        hold: Still images: each stays up until a key is pressed (``q``/Esc stop, any other
+            key shows the next) or the window is closed, instead of flashing for 1 ms.
+        fps: Show a video file at its own frame rate (None: as fast as frames come, for
+            cameras and streams, which arrive in real time anyway).
+        clock: Seconds, monotonic (injectable for tests).
+    """
 
     needs_image = True
 
-    def __init__(self, title: str = "fer-live") -> None:
+    def __init__(
+        self,
+        title: str = "fer-live",
+        hold: bool = False,
+        fps: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.title = title
+        self.hold = hold
+        self._interval_s = 1.0 / fps if fps and fps > 0 else 0.0
+        self._clock = clock
+        self._due: float | None = None
         self._open = False
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
@@ -307,15 +364,40 @@ class WindowSink(Sink):
             raise ValueError("WindowSink needs the rendered image")
         cv2.imshow(self.title, image)
         self._open = True
-        key = cv2.waitKey(1) & 0xFF
-        closed = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
-        if key in (ord("q"), 27) or closed:
+        key = self._wait_for_key() if self.hold else cv2.waitKey(self._delay_ms()) & 0xFF
+        if key in (ord("q"), 27) or self._closed():
             self.stop_requested = True
+
+    def _delay_ms(self) -> int:
+        """Milliseconds until the next frame is due (at least 1: waitKey(0) waits forever)."""
+        if not self._interval_s:
+            return 1
+        now = self._clock()
+        if self._due is None or now - self._due > self._interval_s:
+            self._due = now  # first frame, or decoding fell behind: do not race to catch up
+        self._due += self._interval_s
+        return max(1, round((self._due - now) * 1000.0))
+
+    def _wait_for_key(self) -> int:
+        """Poll (so the close button is noticed) until a key comes or the window is closed."""
+        while not self._closed():
+            key = cv2.waitKey(100)
+            if key != -1:
+                return key & 0xFF
+        return -1
+
+    def _closed(self) -> bool:
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:  # Qt: the window manager destroyed it ("NULL guiReceiver")
+            return True
 
     def close(self) -> None:
         if self._open:
-            cv2.destroyWindow(self.title)
             self._open = False
+            with contextlib.suppress(cv2.error):  # already closed with its close button
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)  # let the GUI loop actually remove it
 
 
 def _open_text(path: Path, newline: str | None = None) -> IO[str]:
@@ -342,6 +424,13 @@ def _drain(q: queue.Queue[tuple[np.ndarray, float] | None]) -> None:
         pass
 
 
+def _annotated_output(path: Path, fps: float | None, live: bool) -> Sink:
+    kind = output_kind(path)
+    if kind == "video":
+        return VideoFileSink(path, fps or 30.0, timed=live)
+    return ImageFileSink(path) if kind == "image" else ImageDirSink(path)
+
+
 def open_sinks(
     output: OutputConfig,
     labels: Sequence[str],
@@ -349,6 +438,7 @@ def open_sinks(
     window: bool | None = None,
     live: bool = False,
     inputs: Sequence[Path] = (),
+    still: bool = False,
 ) -> list[Sink]:
     """The sinks an output config asks for (a NullSink when it asks for none).
 
@@ -359,20 +449,27 @@ def open_sinks(
         window: Override ``output.show_window`` (benchmarks never open one).
         live: The source drops frames: stamp video frames with their capture times.
         inputs: Local files the source reads; no output may be one of them.
+        still: The source is still images: a window holds each until a key is pressed, and
+            ``-o x.jpg`` is allowed when there is exactly one.
 
     Returns:
         Sinks in write order; enter each as a context manager.
 
     Raises:
-        ConfigError: An output is an input, or two outputs are one file (nothing opened yet).
+        ConfigError: An output is an input, two outputs are one file, or ``-o`` names one image
+            for a source that is not one image (nothing opened yet).
     """
     check_outputs(output, inputs)
+    single_still = still and len(inputs) == 1
+    if output.video is not None and output_kind(output.video) == "image" and not single_still:
+        raise ConfigError(
+            f"--output '{output.video}' is one image, but the source is not a single image: "
+            "use a video suffix (.mp4) or a folder"
+        )
     sinks: list[Sink] = []
     try:
         if output.video is not None:
-            is_video = output.video.suffix.lower() in VIDEO_SUFFIXES
-            video = VideoFileSink(output.video, fps or 30.0, timed=live) if is_video else None
-            sinks.append(video or ImageDirSink(output.video))
+            sinks.append(_annotated_output(output.video, fps, live))
         if output.jsonl is not None:
             sinks.append(JsonlSink(output.jsonl, labels))
         if output.csv is not None:
@@ -382,5 +479,5 @@ def open_sinks(
             sink.abort()
         raise
     if output.show_window if window is None else window:
-        sinks.append(WindowSink())
+        sinks.append(WindowSink(hold=still, fps=None if live or still else fps))
     return sinks or [NullSink()]

@@ -31,6 +31,7 @@ class _TrackState:
     velocity: np.ndarray  # box centre motion in pixels per frame (2,)
     hits: int = 1
     misses: int = 0  # consecutive detection frames without a match
+    confirmed: bool = False  # reported: min_hits reached, or a confident first detection
 
     def predict(self, frame_index: int) -> np.ndarray:
         """The last box moved by the centre velocity (its size is kept)."""
@@ -58,6 +59,9 @@ class IouTracker:
         iou_threshold: Minimum IoU in (0, 1] between a track's prediction and a detection.
         max_age: A track dies on its ``max_age``-th consecutive detection frame without a match.
         min_hits: Matched detections needed before a track is reported (1 reports at once).
+        confirm_score: A new track whose first detection scores at least this is reported at
+            once (None: always wait for ``min_hits``). A face is then recorded from its first
+            frame, while the weak one-frame detections that ``min_hits`` filters stay filtered.
 
     Raises:
         ConfigError: An argument is out of range (the message names it).
@@ -67,13 +71,22 @@ class IouTracker:
         >>> tracks = tracker.update(detector.detect(frame), frame.index)  # doctest: +SKIP
     """
 
-    def __init__(self, iou_threshold: float = 0.3, max_age: int = 15, min_hits: int = 2) -> None:
+    def __init__(
+        self,
+        iou_threshold: float = 0.3,
+        max_age: int = 15,
+        min_hits: int = 2,
+        confirm_score: float | None = None,
+    ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ConfigError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 1:
             raise ConfigError(f"max_age must be an integer >= 1, got {max_age!r}")
         if isinstance(min_hits, bool) or not isinstance(min_hits, int) or min_hits < 1:
             raise ConfigError(f"min_hits must be an integer >= 1, got {min_hits!r}")
+        if confirm_score is not None and not 0.0 <= confirm_score <= 1.0:
+            raise ConfigError(f"confirm_score must be in [0, 1], got {confirm_score}")
+        self.confirm_score = confirm_score
         self.iou_threshold = float(iou_threshold)
         self.max_age = max_age
         self.min_hits = min_hits
@@ -123,6 +136,7 @@ class IouTracker:
             pairs = [(r, c) for r, c in zip(rows, cols, strict=True) if iou[r, c] > 0.0]
         for r, c in pairs:
             self._tracks[r].match(xyxy[c], float(score[c]), frame_index)
+            self._tracks[r].confirmed |= self._tracks[r].hits >= self.min_hits
         matched_ids = {self._tracks[r].track_id for r, _ in pairs}
         for track in self._tracks:
             if track.track_id not in matched_ids:
@@ -137,17 +151,18 @@ class IouTracker:
     def _alive(self, track: _TrackState) -> bool:
         if track.misses == 0:
             return True
-        tentative = track.hits < self.min_hits
-        return not tentative and track.misses < self.max_age
+        return track.confirmed and track.misses < self.max_age
 
     def _start(self, xyxy: np.ndarray, score: float, frame_index: int) -> int:
+        confident = self.confirm_score is not None and score >= self.confirm_score
         track = _TrackState(self._next_id, xyxy, frame_index, score, np.zeros(2))
+        track.confirmed = confident or self.min_hits <= 1
         self._next_id += 1
         self._tracks.append(track)
         return track.track_id
 
     def _report(self, frame_index: int, detected: set[int]) -> Tracks:
-        visible = [t for t in self._tracks if t.misses == 0 and t.hits >= self.min_hits]
+        visible = [t for t in self._tracks if t.misses == 0 and t.confirmed]
         if not visible:
             return Tracks.empty()
         visible.sort(key=lambda t: t.track_id)

@@ -33,7 +33,8 @@ def _video_frames(path: Path) -> int:
         (["run", "--source", "x.mp4"], ["run", "--source", "x.mp4"]),
         (["info"], ["info"]),
         (["bench", "-s", "x.mp4"], ["bench", "-s", "x.mp4"]),
-        (["--help"], ["--help"]),
+        (["--help"], ["run", "--help"]),
+        (["-h"], ["run", "-h"]),
     ],
 )
 def test_run_is_the_default_command(args: list[str], expected: list[str]) -> None:
@@ -134,7 +135,9 @@ def test_cli_runner_run_subcommand(tmp_path: Path, pexels: Path, tiny_model_path
     result = CliRunner().invoke(app, [*args, "--headless", "--jsonl", str(tmp_path / "r.jsonl")])
     # then
     assert result.exit_code == 0, result.output
-    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 2  # min_hits=2
+    # the plain face (score 0.96 >= TrackConfig.confirm_score) is recorded from frame 0
+    frames = [json.loads(line)["frame"] for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert frames == [0, 1, 2]
 
 
 def test_info_lists_versions_backends_and_devices(capsys: pytest.CaptureFixture[str]) -> None:

