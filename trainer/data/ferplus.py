@@ -10,12 +10,14 @@ top class must hold more than half of the remaining votes, and images whose majo
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from realtime.errors import ConfigError
+from realtime.json_checks import short
 
 FERPLUS_LABELS = (
     "neutral",
@@ -68,18 +70,41 @@ def read_votes(label_csv: Path) -> tuple[list[str], np.ndarray]:
 
     Returns:
         Image names and votes, float32 (N, 10) in ``VOTE_COLUMNS`` order.
+
+    Raises:
+        ConfigError: The file is unreadable, not UTF-8 CSV, or a row is malformed.
     """
     names: list[str] = []
     votes: list[list[float]] = []
-    with open(label_csv, newline="") as handle:
-        for row in csv.reader(handle):
-            if not row or not row[0].strip():
-                continue
-            if len(row) != 2 + len(VOTE_COLUMNS):
-                raise ConfigError(f"{label_csv}: expected 12 columns, got {len(row)}: {row}")
-            names.append(row[0].strip())
-            votes.append([float(v) for v in row[2:]])
+    for number, row in enumerate(_csv_rows(label_csv), start=1):
+        if not row or not row[0].strip():
+            continue
+        if len(row) != 2 + len(VOTE_COLUMNS):
+            raise ConfigError(
+                f"{label_csv}: expected 12 columns, got {len(row)} on row {number}: {short(row)}"
+            )
+        names.append(row[0].strip())
+        votes.append([_vote(v, label_csv, number) for v in row[2:]])
     return names, np.asarray(votes, np.float32).reshape(-1, len(VOTE_COLUMNS))
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    """All rows of a UTF-8 CSV file; ConfigError when it cannot be read or parsed."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"cannot read {path}: {short(str(exc), 200)}") from None
+
+
+def _vote(text: str, path: Path, number: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value <= 1e6):
+        raise ConfigError(f"{path}: row {number} has a bad vote count {short(text)}")
+    return value
 
 
 def majority_labels(votes: np.ndarray) -> np.ndarray:
@@ -148,7 +173,7 @@ def read_fer2013(root: Path, split: str) -> LabelledImages:
         Images with their 7-class labels (``FER2013_LABELS`` order) and no soft targets.
 
     Raises:
-        ConfigError: Unknown split or missing file.
+        ConfigError: Unknown split, or a missing, unreadable or malformed file.
     """
     if split not in FER2013_USAGES:
         raise ConfigError(f"split must be one of {sorted(FER2013_USAGES)}, got {split!r}")
@@ -158,11 +183,30 @@ def read_fer2013(root: Path, split: str) -> LabelledImages:
         raise ConfigError(f"FER2013 label file not found: {table}")
     usage = FER2013_USAGES[split]
     folder = {"Training": "FER2013Train", "PublicTest": "FER2013Valid"}.get(usage, "FER2013Test")
-    paths: list[Path] = []
-    labels: list[int] = []
-    with open(table, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["usage"] == usage:
-                paths.append(root / folder / row["image"])
-                labels.append(int(row["emotion"]))
-    return LabelledImages(tuple(paths), np.asarray(labels, np.int64), None, FER2013_LABELS)
+    rows = _fer2013_rows(table, usage)
+    paths = tuple(root / folder / image for image, _ in rows)
+    labels = np.asarray([label for _, label in rows], np.int64)
+    return LabelledImages(paths, labels, None, FER2013_LABELS)
+
+
+def _fer2013_rows(table: Path, usage: str) -> list[tuple[str, int]]:
+    """``(image, emotion)`` of the rows of ``usage``; ConfigError for a malformed table."""
+    rows = _csv_rows(table)
+    header = rows[0] if rows else []
+    missing = [c for c in ("image", "usage", "emotion") if c not in header]
+    if missing:
+        raise ConfigError(f"{table}: missing column(s) {missing} in the header row")
+    image, use, emotion = (header.index(c) for c in ("image", "usage", "emotion"))
+    valid = {str(i) for i in range(len(FER2013_LABELS))}
+    kept: list[tuple[str, int]] = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise ConfigError(f"{table}: row {number} has {len(row)} columns, not {len(header)}")
+        if row[use] != usage:
+            continue
+        if row[emotion].strip() not in valid or not row[image].strip():
+            raise ConfigError(f"{table}: row {number} has a bad image or emotion: {short(row)}")
+        kept.append((row[image].strip(), int(row[emotion])))
+    return kept
