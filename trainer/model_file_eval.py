@@ -79,8 +79,10 @@ def replace_card(path: Path, card: ModelCard) -> list[Path]:
     if twin.is_file():
         import torch
 
-        extra = {"card.json": ""}
-        module = torch.jit.load(str(twin), map_location="cpu", _extra_files=extra)
+        from realtime.backends.torch_backend import read_torchscript_card
+
+        read_torchscript_card(twin)  # a twin without a valid card is refused before torch runs it
+        module = torch.jit.load(str(twin), map_location="cpu")
         torch.jit.save(module, str(twin), _extra_files={"card.json": card.to_json()})
         written.append(twin)
     return written

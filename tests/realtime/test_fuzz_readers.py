@@ -484,3 +484,28 @@ def test_malformed_model_files_give_one_error_line_in_the_cli(
     err = capfd.readouterr().err
     assert "Traceback" not in err and rc != 0
     assert err.strip().splitlines()[-1].startswith("error: "), err
+
+
+# --- no pickle anywhere ------------------------------------------------------------------------
+
+
+def test_every_np_load_in_the_project_refuses_pickle() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    calls = []
+    for package in ("realtime", "trainer", "benchmarks"):
+        for source in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(source.read_text(), str(source))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "load"
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in ("np", "numpy")
+                ):
+                    flags = {k.arg: k.value for k in node.keywords}
+                    explicit = isinstance(flags.get("allow_pickle"), ast.Constant)
+                    if not explicit or flags["allow_pickle"].value is not False:
+                        calls.append(f"{source.relative_to(root)}:{node.lineno}")
+    assert not calls, f"np.load without allow_pickle=False: {calls}"

@@ -84,7 +84,7 @@ def pack(
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"packed-{_cache_key(items, size)}.npz"
         if cache_file.is_file():
-            with np.load(cache_file) as data:
+            with np.load(cache_file, allow_pickle=False) as data:
                 images = data["images"]
             logger.info("loaded %d packed images from %s", len(images), cache_file)
             return PackedImages(images, items.labels, items.soft, items.classes)

@@ -207,7 +207,7 @@ def load_au_cache(path: Path) -> AuCache:
             f"AU pseudo-label cache not found: {path}; build it with "
             "`fer-train methods au-labels --split train` (or pass au_cache=PATH)"
         )
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         return AuCache(
             data["names"], data["labels"], data["blendshapes"], data["lip_gap"],
             data["found"].astype(bool), str(data["model_sha"]),

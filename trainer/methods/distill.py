@@ -110,7 +110,7 @@ def teacher_train_probs(
     key = _cache_key(run_dirs, weights, [str(m) for m in modes], max_train)
     cached = cache_dir / f"teacher-{key}.npz" if cache_dir is not None else None
     if cached is not None and cached.is_file():
-        data = np.load(cached)
+        data = np.load(cached, allow_pickle=False)
         return data["probs"], data["labels"]
     total, labels = None, None
     for run_dir, weight, mode in zip(run_dirs, weights, modes, strict=True):
@@ -135,7 +135,7 @@ def read_teacher(path: Path, max_train: int) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise ConfigError(f"distill teacher file not found: {path}")
     if path.suffix == ".npz":
-        data = np.load(path)
+        data = np.load(path, allow_pickle=False)
         return data["probs"], data["labels"]
     record = json.loads(path.read_text())
     members = [m for m in record["members"] if float(m["weight"]) > 0]

@@ -61,7 +61,7 @@ def load_members(run_dirs: list[Path], primary_mode: bool = True) -> list[Member
         files = [run_dir / f"outputs_{split}.npz" for split in ("valid", "test")]
         if not all(f.is_file() for f in files):
             raise ConfigError(f"{run_dir} has no outputs_valid.npz/outputs_test.npz")
-        valid, test = (np.load(f) for f in files)
+        valid, test = (np.load(f, allow_pickle=False) for f in files)
         for mode in _modes(run_dir, valid, primary_mode):
             key = f"probs_{mode}"
             members.append(Member(run_dir, mode, valid[key].astype(np.float64),

@@ -40,7 +40,7 @@ def load_outputs(run_dir: Path, split: str = "test", mode: str | None = None) ->
         raise ConfigError(f"no {path.name} in {run_dir}: the run has not finished")
     if mode is None:
         mode = json.loads((Path(run_dir) / "result.json").read_text())["primary_mode"]
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         key = f"probs_{mode}"
         if key not in data:
             modes = [k.removeprefix("probs_") for k in data if k.startswith("probs_")]

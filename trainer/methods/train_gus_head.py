@@ -90,7 +90,7 @@ def embed_split(
     soft = items.soft if items.soft is not None else np.eye(len(items.classes))[items.labels]
     keep = slice(0, limit or len(items.labels))
     if cache_file is not None and cache_file.is_file():
-        with np.load(cache_file) as data:
+        with np.load(cache_file, allow_pickle=False) as data:
             logits, embedding = data["logits"], data["embedding"]
     else:
         images = pack(items, cache_dir=Path(__file__).resolve().parents[2] / ".cache").images
