@@ -105,7 +105,7 @@ class LiveSource(FrameSource):
         with self._cond:
             self._cond.notify_all()  # wakes a finite reader waiting for room
         if self._thread is not None:
-            self._thread.join(timeout=15.0)
+            self._thread.join(timeout=5.0)
             if self._thread.is_alive():
                 logger.warning("%s: the reader did not stop; leaving it behind", self.label)
             self._thread = None

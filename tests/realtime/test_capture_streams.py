@@ -299,3 +299,23 @@ def test_resolution_change_boxes_in_each_frame_own_pixels(
     assert all(0 <= x1 < x2 <= 320 and 0 <= y1 < y2 <= 180 for x1, y1, x2, y2 in small)
     width_ratio = np.median([b[2] - b[0] for b in large]) / np.median([b[2] - b[0] for b in small])
     assert width_ratio == pytest.approx(2.0, rel=0.2)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://127.0.0.1:1/live.ts",
+            "cannot open stream 'http://127.0.0.1:1/live.ts': .*refused",
+        ),
+        ("http://u:pw@127.0.0.1:1/x.ts", r"cannot open stream 'http://u:\*\*\*@127.0.0.1:1/x.ts'"),
+    ],
+)
+def test_unreachable_stream_is_one_error_line(
+    url: str, message: str, tiny_model_path: Path, capsys
+):
+    rc = main(["-s", url, "-m", str(tiny_model_path), "--headless"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert rc == 1 and len(errors) == 1 and re.match(f"error: {message}", errors[0])
+    assert "Traceback" not in err and "pw" not in err
