@@ -104,6 +104,8 @@ def read_engine(path: Path) -> EngineFile:
         ModelError: The file is missing, has a broken header, or has no card at all.
     """
     path = Path(path)
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise ModelError(f"engine file not found: {path}")
     try:
         data = path.read_bytes()
     except OSError as exc:
