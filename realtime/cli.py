@@ -18,8 +18,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from contextlib import ExitStack, suppress
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,8 +32,6 @@ from realtime.errors import ConfigError, FerLiveError
 from realtime.signals import (
     describe,
     exit_code,
-    graceful_stop,
-    ignore_stop_signals,
 )
 from realtime.smooth import SMOOTHERS
 
@@ -191,6 +187,8 @@ def run_command(
     flags = {k: v for k, v in locals().items() if k != "version"}
     try:
         _setup_logging(verbose)
+        from realtime.live_run import run_live
+
         return run_live(build_config(**flags))
     except KeyboardInterrupt as exc:  # here, before typer turns it into a silent exit 130
         return _interrupted(exc)
@@ -337,118 +335,6 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
     signum = int(getattr(exc, "signum", signal.SIGINT))
     _error(describe(signum))
     return exit_code(signum)
-
-
-def _progress(total: int | None, enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[fps]:.1f} FPS"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    ]
-    return Progress(*columns, console=Console(stderr=True), disable=not enabled, transient=False)
-
-
-def run_live(config: LiveConfig) -> int:
-    """Open the source, stages and sinks, process until the end or a stop signal, and report.
-
-    Returns:
-        0 at the end of the stream, on ``q``/Esc or when the window is closed; 128 + the
-        signal after SIGINT (130), SIGTERM (143) or SIGHUP (129).
-    """
-    from realtime.capture import open_source
-    from realtime.pipeline import RateMeter, open_stages, process
-    from realtime.render import OverlayRenderer
-    from realtime.sinks import NullSink, open_sinks
-
-    cap = config.capture
-    _check_device(config.backend.device)
-    with ExitStack() as stack:
-        probe = _start_window_probe(config)
-        if probe is not None:
-            stack.callback(probe.close)
-        source = stack.enter_context(
-            open_source(cap.source, cap.max_frames, cap.reconnect_attempts)
-        )
-        config = config.for_source(source.live, source.still)
-        stages = stack.enter_context(open_stages(config))
-        labels = stages.backend.card.labels
-        if probe is not None and not probe.usable():
-            display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-            logging.getLogger(__name__).warning(
-                "cannot open a window on %r; running headless", display
-            )
-            config = replace(config, output=replace(config.output, headless=True))
-        stop = stack.enter_context(graceful_stop())
-        opened = open_sinks(
-            config.output,
-            labels,
-            source.fps,
-            live=source.live,
-            inputs=source.input_files,
-            still=source.still,
-        )
-        sinks = [stack.enter_context(s) for s in opened]
-        if all(isinstance(s, NullSink) for s in sinks):
-            logging.getLogger(__name__).warning(
-                "no window (no display or --headless) and no -o/--jsonl/--csv: results are not kept"
-            )
-        progress = stack.enter_context(_progress(source.expected_frames, not source.live))
-        task = progress.add_task(Path(source.source_id).name, total=source.expected_frames, fps=0.0)
-        meter = RateMeter()
-
-        def advance(result: Any) -> None:
-            meter.tick(result.timings_ms)
-            progress.update(task, advance=1, fps=meter.fps)
-
-        summary = process(source, stages, sinks, OverlayRenderer(labels), advance, stop.event)
-        ignore_stop_signals()  # closing the sinks finalizes the outputs; never cut that short
-    signum = stop.signum or signal.SIGINT
-    _print_summary(summary, describe(signum) if summary.interrupted else None)
-    return exit_code(signum) if summary.interrupted else 0
-
-
-def _print_summary(summary: Any, ended_by: str | None) -> None:
-    from rich.console import Console
-
-    line = (
-        f"{summary.frames} frames in {summary.wall_s:.1f} s ({summary.fps:.1f} FPS); "
-        f"faces in {summary.face_frames}; dropped {summary.dropped}"
-    )
-    with suppress(OSError):  # after SIGHUP the terminal may be gone; the outputs are complete
-        Console(stderr=True).print(line + (f"; {ended_by}" if ended_by else ""), soft_wrap=True)
-
-
-def _start_window_probe(config: LiveConfig) -> Any:
-    """A child process that tries to open a window, when this run would show one."""
-    if not config.output.show_window:
-        return None
-    from realtime.display import WindowProbe
-
-    return WindowProbe()
-
-
-def _check_device(device: str) -> None:
-    """``--device cuda`` on a machine without an NVIDIA GPU: say so, not "install a package"."""
-    if not device.startswith("cuda") or not sys.platform.startswith("linux"):
-        return
-    if not any(Path("/dev").glob("nvidia[0-9]*")) and not Path("/dev/dxg").exists():
-        raise ConfigError(
-            f"--device {device}: no NVIDIA GPU on this machine (no /dev/nvidia*); use --device cpu"
-        )
 
 
 def default_bench_dir() -> Path:

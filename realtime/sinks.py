@@ -10,9 +10,6 @@ frame being written. Files are written under a temporary name and renamed into p
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import json
 import logging
 import queue
 import threading
@@ -20,7 +17,6 @@ import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import cv2
@@ -29,133 +25,25 @@ import numpy as np
 from realtime.config import OutputConfig, output_kind
 from realtime.errors import ConfigError, FerLiveError
 from realtime.output_files import StagedFile, check_outputs
-from realtime.record_file import RecordFile
+from realtime.records import CsvSink, JsonlSink, face_records
+from realtime.sink_base import NullSink, Sink
 from realtime.types import FrameResult
 
 logger = logging.getLogger(__name__)
 
-
-class Sink:
-    """Base sink: context manager; ``stop_requested`` becomes True when the user asks to quit."""
-
-    needs_image = False
-    stop_requested = False
-
-    def write(self, result: FrameResult, image: np.ndarray | None) -> None:
-        """Consume one processed frame (and its overlay when ``needs_image``)."""
-
-    def close(self) -> None:
-        """Flush and release everything; safe to call twice."""
-
-    def abort(self) -> None:
-        """Release everything and leave no output behind (the run never started)."""
-        self.close()
-
-    def __enter__(self) -> Sink:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class NullSink(Sink):
-    """Discards everything (benchmarks, dry runs)."""
-
-
-def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, Any]]:
-    """One record per predicted face: frame, time, track id, box, score, probs, label, source.
-
-    Args:
-        result: A processed frame.
-        labels: Class names in probability order.
-
-    Returns:
-        JSON-ready dicts, in the order of ``result.predictions``.
-    """
-    rows = {int(t): i for i, t in enumerate(result.tracks.track_id)}
-    records = []
-    for tid, probs in zip(result.predictions.track_id, result.predictions.probs, strict=True):
-        row = rows.get(int(tid))
-        if row is None:
-            continue
-        top = int(np.argmax(probs))
-        records.append(
-            {
-                "frame": result.frame.index,
-                "t_s": None if result.frame.t_s is None else round(result.frame.t_s, 4),
-                "track_id": int(tid),
-                "box": [round(float(v), 1) for v in result.tracks.xyxy[row]],
-                "score": round(float(result.tracks.score[row]), 4),
-                "probs": dict(zip(labels, np.round(probs.astype(float), 5).tolist(), strict=True)),
-                "label": labels[top],
-                "confidence": round(float(probs[top]), 5),
-                "source": result.frame.source_id,
-                "box_source": result.box_source,
-            }
-        )
-    return records
-
-
-class JsonlSink(Sink):
-    """Per-face per-frame records as JSON Lines; each frame's lines land in one write."""
-
-    def __init__(self, path: Path, labels: Sequence[str]) -> None:
-        self.labels = tuple(labels)
-        self._file = RecordFile(path)
-
-    def write(self, result: FrameResult, image: np.ndarray | None) -> None:
-        records = face_records(result, self.labels)
-        self._file.append("".join(json.dumps(record) + "\n" for record in records))
-
-    def close(self) -> None:
-        self._file.close()
-
-    def abort(self) -> None:
-        self._file.abort()
-
-
-class CsvSink(Sink):
-    """The same records as CSV: one column per box coordinate and per class probability."""
-
-    def __init__(self, path: Path, labels: Sequence[str]) -> None:
-        self.labels = tuple(labels)
-        self._file = RecordFile(path)
-        header = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
-        probs = [f"p_{label}" for label in self.labels]
-        try:
-            self._file.append(_csv_text([header + probs + _CSV_TAIL]))
-        except FerLiveError:
-            self._file.abort()
-            raise
-
-    def write(self, result: FrameResult, image: np.ndarray | None) -> None:
-        rows = []
-        for r in face_records(result, self.labels):
-            probs = [r["probs"][label] for label in self.labels]
-            rows.append(
-                [
-                    *(r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"]),
-                    *(*probs, r["label"], r["confidence"], r["source"], r["box_source"]),
-                ]
-            )
-        self._file.append(_csv_text(rows))
-
-    def close(self) -> None:
-        self._file.close()
-
-    def abort(self) -> None:
-        self._file.abort()
-
-
-_CSV_TAIL = ["label", "confidence", "source", "box_source"]
-
-
-def _csv_text(rows: Sequence[Sequence[Any]]) -> str:
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
+# The record sinks and the base live in their own modules; every sink is importable from here.
+__all__ = [
+    "CsvSink",
+    "ImageDirSink",
+    "ImageFileSink",
+    "JsonlSink",
+    "NullSink",
+    "Sink",
+    "VideoFileSink",
+    "WindowSink",
+    "face_records",
+    "open_sinks",
+]
 
 
 class VideoFileSink(Sink):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from realtime.errors import FerLiveError
-from realtime.record_file import RecordFile
+from realtime.records import RecordFile
 from realtime.sinks import JsonlSink
 from realtime.types import Frame, FrameResult, Predictions, Tracks
 

@@ -1,0 +1,189 @@
+"""Per-face records (JSON Lines, CSV) in files that only ever hold whole lines.
+
+Each frame's records are appended in one write; if the write fails (``ENOSPC``, a broken
+network share) the file is cut back to the end of the previous frame, so a reader never meets
+a half line, and the caller gets one ``FerLiveError`` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import io
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from realtime.errors import FerLiveError
+from realtime.output_files import StagedFile
+from realtime.sink_base import Sink
+from realtime.types import FrameResult
+
+
+def is_special_file(path: Path) -> bool:
+    """An existing path that is not a regular file: ``/dev/stdout``, ``/dev/full``, a FIFO.
+
+    Such outputs are written in place: staging beside them would write into ``/dev`` and then
+    rename a regular file over the device.
+    """
+    return path.exists() and not path.is_file()
+
+
+class RecordFile:
+    """Appends text chunks to ``path`` (staged under a hidden name unless it is a device).
+
+    Args:
+        path: The output path the user named.
+
+    Raises:
+        FerLiveError: The file cannot be created.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._staged = None if is_special_file(self.path) else StagedFile(self.path)
+        target = self.path if self._staged is None else self._staged.temp
+        self._size = 0
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # unbuffered: a chunk is on disk (or refused) when append returns, never half-held
+            self._file: BinaryIO | None = open(target, "wb", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            raise FerLiveError(f"cannot write '{self.path}': {exc.strerror}") from None
+
+    def append(self, text: str) -> None:
+        """Write ``text`` whole, or cut the file back to where it was and raise.
+
+        Raises:
+            FerLiveError: The write failed (the message ends with the system's reason).
+        """
+        if self._file is None or not text:
+            return
+        raw = text.encode("utf-8")
+        data = memoryview(raw)
+        try:
+            while data:
+                written = self._file.write(data)
+                if not written:  # nothing taken and no error: treat as a full device
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                data = data[written:]
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # devices such as /dev/full cannot be truncated
+                self._file.truncate(self._size)
+            raise FerLiveError(f"cannot write '{self.path}': {exc.strerror}") from None
+        self._size += len(raw)
+
+    def close(self) -> None:
+        """Close and move the file into place (safe to call twice)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            if self._staged is not None:
+                self._staged.commit()
+
+    def abort(self) -> None:
+        """Close and leave no file behind (the run never started)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._staged is not None:
+            self._staged.discard()
+
+
+def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, Any]]:
+    """One record per predicted face: frame, time, track id, box, score, probs, label, source.
+
+    Args:
+        result: A processed frame.
+        labels: Class names in probability order.
+
+    Returns:
+        JSON-ready dicts, in the order of ``result.predictions``.
+    """
+    rows = {int(t): i for i, t in enumerate(result.tracks.track_id)}
+    records = []
+    for tid, probs in zip(result.predictions.track_id, result.predictions.probs, strict=True):
+        row = rows.get(int(tid))
+        if row is None:
+            continue
+        top = int(np.argmax(probs))
+        records.append(
+            {
+                "frame": result.frame.index,
+                "t_s": None if result.frame.t_s is None else round(result.frame.t_s, 4),
+                "track_id": int(tid),
+                "box": [round(float(v), 1) for v in result.tracks.xyxy[row]],
+                "score": round(float(result.tracks.score[row]), 4),
+                "probs": dict(zip(labels, np.round(probs.astype(float), 5).tolist(), strict=True)),
+                "label": labels[top],
+                "confidence": round(float(probs[top]), 5),
+                "source": result.frame.source_id,
+                "box_source": result.box_source,
+            }
+        )
+    return records
+
+
+class JsonlSink(Sink):
+    """Per-face per-frame records as JSON Lines; each frame's lines land in one write."""
+
+    def __init__(self, path: Path, labels: Sequence[str]) -> None:
+        self.labels = tuple(labels)
+        self._file = RecordFile(path)
+
+    def write(self, result: FrameResult, image: np.ndarray | None) -> None:
+        records = face_records(result, self.labels)
+        self._file.append("".join(json.dumps(record) + "\n" for record in records))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def abort(self) -> None:
+        self._file.abort()
+
+
+class CsvSink(Sink):
+    """The same records as CSV: one column per box coordinate and per class probability."""
+
+    def __init__(self, path: Path, labels: Sequence[str]) -> None:
+        self.labels = tuple(labels)
+        self._file = RecordFile(path)
+        header = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
+        probs = [f"p_{label}" for label in self.labels]
+        try:
+            self._file.append(_csv_text([header + probs + _CSV_TAIL]))
+        except FerLiveError:
+            self._file.abort()
+            raise
+
+    def write(self, result: FrameResult, image: np.ndarray | None) -> None:
+        rows = []
+        for r in face_records(result, self.labels):
+            probs = [r["probs"][label] for label in self.labels]
+            rows.append(
+                [
+                    *(r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"]),
+                    *(*probs, r["label"], r["confidence"], r["source"], r["box_source"]),
+                ]
+            )
+        self._file.append(_csv_text(rows))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def abort(self) -> None:
+        self._file.abort()
+
+
+_CSV_TAIL = ["label", "confidence", "source", "box_source"]
+
+
+def _csv_text(rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
