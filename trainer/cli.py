@@ -184,6 +184,24 @@ def _summarize_metrics(results: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+@app.command("ensemble-export")
+def ensemble_export(
+    members: list[Path] = typer.Argument(..., help="Exported .onnx members (same input)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output .onnx path."),
+    name: str = typer.Option("fer_ensemble", help="Card name."),
+    flip_tta: bool = typer.Option(False, help="Average each member over the flipped face too."),
+    verbose: bool = typer.Option(False),
+) -> None:
+    """Write several exported models as one ONNX graph (mean probabilities, one card)."""
+    _setup_logging(verbose)
+    from trainer.ensemble_export import export_ensemble
+    from trainer.export import ort_latency_ms, read_onnx_card
+
+    path = export_ensemble(members, output, name, flip_tta)
+    latency = ort_latency_ms(path, read_onnx_card(path), runs=100, threads=1)
+    console.print(f"ensemble {path}: ORT CPU batch-1 latency on one thread {latency:.2f} ms")
+
+
 @app.command()
 def calibrate(
     model: Path = typer.Argument(..., help="Exported .onnx model (its card is rewritten)."),
