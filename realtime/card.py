@@ -220,8 +220,10 @@ def write_sidecar(card: ModelCard, model_path: Path) -> Path:
     return path
 
 
-def read_sidecar(model_path: Path) -> ModelCard | None:
+def read_sidecar(model_path: Path, require_sha: bool = False) -> ModelCard | None:
     """Read and verify ``<stem>.json`` if present; None if there is none.
+
+    ``require_sha``: a sidecar without the model's sha256 is an error (model loading).
 
     Raises:
         ModelError: The sidecar is unreadable, too large, malformed, or its sha256 does not match
@@ -241,7 +243,11 @@ def read_sidecar(model_path: Path) -> ModelCard | None:
     if not isinstance(data, dict):
         raise ModelError(f"model card {path} must be a JSON object")
     expected = data.pop("sha256", None)
-    data.pop("file", None)
+    described = data.pop("file", None)
+    if isinstance(described, str) and described != model_path.name:
+        return None  # the twin's sidecar (model.onnx and model.pt share model.json)
+    if expected is None and require_sha:
+        raise ModelError(f"model card {path} has no sha256 of {model_path.name}")
     if expected is not None and expected != _sha256_or_error(model_path):
         raise ModelError(f"{model_path} does not match the sha256 in {path.name}")
     try:
@@ -255,3 +261,32 @@ def _sha256_or_error(path: Path) -> str:
         return sha256_file(path)
     except OSError as exc:
         raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from None
+
+
+def resolve_card(model_path: Path, embedded: ModelCard | None, where: str) -> ModelCard:
+    """The card of a model file: the embedded one, checked against its sidecar, or the sidecar.
+
+    A sidecar beside the model is always verified (sha256, fields), even when the file embeds a
+    card: a sidecar that no longer matches means the file beside it was swapped or edited.
+
+    Args:
+        model_path: The model file.
+        embedded: The card read from the file itself, or None.
+        where: Where an embedded card would be (for the error message).
+
+    Raises:
+        ModelError: No card at all, a sidecar that fails its checks, or one that disagrees with
+            the embedded card.
+    """
+    sidecar = read_sidecar(model_path, require_sha=True)
+    if embedded is not None and sidecar is not None and sidecar != embedded:
+        raise ModelError(
+            f"{model_path}: its sidecar {sidecar_path(model_path).name} disagrees with the card "
+            "embedded in the file; re-export the model or remove the stale sidecar"
+        )
+    card = embedded or sidecar
+    if card is None:
+        raise ModelError(
+            f"{model_path} has no model card (no {where} and no {sidecar_path(model_path).name})"
+        )
+    return card

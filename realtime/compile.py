@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from realtime.backends.trt import TrtLib, import_tensorrt
-from realtime.card import CARD_KEY, ModelCard, read_sidecar, sha256_file
+from realtime.card import CARD_KEY, ModelCard, resolve_card, sha256_file
 from realtime.engine_file import read_engine, write_engine
 from realtime.errors import BackendUnavailable, ConfigError, ModelError
 from realtime.preprocess import to_model_input
@@ -151,9 +151,8 @@ def read_onnx(model: Path) -> tuple[Any, ModelCard]:
     except Exception as exc:  # onnx raises DecodeError/OSError variants
         raise ModelError(f"cannot load ONNX model {model}: {exc}") from None
     meta = {prop.key: prop.value for prop in proto.metadata_props}
-    card = ModelCard.from_json(meta[CARD_KEY]) if CARD_KEY in meta else read_sidecar(model)
-    if card is None:
-        raise ModelError(f"{model} has no model card ('{CARD_KEY}' metadata or sidecar)")
+    embedded = ModelCard.from_json(meta[CARD_KEY]) if CARD_KEY in meta else None
+    card = resolve_card(model, embedded, f"'{CARD_KEY}' metadata")
     if len(proto.graph.input) < 1:
         raise ModelError(f"{model} has no input")
     return proto, card

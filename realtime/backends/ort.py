@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from realtime.backends.base import InferenceBackend
-from realtime.card import CARD_KEY, ModelCard, read_sidecar
+from realtime.card import CARD_KEY, ModelCard, resolve_card
 from realtime.errors import BackendUnavailable, ModelError, first_line
 from realtime.types import ModelOutput
 
@@ -91,15 +91,8 @@ class OnnxBackend(InferenceBackend):
 
     def _read_card(self) -> ModelCard:
         meta = self._session.get_modelmeta().custom_metadata_map
-        if CARD_KEY in meta:
-            return ModelCard.from_json(meta[CARD_KEY])
-        card = read_sidecar(self.path)
-        if card is None:
-            raise ModelError(
-                f"{self.path} has no model card (no '{CARD_KEY}' metadata and no "
-                f"{self.path.with_suffix('.json').name})"
-            )
-        return card
+        embedded = ModelCard.from_json(meta[CARD_KEY]) if CARD_KEY in meta else None
+        return resolve_card(self.path, embedded, f"'{CARD_KEY}' metadata")
 
     def _check_input_meta(self) -> str:
         inputs = self._session.get_inputs()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from realtime.backends.base import InferenceBackend
-from realtime.card import ModelCard, read_sidecar
+from realtime.card import ModelCard, resolve_card
 from realtime.errors import BackendUnavailable, ModelError, first_line
 from realtime.json_checks import short
 from realtime.types import ModelOutput
@@ -54,18 +54,17 @@ def read_torchscript_card(path: Path) -> ModelCard:
         raise ModelError(
             f"cannot load TorchScript model {path}: not a TorchScript archive ({reason})"
         ) from None
+    embedded = None
     if text is not None:
         try:
-            return ModelCard.from_json(text)
+            embedded = ModelCard.from_json(text)
         except ModelError as exc:
             raise ModelError(f"{path} {CARD_FILE}: {exc}") from None
-    card = read_sidecar(path)
-    if card is None:
-        raise ModelError(
-            f"{path} has no model card ({CARD_FILE} extra file or sidecar); refusing to load it, "
-            "since loading TorchScript runs its code"
-        )
-    return card
+    try:
+        return resolve_card(path, embedded, f"{CARD_FILE} extra file")
+    except ModelError as exc:
+        # loading TorchScript runs its code: say why a file without a valid card is refused
+        raise ModelError(f"{exc}; refusing to load it") from None
 
 
 def _card_member(archive: zipfile.ZipFile) -> str | None:
