@@ -1,4 +1,4 @@
-"""The ``fer-live`` command: run (the default), ``info`` and ``bench``.
+"""The ``fer-live`` command: run (the default), ``info``, ``bench``, ``compile`` and ``report``.
 
 ``fer-live --camera 0`` and ``fer-live run --camera 0`` are the same command: ``main`` inserts
 ``run`` when the first argument is not a subcommand. Errors become one ``error: ...`` line on
@@ -29,6 +29,7 @@ from realtime import config as cfg
 from realtime.compile_cli import compile_command
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError, FerLiveError
+from realtime.report_cli import report_command
 from realtime.signals import (
     describe,
     exit_code,
@@ -49,7 +50,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-SUBCOMMANDS = ("run", "info", "bench", "compile")
+SUBCOMMANDS = ("run", "info", "bench", "compile", "report")
 
 
 def _print_version(value: bool) -> None:
@@ -182,7 +183,8 @@ def run_command(
 
     'run' is the default command: fer-live --camera 0, fer-live -s clip.mp4 -o out.mp4.
     Other commands (each with --help): fer-live info (versions, backends, devices),
-    fer-live bench -s clip.mp4 (latency and FPS), fer-live compile (TensorRT engine).
+    fer-live bench -s clip.mp4 (latency and FPS), fer-live compile (TensorRT engine),
+    fer-live report faces.jsonl (per-track summary and timeline plots).
     """
     flags = {k: v for k, v in locals().items() if k != "version"}
     try:
@@ -233,6 +235,7 @@ def bench_command(
 
 
 app.command("compile")(compile_command)
+app.command("report")(report_command)
 
 
 @app.command("info")
