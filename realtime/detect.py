@@ -20,6 +20,7 @@ import numpy as np
 
 from realtime.errors import BackendUnavailable, ConfigError, ModelError, first_line
 from realtime.native_log import quiet_native_stderr
+from realtime.numeric import box_iou
 from realtime.types import FaceBoxes, Frame
 
 logger = logging.getLogger(__name__)
@@ -38,19 +39,6 @@ def _import_mediapipe() -> Any:
     except ImportError:
         raise BackendUnavailable("mediapipe is not installed: pip install mediapipe") from None
     return mediapipe, BaseOptions, vision
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes a (N, 4) and b (M, 4), xyxy; returns (N, M)."""
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def nms(xyxy: np.ndarray, score: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -149,10 +137,13 @@ class MediapipeDetector:
         try:
             with quiet_native_stderr():
                 detector = vision.FaceDetector.create_from_options(options)
-                # The first run logs a native warning; run it here, muted, on a blank image.
-                blank = self._mp.Image(
-                    image_format=self._mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)
-                )
+                # The first run logs native warnings once (glog's "before InitGoogle" and
+                # LiteRT's misaligned-input copy): run it here, muted, on a blank image that is
+                # misaligned on purpose, so both are spent now whatever the allocator returned.
+                raw = np.zeros(64 * 64 * 3 + ALIGN_BYTES + 1, np.uint8)
+                start = (-raw.ctypes.data % ALIGN_BYTES) + 1
+                misaligned = raw[start : start + 64 * 64 * 3].reshape(64, 64, 3)
+                blank = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=misaligned)
                 detector.detect(blank)
             return detector
         except Exception as exc:  # mediapipe raises RuntimeError/ValueError with C++ traces

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from realtime.detect import box_iou
 from realtime.errors import ConfigError
+from realtime.numeric import box_iou
 from realtime.types import FaceBoxes, Tracks
 
 # Weight of the newest displacement in the velocity estimate (the rest is the old estimate).

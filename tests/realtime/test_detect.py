@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.detect import MediapipeDetector, box_iou, nms, tile_grid
+from realtime.detect import MediapipeDetector, nms, tile_grid
 from realtime.errors import ConfigError, ModelError
+from realtime.numeric import box_iou
 from realtime.types import Frame
 
 pytest.importorskip("mediapipe")
