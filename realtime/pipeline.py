@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,8 +155,9 @@ def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult
     for p in pending:
         t0 = time.perf_counter()
         predictions = stages.smoother.smooth(routed[p.frame.index], p.frame.t_s)
-        p.timings_ms.update(preprocess=preprocess_ms, infer=infer_ms, smooth=_ms_since(t0))
-        yield FrameResult(p.frame, p.tracks, predictions, p.timings_ms, p.box_source)
+        timings = {**p.timings_ms, "preprocess": preprocess_ms, "infer": infer_ms}
+        timings["smooth"] = _ms_since(t0)
+        yield FrameResult(p.frame, p.tracks, predictions, timings, p.box_source)
 
 
 class RateMeter:
@@ -185,7 +186,7 @@ class RateMeter:
         self._clock = clock
         self._ticks: deque[float] = deque()
 
-    def tick(self, timings_ms: dict[str, float]) -> None:
+    def tick(self, timings_ms: Mapping[str, float]) -> None:
         """Count one finished frame and fold in its stage latencies."""
         now = self._clock()
         self._ticks.append(now)
@@ -247,8 +248,8 @@ def process(
     start = time.perf_counter()
     results = run(source, stages)
     try:
-        for result in results:
-            _emit(result, sinks, renderer if needs_image else None, meter, source)
+        for stage_result in results:
+            result = _emit(stage_result, sinks, renderer if needs_image else None, meter, source)
             frames += 1
             face_frames += len(result.tracks) > 0
             if on_result is not None:
@@ -272,19 +273,24 @@ def _emit(
     renderer: OverlayRenderer | None,
     meter: RateMeter,
     source: object,
-) -> None:
-    """Draw (if needed) and write one result, adding render and write times to it."""
+) -> FrameResult:
+    """Draw (if needed) and write one result; returns it with the render and write times.
+
+    The sinks get the result as the pipeline made it (they cannot know their own write time);
+    the returned copy is what ``on_result`` and the rate meter see.
+    """
     t0 = time.perf_counter()
     image = None
     if renderer is not None:
         hud = Hud(meter.fps, meter.timings_ms, int(getattr(source, "dropped", 0)))
         image = renderer.draw(result.frame, result.tracks, result.predictions, hud)
-    result.timings_ms["render"] = _ms_since(t0)
+    render_ms = _ms_since(t0)
     t0 = time.perf_counter()
     for sink in sinks:
         sink.write(result, image)
-    result.timings_ms["write"] = _ms_since(t0)
-    meter.tick(result.timings_ms)
+    timed = result.with_timings(render=render_ms, write=_ms_since(t0))
+    meter.tick(timed.timings_ms)
+    return timed
 
 
 def resolve_model_path(model: Path | None, backend: str = "auto") -> Path:

@@ -6,7 +6,9 @@ can trust their inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -162,11 +164,20 @@ class Predictions:
 class FrameResult:
     """Everything the pipeline knows about one frame once it has been processed.
 
-    ``box_source`` is the ``FaceBoxes.source`` of the frame's detection.
+    ``box_source`` is the ``FaceBoxes.source`` of the frame's detection. ``timings_ms`` is a
+    read-only copy of the stage latencies given: a later stage that adds its own time builds a
+    new result (``with_timings``) instead of writing into one a sink may still hold.
     """
 
     frame: Frame
     tracks: Tracks
     predictions: Predictions
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
     box_source: str = "detector"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timings_ms", MappingProxyType(dict(self.timings_ms)))
+
+    def with_timings(self, **timings_ms: float) -> FrameResult:
+        """A copy with these stage latencies added to (or replacing) the existing ones."""
+        return replace(self, timings_ms={**self.timings_ms, **timings_ms})

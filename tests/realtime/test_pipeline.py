@@ -155,6 +155,26 @@ def test_process_renders_writes_and_stops_on_request() -> None:
     assert all({"render", "write"} <= set(r.timings_ms) for r in seen)
 
 
+def test_results_are_built_once_never_mutated() -> None:
+    # given a sink that keeps what it was handed
+    class KeepingSink(NullSink):
+        def __init__(self) -> None:
+            self.kept: list[FrameResult] = []
+
+        def write(self, result: FrameResult, image: np.ndarray | None) -> None:
+            self.kept.append(result)
+
+    sink = KeepingSink()
+    seen: list[FrameResult] = []
+    # when
+    process(_frames(3), _stages(), [sink], None, seen.append)
+    # then: the sinks' results keep the pipeline's timings; on_result gets timed copies
+    assert all(set(r.timings_ms) == set(STAGES) - {"render", "write"} for r in sink.kept)
+    assert all(set(r.timings_ms) == set(STAGES) for r in seen)
+    with pytest.raises(TypeError):
+        seen[0].timings_ms["render"] = 0.0  # type: ignore[index]
+
+
 def test_process_turns_ctrl_c_into_a_clean_stop() -> None:
     # given a source interrupted after 4 frames
     def interrupted() -> Iterator[Frame]:
