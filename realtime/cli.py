@@ -34,7 +34,7 @@ from realtime.signals import (
     describe,
     exit_code,
 )
-from realtime.smooth import SMOOTHERS
+from realtime.smooth_names import SMOOTHER_NAMES
 
 app = typer.Typer(
     name="fer-live",
@@ -108,7 +108,7 @@ SmoothOpt = Annotated[
     str,
     typer.Option(
         "--smooth",
-        help=f"Temporal smoother: {', '.join(sorted(SMOOTHERS))} "
+        help=f"Temporal smoother: {', '.join(sorted(SMOOTHER_NAMES))} "
         "(auto: graph when the model ships a GUS head, else ema).",
     ),
 ]

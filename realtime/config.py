@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from realtime.errors import ConfigError
+from realtime.smooth_names import SMOOTHER_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -164,11 +165,9 @@ class SmoothConfig:
     name: str = "ema"
 
     def __post_init__(self) -> None:
-        from realtime.smooth import SMOOTHERS
-
-        if self.name not in SMOOTHERS:
+        if self.name not in SMOOTHER_NAMES:
             raise ConfigError(
-                f"--smooth must be one of {', '.join(sorted(SMOOTHERS))}, got {self.name!r}"
+                f"--smooth must be one of {', '.join(sorted(SMOOTHER_NAMES))}, got {self.name!r}"
             )
 
 

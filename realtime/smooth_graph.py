@@ -5,7 +5,9 @@ it builds the GUS graph over the window (binarized cosine similarity above a thr
 diagonal, optional time decay), normalizes it with the operator the head was trained with, runs
 the two trained GUS layers and the classifier, and outputs the newest frame's softmax. A track's
 window is cleared on a gap longer than ``max_gap_s`` or when the embedding jumps
-(cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut); windows never mix tracks.
+(cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut); windows never mix tracks. The
+per-track window, its resets, eviction and the output EMA are ``realtime.smooth_window``'s, shared
+with every other smoother.
 
 The head (``<model stem>.gus.npz``, written by ``trainer.methods.gus.save_gus_head``) is found
 beside the model file. Cost per face per frame: one D x H and one H x H product (the first
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,10 @@ import numpy as np
 
 from realtime.card import sha256_file
 from realtime.decision import DecisionRule
-from realtime.errors import ConfigError, ModelError
+from realtime.errors import ModelError
 from realtime.json_checks import is_number, short
 from realtime.safe_npz import read_npz
+from realtime.smooth_window import TrackWindow, WindowedSmoother
 from realtime.types import Predictions
 
 logger = logging.getLogger(__name__)
@@ -158,28 +160,11 @@ def head_path_for(model_path: Path) -> Path:
     return model_path.with_name(model_path.name.split(".")[0] + HEAD_SUFFIX)
 
 
-@dataclass
-class _TrackState:
-    """One track's causal window: unit embeddings, first-layer projections, times, output."""
-
-    size: int
-    unit: deque[np.ndarray] = field(init=False)
-    proj: deque[np.ndarray] = field(init=False)
-    t_s: deque[float] = field(init=False)
-    out: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        self.unit, self.proj, self.t_s = (deque(maxlen=self.size) for _ in range(3))
-
-    def clear(self) -> None:
-        self.unit.clear()
-        self.proj.clear()
-        self.t_s.clear()
-        self.out = None
-
-
-class GraphSmoother:
+class GraphSmoother(WindowedSmoother):
     """GUS-T smoother (``--smooth graph``): per-track graph propagation over a causal window.
+
+    The window, its gap reset, eviction and the output EMA are ``WindowedSmoother``'s; each
+    window caches every frame's unit embedding and first-layer projection (``_derive``).
 
     Args:
         head: The ``.gus.npz`` file, or None to use the one beside ``model``.
@@ -211,31 +196,24 @@ class GraphSmoother:
         evict_after_s: float = 2.0,
         decision: DecisionRule | None = None,
     ) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ConfigError(f"window must be an integer >= 1, got {window!r}")
-        if ema_s < 0 or max_gap_s <= 0 or evict_after_s <= 0:
-            raise ConfigError("graph smoother: need ema_s >= 0, max_gap_s > 0, evict_after_s > 0")
+        super().__init__(window, evict_after_s, time_constant_s=ema_s, max_gap_s=max_gap_s)
         self.weights = _load_head(head, model)
         if threshold is not None:
             self.weights = _with_threshold(self.weights, threshold)
-        self.window, self.max_gap_s, self.reset_cos = window, max_gap_s, reset_cos
-        self.decay_s, self.ema_s, self.evict_after_s = decay_s, ema_s, evict_after_s
-        self._tracks: dict[int, _TrackState] = {}
+        self.reset_cos, self.decay_s = reset_cos, decay_s
         self.decision = decision or DecisionRule()
 
-    def reset(self) -> None:
-        """Forget every track."""
-        self._tracks.clear()
+    @property
+    def ema_s(self) -> float:
+        """The output EMA's time constant in seconds (the window's ``time_constant_s``)."""
+        return self.time_constant_s
 
-    def smooth(self, preds: Predictions, t_s: float) -> Predictions:
-        """Replace each track's probabilities with the GUS-T output over its window.
+    def _derive(self, preds: Predictions) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each row's (unit embedding (D,), first-layer projection (H,)), once per frame.
 
         Raises:
             ModelError: The predictions carry no embedding, or its size does not fit the head.
         """
-        self._evict(t_s)
-        if len(preds) == 0:
-            return preds
         if preds.embedding is None:
             raise ModelError("--smooth graph needs a model with an 'embedding' output")
         if preds.embedding.shape[1] != self.weights.embedding_dim:
@@ -246,46 +224,21 @@ class GraphSmoother:
         embeddings = preds.embedding.astype(np.float32)
         projections = self.weights.project(embeddings)
         units = unit_rows(embeddings)
-        rows = [
-            self._update(int(track_id), units[i], projections[i], float(t_s))
-            for i, track_id in enumerate(preds.track_id.tolist())
-        ]
-        return Predictions(preds.track_id, np.stack(rows), preds.embedding)
+        return list(zip(units, projections, strict=True))
 
-    def _update(self, track_id: int, unit: np.ndarray, proj: np.ndarray, t_s: float) -> np.ndarray:
-        state = self._tracks.get(track_id)
-        if state is None:
-            state = self._tracks[track_id] = _TrackState(self.window)
-        elif self._should_reset(state, unit, t_s):
-            state.clear()
-        state.unit.append(unit)
-        state.proj.append(proj)
-        state.t_s.append(t_s)
-        times = np.asarray(state.t_s, np.float32)
+    def _breaks(self, window: TrackWindow, derived: tuple[np.ndarray, np.ndarray]) -> bool:
+        """An embedding jump (identity switch or shot cut): cos(f_t, f_t-1) < ``reset_cos``."""
+        return float(derived[0] @ window.derived[-1][0]) < self.reset_cos
+
+    def _combine(self, window: TrackWindow) -> np.ndarray:
+        """Softmax (by the decision rule) of the newest node of the GUS graph over the window."""
+        units = np.stack([unit for unit, _ in window.derived])
+        projections = np.stack([proj for _, proj in window.derived])
         weights = None
         if self.decay_s:
+            times = np.asarray(window.t_s, np.float32)
             weights = np.exp(-np.abs(times[:, None] - times[None, :]) / self.decay_s)
-        logits = self.weights.last_logits(np.stack(state.unit), np.stack(state.proj), weights)
-        probs = self.decision.probs(logits)
-        if self.ema_s and state.out is not None and len(times) > 1:
-            keep = float(np.exp(-max(times[-1] - times[-2], 0.0) / self.ema_s))
-            probs = keep * state.out + (1.0 - keep) * probs
-        state.out = probs
-        return probs
-
-    def _should_reset(self, state: _TrackState, unit: np.ndarray, t_s: float) -> bool:
-        if not state.t_s:
-            return False
-        if t_s - state.t_s[-1] > self.max_gap_s:
-            return True
-        return float(unit @ state.unit[-1]) < self.reset_cos
-
-    def _evict(self, t_s: float) -> None:
-        stale = [
-            k for k, s in self._tracks.items() if s.t_s and t_s - s.t_s[-1] > self.evict_after_s
-        ]
-        for track_id in stale:
-            del self._tracks[track_id]
+        return self.decision.probs(self.weights.last_logits(units, projections, weights))
 
 
 def _load_head(head: str | Path | None, model: str | Path | None) -> GusHeadWeights:

@@ -120,3 +120,11 @@ def test_reset_forgets_everything_and_empty_predictions_pass_through():
     assert not smoother.windows
     empty = Predictions.empty(3)
     assert len(smoother.smooth(empty, 1.0)) == 0
+
+
+def test_smoother_names_match_the_registry():
+    # config.py and the CLI read the names without importing the smoothers
+    from realtime.smooth_names import MODEL_AWARE, SMOOTHER_NAMES
+
+    assert set(SMOOTHERS) == set(SMOOTHER_NAMES)
+    assert set(MODEL_AWARE) <= set(SMOOTHER_NAMES)
