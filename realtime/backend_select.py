@@ -3,7 +3,8 @@
 The probing (can TensorRT build and run an engine here? does torch see a GPU?) lives in
 ``realtime.backends``; this module only decides, so the rules are testable on any machine.
 
-Rules for ``auto``:
+Rules for ``auto``, as the suffixes and ranks in ``realtime.backend_table`` give them (the
+backends that read the file in rising rank; the last is the fallback):
 
 * ``.engine``/``.plan`` files only run on TensorRT.
 * TorchScript (``.pt``/``.ts``) runs on the CUDA torch backend when it is usable, else on torch.
@@ -18,20 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from realtime import backend_table
+from realtime.device import CPU, CUDA, Device
 from realtime.errors import ConfigError, ModelError
-
-KNOWN_BACKENDS = ("onnx", "torch", "tensorrt", "cuda")
-GPU_BACKENDS = ("tensorrt", "cuda")
-ENGINE_SUFFIXES = (".engine", ".plan")
-TORCHSCRIPT_SUFFIXES = (".pt", ".ts")
-ONNX_SUFFIXES = (".onnx",)
-# Preference order for each model format; the first available backend wins, the last is the
-# fallback that is used even when the probe said "unavailable" (it then explains why at load).
-_PREFERENCE: dict[str, tuple[str, ...]] = {
-    **{suffix: ("tensorrt",) for suffix in ENGINE_SUFFIXES},
-    **{suffix: ("cuda", "torch") for suffix in TORCHSCRIPT_SUFFIXES},
-    **{suffix: ("tensorrt", "cuda", "onnx") for suffix in ONNX_SUFFIXES},
-}
 
 
 def candidate_backends(
@@ -47,14 +37,14 @@ def candidate_backends(
         ConfigError: ``requested`` is not ``auto`` or a known backend.
         ModelError: ``auto`` cannot handle this file suffix.
     """
-    if requested != "auto":
-        if requested not in KNOWN_BACKENDS:
-            valid = ", ".join(("auto", *KNOWN_BACKENDS))
+    if requested != backend_table.AUTO:
+        if requested not in backend_table.BACKENDS:
+            valid = ", ".join(backend_table.backend_choices())
             raise ConfigError(f"unknown backend {requested!r}; valid: {valid}")
         return [requested]
-    order = _PREFERENCE.get(model_suffix.lower())
-    if order is None:
-        known = ", ".join(_PREFERENCE)
+    order = backend_table.preference(model_suffix)
+    if not order:
+        known = ", ".join(backend_table.model_suffixes())
         raise ModelError(
             f"cannot pick a backend for a {model_suffix!r} file: suffix not one of {known}"
         )
@@ -68,11 +58,11 @@ def choose_backend(available: Mapping[str, bool], requested: str, model_suffix: 
     Args:
         available: For each backend name, whether it can run this model on the requested
             device (missing names count as unavailable).
-        requested: ``"auto"`` or a backend name from ``KNOWN_BACKENDS``.
+        requested: ``"auto"`` or a backend name from ``backend_table.BACKENDS``.
         model_suffix: The model file's suffix, e.g. ``".onnx"`` (case-insensitive).
 
     Returns:
-        A name from ``KNOWN_BACKENDS``: the first of ``candidate_backends``.
+        A backend name: the first of ``candidate_backends``.
 
     Raises:
         ConfigError: ``requested`` is not ``auto`` or a known backend.
@@ -85,18 +75,18 @@ def choose_backend(available: Mapping[str, bool], requested: str, model_suffix: 
     return candidate_backends(available, requested, model_suffix)[0]
 
 
-def resolve_device(backend: str, device: str) -> str:
+def resolve_device(backend: str, device: Device) -> Device:
     """The device a chosen backend runs on.
 
     GPU backends run on the requested ``cuda[:N]``, or on ``cuda`` when the device is ``auto``
     or ``cpu`` (the flag's default; the backend's name already asks for the GPU). Other
     backends run on the requested device, or on the CPU for ``auto``.
     """
-    if backend in GPU_BACKENDS:
-        return device if device.startswith("cuda") else "cuda"
-    return "cpu" if device == "auto" else device
+    if backend in backend_table.gpu_backends():
+        return device if device.is_cuda else CUDA
+    return CPU if device.kind == "auto" else device
 
 
-def gpu_requested(device: str) -> bool:
+def gpu_requested(device: Device) -> bool:
     """Whether ``auto`` may consider the GPU backends for this ``--device``."""
-    return device == "auto" or device.startswith("cuda")
+    return device.kind != "cpu"

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,8 @@ from typer.exceptions import TyperException
 
 from realtime import __version__
 from realtime import config as cfg
+from realtime.backend_table import backend_help
+from realtime.cli_flags import with_flag_groups
 from realtime.compile_cli import compile_command
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError, FerLiveError
@@ -88,8 +91,7 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="auto, onnx, torch, tensorrt or cuda (auto on a GPU device: tensorrt, else cuda, "
-        "else onnx).",
+        help=backend_help(),
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")]
@@ -129,53 +131,94 @@ VersionOpt = Annotated[
 ]
 
 
-def build_config(**flags: Any) -> LiveConfig:
-    """Map CLI flags one-to-one onto a validated ``LiveConfig``.
+@dataclass(frozen=True)
+class OutputFlags:
+    """Where ``run`` and ``bench`` write results: ``-o/--output``, ``--jsonl``, ``--csv``."""
+
+    output: OutputOpt = None
+    jsonl: JsonlOpt = None
+    csv: CsvOpt = None
+
+
+@dataclass(frozen=True)
+class StageFlags:
+    """The model, backend and stage flags ``run`` and ``bench`` share."""
+
+    model: ModelOpt = None
+    backend: BackendOpt = "auto"
+    device: DeviceOpt = "cpu"
+    threads: ThreadsOpt = None
+    detect_every: DetectEveryOpt = 1
+    max_faces: MaxFacesOpt = 10
+    min_score: MinScoreOpt = 0.55
+    detect_tiles: TilesOpt = None
+    smooth: SmoothOpt = "ema"
+    batch_frames: BatchOpt = 1
+    max_frames: MaxFramesOpt = None
+
+
+def source_spec(source: str | None, camera: int | None) -> str:
+    """The capture source of ``--source``/``--camera`` (camera 0 when neither is given).
+
+    Raises:
+        ConfigError: Both flags, or a negative camera index.
+    """
+    if source is not None and camera is not None:
+        raise ConfigError("--source and --camera cannot be used together")
+    if camera is not None and camera < 0:
+        raise ConfigError(f"--camera must be >= 0, got {camera}")
+    return source if source is not None else str(camera if camera is not None else 0)
+
+
+def live_config(
+    source: str, outputs: OutputFlags, stages: StageFlags, headless: bool | None
+) -> LiveConfig:
+    """Map the flags one-to-one onto a validated ``LiveConfig``.
 
     Raises:
         ConfigError: A value is out of range (the message names the flag).
     """
-    source, camera = flags["source"], flags["camera"]
-    if source is not None and camera is not None:
-        raise ConfigError("--source and --camera cannot be used together")
-    spec = source if source is not None else str(camera if camera is not None else 0)
-    if camera is not None and camera < 0:
-        raise ConfigError(f"--camera must be >= 0, got {camera}")
     return cfg.LiveConfig(
-        capture=cfg.CaptureConfig(spec, flags["max_frames"]),
+        capture=cfg.CaptureConfig(source, stages.max_frames),
         detect=cfg.DetectConfig(
-            flags["detect_every"], flags["max_faces"], flags["min_score"], flags["detect_tiles"]
+            stages.detect_every, stages.max_faces, stages.min_score, stages.detect_tiles
         ),
-        backend=cfg.BackendConfig(
-            flags["model"], flags["backend"], flags["device"], flags["threads"]
-        ),
-        batch=cfg.BatchConfig(flags["batch_frames"]),
-        smooth=cfg.SmoothConfig(flags["smooth"]),
-        output=cfg.OutputConfig(
-            flags["output"], flags["jsonl"], flags["csv"], True if flags["headless"] else None
-        ),
+        backend=cfg.BackendConfig(stages.model, stages.backend, stages.device, stages.threads),
+        batch=cfg.BatchConfig(stages.batch_frames),
+        smooth=cfg.SmoothConfig(stages.smooth),
+        output=cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless),
     )
 
 
+def build_config(
+    source: str | None = None, camera: int | None = None, headless: bool = False, **flags: Any
+) -> LiveConfig:
+    """``run``'s flags by name (for scripts and tests); unnamed ones keep their defaults.
+
+    Raises:
+        ConfigError: A value is out of range (the message names the flag).
+        TypeError: An unknown flag name.
+    """
+    groups = [
+        kind(**{f.name: flags.pop(f.name) for f in fields(kind) if f.name in flags})
+        for kind in (OutputFlags, StageFlags)
+    ]
+    if flags:
+        raise TypeError(f"unknown flags: {', '.join(sorted(flags))}")
+    outputs, stages = groups
+    assert isinstance(outputs, OutputFlags) and isinstance(stages, StageFlags)
+    return live_config(source_spec(source, camera), outputs, stages, True if headless else None)
+
+
 @app.command("run")
+@with_flag_groups
 def run_command(
+    *,
     source: SourceOpt = None,
     camera: CameraOpt = None,
-    output: OutputOpt = None,
-    jsonl: JsonlOpt = None,
-    csv: CsvOpt = None,
+    outputs: OutputFlags,
     headless: HeadlessOpt = False,
-    model: ModelOpt = None,
-    backend: BackendOpt = "auto",
-    device: DeviceOpt = "cpu",
-    threads: ThreadsOpt = None,
-    detect_every: DetectEveryOpt = 1,
-    max_faces: MaxFacesOpt = 10,
-    min_score: MinScoreOpt = 0.55,
-    detect_tiles: TilesOpt = None,
-    smooth: SmoothOpt = "ema",
-    batch_frames: BatchOpt = 1,
-    max_frames: MaxFramesOpt = None,
+    stages: StageFlags,
     verbose: VerboseOpt = False,
     version: VersionOpt = False,
 ) -> int:
@@ -186,34 +229,26 @@ def run_command(
     fer-live bench -s clip.mp4 (latency and FPS), fer-live compile (TensorRT engine),
     fer-live report faces.jsonl (per-track summary and timeline plots).
     """
-    flags = {k: v for k, v in locals().items() if k != "version"}
     try:
         _setup_logging(verbose)
         from realtime.live_run import run_live
 
-        return run_live(build_config(**flags))
+        config = live_config(
+            source_spec(source, camera), outputs, stages, True if headless else None
+        )
+        return run_live(config)
     except KeyboardInterrupt as exc:  # here, before typer turns it into a silent exit 130
         return _interrupted(exc)
 
 
 @app.command("bench")
+@with_flag_groups
 def bench_command(
     ctx: typer.Context,
+    *,
     source: Annotated[str, typer.Option("--source", "-s", help="Video file to benchmark.")],
-    output: OutputOpt = None,
-    jsonl: JsonlOpt = None,
-    csv: CsvOpt = None,
-    model: ModelOpt = None,
-    backend: BackendOpt = "auto",
-    device: DeviceOpt = "cpu",
-    threads: ThreadsOpt = None,
-    detect_every: DetectEveryOpt = 1,
-    max_faces: MaxFacesOpt = 10,
-    min_score: MinScoreOpt = 0.55,
-    detect_tiles: TilesOpt = None,
-    smooth: SmoothOpt = "ema",
-    batch_frames: BatchOpt = 1,
-    max_frames: MaxFramesOpt = None,
+    outputs: OutputFlags,
+    stages: StageFlags,
     results_dir: Annotated[
         Path | None,
         typer.Option(
@@ -225,11 +260,11 @@ def bench_command(
     verbose: VerboseOpt = False,
 ) -> int:
     """Per-stage latency, end-to-end FPS, decode and decode+detect ceilings; saves JSON."""
-    flags = dict(locals(), camera=None, headless=True)
     argv = (ctx.obj or {}).get("argv", sys.argv[1:])
     try:
         _setup_logging(verbose)
-        return run_bench(build_config(**flags), results_dir, ["fer-live", *argv])
+        config = live_config(source, outputs, stages, headless=True)
+        return run_bench(config, results_dir, ["fer-live", *argv])
     except KeyboardInterrupt as exc:  # here, before typer turns it into a silent exit 130
         return _interrupted(exc)
 

@@ -13,12 +13,13 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from realtime.backend_table import backend_choices
+from realtime.device import parse_device
 from realtime.errors import ConfigError
 from realtime.smooth_names import SMOOTHER_NAMES
 
 logger = logging.getLogger(__name__)
 
-BACKEND_CHOICES = ("auto", "onnx", "torch", "tensorrt", "cuda")
 # Containers VideoFileSink writes (checked with PyAV 18: .webm with VP9, the rest with H.264).
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm")
 # ``-o`` with one of these writes one annotated image (the source must be one still image).
@@ -136,12 +137,12 @@ class BackendConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKEND_CHOICES:
+        choices = backend_choices()
+        if self.backend not in choices:
             raise ConfigError(
-                f"--backend must be one of {', '.join(BACKEND_CHOICES)}, got {self.backend!r}"
+                f"--backend must be one of {', '.join(choices)}, got {self.backend!r}"
             )
-        if not self.device.strip():
-            raise ConfigError("--device must not be empty")
+        parse_device(self.device)  # fails here, naming --device, not inside a backend
         _at_least("--threads", self.threads, 1)
 
 

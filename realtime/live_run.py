@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from realtime.config import LiveConfig
+from realtime.device import parse_device
 from realtime.errors import ConfigError
 from realtime.signals import describe, exit_code, graceful_stop, ignore_stop_signals
 
@@ -131,7 +132,7 @@ def _start_window_probe(config: LiveConfig) -> Any:
 
 def _check_device(device: str) -> None:
     """``--device cuda`` on a machine without an NVIDIA GPU: say so, not "install a package"."""
-    if not device.startswith("cuda") or not sys.platform.startswith("linux"):
+    if not parse_device(device).is_cuda or not sys.platform.startswith("linux"):
         return
     if not any(Path("/dev").glob("nvidia[0-9]*")) and not Path("/dev/dxg").exists():
         raise ConfigError(

@@ -4,21 +4,21 @@ this machine can run (``realtime.backend_select``)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from realtime import backend_select
-from realtime.backends import cuda_torch, ort, torch_backend, trt
+from realtime.backend_table import BACKENDS, gpu_backends
+from realtime.backends import cuda_torch
 from realtime.backends.base import InferenceBackend
 from realtime.backends.cuda_torch import CudaTorchBackend
 from realtime.backends.ort import OnnxBackend
 from realtime.backends.torch_backend import TorchBackend
 from realtime.backends.trt import TensorRTBackend
+from realtime.device import CUDA, Device, parse_device
 from realtime.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError
 
 __all__ = [
     "BACKENDS",
-    "SUFFIXES",
     "CudaTorchBackend",
     "InferenceBackend",
     "OnnxBackend",
@@ -33,68 +33,53 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BACKENDS: dict[str, type[InferenceBackend]] = {
-    "onnx": OnnxBackend,
-    "torch": TorchBackend,
-    "tensorrt": TensorRTBackend,
-    "cuda": CudaTorchBackend,
-}
-SUFFIXES: dict[str, str] = {
-    ".onnx": "onnx",
-    ".pt": "torch",
-    ".ts": "torch",
-    ".engine": "tensorrt",
-    ".plan": "tensorrt",
-}
-_DESCRIBE: dict[str, Callable[[], str]] = {
-    "onnx": ort.describe,
-    "torch": torch_backend.describe,
-    "tensorrt": trt.describe,
-    "cuda": cuda_torch.describe,
-}
-
 
 def available_backends() -> dict[str, str]:
     """Each backend's status for ``fer-live info``: version line, or why it is unavailable."""
     status = {}
-    for name, describe in _DESCRIBE.items():
+    for name, entry in BACKENDS.items():
         try:
-            status[name] = describe()
+            status[name] = entry.load_describe()()
         except FerLiveError as exc:
             status[name] = f"unavailable: {exc}"
     return status
 
 
-def _cuda_usable(device: str) -> bool:
+def _cuda_usable(device: Device) -> bool:
     try:
-        cuda_torch.import_torch_cuda(device)
+        cuda_torch.import_torch_cuda(str(device))
     except BackendUnavailable:
         return False
     return True
 
 
-def probe_gpu_backends(path: Path, device: str) -> dict[str, bool]:
-    """Whether the GPU backends can run ``path`` on ``device`` (all False for ``cpu``).
+def probe_gpu_backends(path: Path, device: str | Device) -> dict[str, bool]:
+    """Whether each GPU backend can run ``path`` on ``device`` (all False for ``cpu``).
 
-    TensorRT counts when an engine built by the installed library runs on this GPU (a cached
-    probe); the CUDA torch backend when torch sees the GPU and the TorchScript file exists.
+    Each GPU backend's table entry has the probe: TensorRT counts when an engine built by the
+    installed library runs on this GPU (a cached probe); the CUDA torch backend when torch sees
+    the GPU and the TorchScript file exists.
     """
+    device = parse_device(device)
+    names = gpu_backends()
     if not backend_select.gpu_requested(device):
-        return {"tensorrt": False, "cuda": False}
-    gpu = "cuda" if device == "auto" else device
+        return dict.fromkeys(names, False)
+    gpu = CUDA if device.kind == "auto" else device
     if not _cuda_usable(gpu):
-        return {"tensorrt": False, "cuda": False}
-    return {
-        "tensorrt": trt.runs_here(gpu)[0],
-        "cuda": cuda_torch.torchscript_for(path).is_file(),
-    }
+        return dict.fromkeys(names, False)
+    available = {}
+    for name in names:
+        probe = BACKENDS[name].load_probe()
+        available[name] = probe is not None and probe(Path(path), gpu)
+    return available
 
 
-def auto_choice(path: Path, device: str) -> tuple[str, str]:
+def auto_choice(path: Path, device: str | Device) -> tuple[str, str]:
     """(backend, device) that ``--backend auto`` picks first for ``path`` on ``device``."""
+    device = parse_device(device)
     available = probe_gpu_backends(path, device)
     name = backend_select.choose_backend(available, "auto", Path(path).suffix)
-    return name, backend_select.resolve_device(name, device)
+    return name, str(backend_select.resolve_device(name, device))
 
 
 def auto_summary(model: Path) -> dict[str, str]:
@@ -108,7 +93,7 @@ def auto_summary(model: Path) -> dict[str, str]:
         except FerLiveError as exc:
             rows[f"backend auto (--device {device})"] = f"unavailable: {exc}"
             continue
-        missed = device == "cuda" and name not in backend_select.GPU_BACKENDS
+        missed = device == "cuda" and name not in gpu_backends()
         note = " (no GPU backend usable here)" if missed else ""
         rows[f"backend auto (--device {device})"] = f"{name} on {run_on}{note}"
     rows["engine cache"] = str(default_cache_dir())
@@ -116,7 +101,7 @@ def auto_summary(model: Path) -> dict[str, str]:
 
 
 def open_backend(
-    path: Path, backend: str = "auto", device: str = "cpu", threads: int | None = None
+    path: Path, backend: str = "auto", device: str | Device = "cpu", threads: int | None = None
 ) -> InferenceBackend:
     """Load a model file with the named backend, or the best one this machine runs.
 
@@ -127,15 +112,15 @@ def open_backend(
 
     Args:
         path: Model file (``.onnx``, TorchScript ``.pt``/``.ts``, engine ``.engine``/``.plan``).
-        backend: ``"auto"`` or a key of ``BACKENDS``.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+        backend: ``"auto"`` or a key of ``BACKENDS`` (``realtime.backend_table``).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``, or a parsed ``Device``.
         threads: Intra-op threads; None lets the runtime decide.
 
     Returns:
         The loaded backend; use it as a context manager.
 
     Raises:
-        ConfigError: Unknown backend name or a bad thread count.
+        ConfigError: Unknown backend name, a malformed device or a bad thread count.
         ModelError: The file is missing, broken or does not match its card.
         BackendUnavailable: The backend's package or the device is not available.
 
@@ -144,6 +129,7 @@ def open_backend(
         ...     output = model.infer(pixels)
     """
     path = Path(path)
+    device = parse_device(device)
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
     available = probe_gpu_backends(path, device) if backend == "auto" else {}
@@ -158,7 +144,7 @@ def open_backend(
     return _open(names[-1], path, device, threads)
 
 
-def _open(name: str, path: Path, device: str, threads: int | None) -> InferenceBackend:
+def _open(name: str, path: Path, device: Device, threads: int | None) -> InferenceBackend:
     run_on = backend_select.resolve_device(name, device)
     logger.info("backend %s on %s for %s", name, run_on, path.name)
-    return BACKENDS[name](path, device=run_on, threads=threads)
+    return BACKENDS[name].load_class()(path, device=run_on, threads=threads)

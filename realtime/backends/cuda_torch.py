@@ -29,6 +29,7 @@ from realtime.backends.gpu import (
 )
 from realtime.backends.torch_backend import read_torchscript_card
 from realtime.card import ModelCard
+from realtime.device import Device, parse_device
 from realtime.errors import ConfigError, ModelError, first_line
 from realtime.types import ModelOutput
 
@@ -44,6 +45,11 @@ def torchscript_for(path: Path) -> Path:
     """The TorchScript file to run for ``path``: itself, or the ``.pt`` beside an ``.onnx``."""
     path = Path(path)
     return path.with_suffix(".pt") if path.suffix.lower() == ".onnx" else path
+
+
+def can_run(path: Path, device: Device) -> bool:
+    """The ``auto`` probe: the TorchScript file for ``path`` exists (torch's CUDA is checked)."""
+    return torchscript_for(path).is_file()
 
 
 def describe() -> str:
@@ -112,25 +118,25 @@ class CudaTorchBackend(InferenceBackend):
     def __init__(
         self,
         path: Path,
-        device: str = "cuda",
+        device: str | Device = "cuda",
         threads: int | None = None,
         *,
         sizes: Sequence[int] = CAPTURE_SIZES,
         graphs: bool = True,
         half: bool = True,
     ) -> None:
-        torch = import_torch_cuda(device)
+        self.device = str(parse_device(device))
+        torch = import_torch_cuda(self.device)
         self._torch = torch
-        self.device = device
         self.path = torchscript_for(path)
         self.sizes = tuple(sorted(set(sizes)))
         if not self.sizes or self.sizes[0] < 1:
             raise ConfigError(f"capture sizes must be >= 1, got {list(sizes)}")
         module, self.card = self._load(torch, half)
         self._model = _GraphModel(torch, module, half)
-        self._stream = torch.cuda.Stream(device=device)
-        self._inputs = torch.zeros((self.sizes[-1], *self.input_shape), device=device)
-        self._stream.wait_stream(torch.cuda.current_stream(device))
+        self._stream = torch.cuda.Stream(device=self.device)
+        self._inputs = torch.zeros((self.sizes[-1], *self.input_shape), device=self.device)
+        self._stream.wait_stream(torch.cuda.current_stream(self.device))
         self._graphs: dict[int, tuple[Any, tuple[Any, ...]]] = {}
         widths = self._probe()
         if graphs:

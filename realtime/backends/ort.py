@@ -10,6 +10,7 @@ import numpy as np
 
 from realtime.backends.base import InferenceBackend
 from realtime.card import CARD_KEY, ModelCard, resolve_card
+from realtime.device import Device, parse_device
 from realtime.errors import BackendUnavailable, ModelError, first_line
 from realtime.types import ModelOutput
 
@@ -51,11 +52,14 @@ class OnnxBackend(InferenceBackend):
 
     name = "onnx"
 
-    def __init__(self, path: Path, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path, device: str | Device = "cpu", threads: int | None = None
+    ) -> None:
         ort = import_onnxruntime()
         self.path = Path(path)
-        self.device = device
-        providers = self._providers(ort, device)
+        target = parse_device(device)
+        self.device = str(target)
+        providers = self._providers(ort, target)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # Idle ORT threads spin by default, stealing the cores that decode and detection need.
@@ -69,7 +73,7 @@ class OnnxBackend(InferenceBackend):
             self._session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise ModelError(f"cannot load ONNX model {self.path}: {first_line(exc)}") from None
-        if device.startswith("cuda") and _CUDA_PROVIDER not in self._session.get_providers():
+        if target.is_cuda and _CUDA_PROVIDER not in self._session.get_providers():
             logger.warning("CUDA provider failed to initialise; %s runs on the CPU", self.path)
             self.device = "cpu"
         self.card = self._read_card()
@@ -77,17 +81,16 @@ class OnnxBackend(InferenceBackend):
         self._output_names = self._pick_outputs()
 
     @staticmethod
-    def _providers(ort: Any, device: str) -> list[Any]:
-        if device == "cpu":
+    def _providers(ort: Any, device: Device) -> list[Any]:
+        if device.kind == "cpu":
             return [_CPU_PROVIDER]
-        if not device.startswith("cuda"):
-            raise ModelError(f"onnx backend runs on cpu or cuda[:N], got device {device!r}")
+        if not device.is_cuda:
+            raise ModelError(f"onnx backend runs on cpu or cuda[:N], got device {str(device)!r}")
         if _CUDA_PROVIDER not in ort.get_available_providers():
             raise BackendUnavailable(
                 "onnxruntime has no CUDA provider here: pip install onnxruntime-gpu"
             )
-        index = int(device.partition(":")[2] or 0)
-        return [(_CUDA_PROVIDER, {"device_id": index}), _CPU_PROVIDER]
+        return [(_CUDA_PROVIDER, {"device_id": device.index or 0}), _CPU_PROVIDER]
 
     def _read_card(self) -> ModelCard:
         meta = self._session.get_modelmeta().custom_metadata_map

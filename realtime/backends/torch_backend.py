@@ -15,6 +15,7 @@ import numpy as np
 
 from realtime.backends.base import InferenceBackend
 from realtime.card import ModelCard, resolve_card
+from realtime.device import Device, parse_device
 from realtime.errors import BackendUnavailable, ModelError, first_line
 from realtime.json_checks import short
 from realtime.types import ModelOutput
@@ -109,20 +110,23 @@ class TorchBackend(InferenceBackend):
 
     name = "torch"
 
-    def __init__(self, path: Path, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path, device: str | Device = "cpu", threads: int | None = None
+    ) -> None:
         torch = import_torch()
         self._torch = torch
         self.path = Path(path)
-        if device.startswith("cuda") and not torch.cuda.is_available():
+        target = parse_device(device)
+        if target.is_cuda and not torch.cuda.is_available():
             raise BackendUnavailable("torch cannot see a CUDA device here; use --device cpu")
-        self.device = device
+        self.device = str(target)
         if threads is not None:
             torch.set_num_threads(int(threads))
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
         self.card = read_torchscript_card(self.path)  # before torch runs any of the file
         try:
-            self._module = torch.jit.load(str(self.path), map_location=device)
+            self._module = torch.jit.load(str(self.path), map_location=self.device)
         except Exception as exc:  # torch raises RuntimeError/ValueError with long traces
             raise ModelError(
                 f"cannot load TorchScript model {self.path}: {first_line(exc)}"

@@ -23,6 +23,7 @@ import numpy as np
 
 from realtime.backends.base import InferenceBackend
 from realtime.backends.gpu import PinnedStaging, cuda_device_name, import_torch_cuda, plan_chunks
+from realtime.device import Device, parse_device
 from realtime.errors import BackendUnavailable, ModelError, first_line
 from realtime.types import ModelOutput
 
@@ -147,6 +148,11 @@ def runs_here(device: str = "cuda") -> tuple[bool, str]:
     return True, f"{lib.label} runs on {cuda_device_name(torch, device)}"
 
 
+def can_run(path: Path, device: Device) -> bool:
+    """The ``auto`` probe: engines built by the installed TensorRT run on ``device``."""
+    return runs_here(str(device))[0]
+
+
 def describe() -> str:
     """One line for ``fer-live info``: library, and whether its engines run on this GPU."""
     lib = import_tensorrt()
@@ -174,18 +180,22 @@ class TensorRTBackend(InferenceBackend):
     name = "tensorrt"
 
     def __init__(
-        self, path: Path, device: str = "cuda", threads: int | None = None, precision: str = "fp16"
+        self,
+        path: Path,
+        device: str | Device = "cuda",
+        threads: int | None = None,
+        precision: str = "fp16",
     ) -> None:
         from realtime.engine_file import read_engine
 
         self._lib = import_tensorrt()
-        torch = import_torch_cuda(device)
+        self.device = str(parse_device(device))
+        torch = import_torch_cuda(self.device)
         self._torch = torch
-        self.device = device
         self.path = self._engine_path(Path(path), precision)
         engine_file = read_engine(self.path)
         self.card = engine_file.card
-        with torch.cuda.device(torch.device(device)):
+        with torch.cuda.device(torch.device(self.device)):
             self._runtime, self._engine = deserialize(self._lib, engine_file.plan, str(self.path))
             self._context = self._engine.create_execution_context()
             self._bind_tensors()

@@ -16,6 +16,7 @@ from realtime.backend_select import (
     resolve_device,
 )
 from realtime.backends import OnnxBackend, auto_choice, open_backend, probe_gpu_backends
+from realtime.device import parse_device
 from realtime.errors import ConfigError, ModelError
 
 ALL = {"tensorrt": True, "cuda": True, "onnx": True, "torch": True}
@@ -86,14 +87,14 @@ def test_candidates_end_with_the_fallback(available, suffix, expected):
     ],
 )
 def test_resolve_device(backend: str, device: str, expected: str) -> None:
-    assert resolve_device(backend, device) == expected
+    assert resolve_device(backend, parse_device(device)) == parse_device(expected)
 
 
 @pytest.mark.parametrize(
     ("device", "expected"), [("cpu", False), ("auto", True), ("cuda", True), ("cuda:2", True)]
 )
 def test_gpu_requested(device: str, expected: bool) -> None:
-    assert gpu_requested(device) is expected
+    assert gpu_requested(parse_device(device)) is expected
 
 
 def test_cpu_device_never_probes_the_gpu(tiny_model_path: Path) -> None:
