@@ -199,14 +199,9 @@ def build_config(
         ConfigError: A value is out of range (the message names the flag).
         TypeError: An unknown flag name.
     """
-    groups = [
-        kind(**{f.name: flags.pop(f.name) for f in fields(kind) if f.name in flags})
-        for kind in (OutputFlags, StageFlags)
-    ]
-    if flags:
-        raise TypeError(f"unknown flags: {', '.join(sorted(flags))}")
-    outputs, stages = groups
-    assert isinstance(outputs, OutputFlags) and isinstance(stages, StageFlags)
+    output_names = [f.name for f in fields(OutputFlags)]
+    outputs = OutputFlags(**{name: flags.pop(name) for name in output_names if name in flags})
+    stages = StageFlags(**flags)
     return live_config(source_spec(source, camera), outputs, stages, True if headless else None)
 
 
