@@ -152,7 +152,7 @@ def graph_rows(torch, path, shape, batches, warmup, iters, name="cuda_graph_bare
 
 def tensorrt_rows(model: Path, batches, warmup, iters, skipped: dict[str, str]):
     from realtime.backends.trt import runs_here
-    from realtime.compile import compile_engine
+    from realtime.engine.compile import compile_engine
 
     ok, why = runs_here("cuda")
     if not ok:
@@ -226,7 +226,7 @@ def environment(torch: Any | None) -> dict[str, Any]:
         except md.PackageNotFoundError:
             env[dist] = None
     try:
-        from realtime.backends.trt import import_tensorrt
+        from realtime.engine.trt_lib import import_tensorrt
 
         env["tensorrt_lib"] = import_tensorrt().label
     except FerLiveError:

@@ -13,7 +13,6 @@ from realtime.signals import exit_at_once_until_running
 exit_at_once_until_running()  # typer, numpy and cv2 take ~0.3 s to import
 
 import importlib.util
-import logging
 import os
 import signal
 import sys
@@ -32,6 +31,7 @@ from realtime.cli_flags import with_flag_groups
 from realtime.compile_cli import compile_command
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError, FerLiveError
+from realtime.log_setup import setup_logging
 from realtime.report_cli import report_command
 from realtime.signals import (
     describe,
@@ -225,7 +225,7 @@ def run_command(
     fer-live report faces.jsonl (per-track summary and timeline plots).
     """
     try:
-        _setup_logging(verbose)
+        setup_logging(verbose)
         from realtime.live_run import run_live
 
         config = live_config(
@@ -257,7 +257,7 @@ def bench_command(
     """Per-stage latency, end-to-end FPS, decode and decode+detect ceilings; saves JSON."""
     argv = (ctx.obj or {}).get("argv", sys.argv[1:])
     try:
-        _setup_logging(verbose)
+        setup_logging(verbose)
         config = live_config(source, outputs, stages, headless=True)
         return run_bench(config, results_dir, ["fer-live", *argv])
     except KeyboardInterrupt as exc:  # here, before typer turns it into a silent exit 130
@@ -284,19 +284,6 @@ def with_default_command(args: Sequence[str]) -> list[str]:
     if args and args[0] in SUBCOMMANDS:
         return args
     return ["run", *args]
-
-
-def _setup_logging(verbose: bool) -> None:
-    from rich.console import Console
-    from rich.logging import RichHandler
-
-    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[handler],
-        force=True,
-    )
 
 
 def _quiet_native_logs() -> None:

@@ -1,4 +1,4 @@
-"""``fer-live compile``: the command-line face of ``realtime.compile`` (registered in ``cli``)."""
+"""``fer-live compile``: the command line of ``realtime.engine.compile`` (registered in ``cli``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from realtime.log_setup import setup_logging
 
 
 def compile_command(
@@ -43,11 +45,15 @@ def compile_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log build details.")] = False,
 ) -> int:
     """Build a TensorRT engine from an ONNX model (cached: later runs load it)."""
-    from realtime.cli import _setup_logging
-    from realtime.compile import compile_engine, compile_report, image_files, parse_batch_sizes
+    from realtime.engine.compile import (
+        compile_engine,
+        compile_report,
+        image_files,
+        parse_batch_sizes,
+    )
     from realtime.pipeline import resolve_model_path
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     images = image_files(calib_images, calib_count) if calib_images is not None else []
     result = compile_engine(
         resolve_model_path(model, "onnx"),

@@ -15,6 +15,7 @@ from realtime.backends.ort import OnnxBackend
 from realtime.backends.torch_backend import TorchBackend
 from realtime.backends.trt import TensorRTBackend
 from realtime.device import CUDA, Device, parse_device
+from realtime.engine.compile import default_cache_dir
 from realtime.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError
 
 __all__ = [
@@ -84,8 +85,6 @@ def auto_choice(path: Path, device: str | Device) -> tuple[str, str]:
 
 def auto_summary(model: Path) -> dict[str, str]:
     """``fer-live info`` rows: what ``--backend auto`` runs ``model`` with, and the engine cache."""
-    from realtime.compile import default_cache_dir
-
     rows = {}
     for device in ("cpu", "cuda"):
         try:

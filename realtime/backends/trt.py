@@ -1,10 +1,7 @@
-"""TensorRT backend, and the loader for either TensorRT library.
+"""TensorRT backend: full TensorRT or TensorRT-RTX (``realtime.engine.trt_lib`` loads either).
 
-Two libraries share (nearly) one Python API: the full ``tensorrt`` package for datacenter GPUs,
-and TensorRT-RTX for GeForce/RTX GPUs, whose bindings import as ``tensorrt_rtx`` or
-``tensorrt_rtx_bindings``. ``import_tensorrt`` tries them in that order (``FER_LIVE_TRT`` names
-one module to use). The backend runs a fer-live engine file (``.engine``/``.plan``), or compiles
-an ``.onnx`` model through the engine cache first (``realtime.compile``). Device buffers are
+The backend runs a fer-live engine file (``.engine``/``.plan``), or compiles an ``.onnx`` model
+through the engine cache first (``realtime.engine.compile``). Device buffers are
 torch CUDA tensors; a call is one pinned-memory upload, ``execute_async_v3`` on the backend's
 stream and one download.
 """
@@ -12,107 +9,22 @@ stream and one download.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
-import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from realtime.backends.base import InferenceBackend
 from realtime.backends.gpu import PinnedStaging, cuda_device_name, import_torch_cuda, plan_chunks
 from realtime.device import Device, parse_device
+from realtime.engine.build import tiny_relu_plan
+from realtime.engine.compile import compile_engine
+from realtime.engine.engine_file import read_engine
+from realtime.engine.trt_lib import deserialize, import_tensorrt
 from realtime.errors import BackendUnavailable, ModelError, first_line
 from realtime.types import ModelOutput
 
 logger = logging.getLogger(__name__)
-
-TRT_MODULES = ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings")
-TRT_ENV = "FER_LIVE_TRT"
-INSTALL_HINT = (
-    "TensorRT not installed: pip install tensorrt (datacenter GPUs) or tensorrt-rtx (RTX GPUs)"
-)
-
-
-@dataclass(frozen=True)
-class TrtLib:
-    """An imported TensorRT library.
-
-    Attributes:
-        module: The imported Python module.
-        name: ``tensorrt`` or ``tensorrt_rtx``.
-        version: The library version, e.g. ``1.7.1.116``.
-    """
-
-    module: Any
-    name: str
-    version: str
-
-    @property
-    def rtx(self) -> bool:
-        return self.name != "tensorrt"
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} {self.version}"
-
-
-def import_tensorrt() -> TrtLib:
-    """Import full TensorRT, else TensorRT-RTX (``FER_LIVE_TRT`` picks one module).
-
-    Raises:
-        BackendUnavailable: None of them imports (the message has the install hint).
-    """
-    forced = os.environ.get(TRT_ENV, "").strip()
-    errors = []
-    for name in (forced,) if forced else TRT_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except (ImportError, OSError) as exc:  # OSError: the shared libraries do not load
-            errors.append(f"{name}: {first_line(exc)}")
-            continue
-        label = "tensorrt" if name == "tensorrt" else "tensorrt_rtx"
-        return TrtLib(module, label, str(getattr(module, "__version__", "unknown")))
-    logger.debug("TensorRT imports failed: %s", "; ".join(errors))
-    raise BackendUnavailable(INSTALL_HINT)
-
-
-def make_logger(trt: Any) -> Any:
-    """A TensorRT logger that forwards to ``logging`` and keeps the last error message."""
-
-    class _Logger(trt.ILogger):  # type: ignore[misc, name-defined]
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.last_error = ""
-
-        def log(self, severity: Any, msg: str) -> None:
-            level = int(severity)
-            if level <= int(trt.ILogger.Severity.ERROR):
-                self.last_error = msg
-                logger.debug("TensorRT: %s", msg)
-            elif level == int(trt.ILogger.Severity.WARNING):
-                logger.info("TensorRT: %s", msg)
-
-    return _Logger()
-
-
-def deserialize(lib: TrtLib, plan: bytes, source: str) -> tuple[Any, Any]:
-    """Deserialize a plan; returns (runtime, engine); the runtime must outlive the engine.
-
-    Raises:
-        BackendUnavailable: The runtime refuses the plan on this GPU (e.g. an unsupported
-            compute capability, or an engine built for another GPU or TensorRT version).
-    """
-    trt_logger = make_logger(lib.module)
-    runtime = lib.module.Runtime(trt_logger)
-    engine = runtime.deserialize_cuda_engine(plan)
-    if engine is None:
-        reason = trt_logger.last_error or "deserialize_cuda_engine returned None"
-        reason = first_line(reason)
-        raise BackendUnavailable(f"{lib.label} cannot load {source} on this GPU: {reason}")
-    return runtime, engine
 
 
 @functools.cache
@@ -127,8 +39,6 @@ def runs_here(device: str = "cuda") -> tuple[bool, str]:
     try:
         lib = import_tensorrt()
         torch = import_torch_cuda(device)
-        from realtime.trt_build import tiny_relu_plan
-
         _, engine = deserialize(lib, tiny_relu_plan(lib), "a probe engine")
         context = engine.create_execution_context()
         x = torch.linspace(-1, 1, 8, device=device).reshape(1, 8)
@@ -186,8 +96,6 @@ class TensorRTBackend(InferenceBackend):
         threads: int | None = None,
         precision: str = "fp16",
     ) -> None:
-        from realtime.engine_file import read_engine
-
         self._lib = import_tensorrt()
         self.device = str(parse_device(device))
         torch = import_torch_cuda(self.device)
@@ -203,8 +111,6 @@ class TensorRTBackend(InferenceBackend):
     def _engine_path(self, path: Path, precision: str) -> Path:
         if path.suffix.lower() != ".onnx":
             return path
-        from realtime.compile import compile_engine
-
         return compile_engine(path, precision=precision).path
 
     def _io_names(self) -> tuple[str, list[str]]:

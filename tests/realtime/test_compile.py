@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 
 from realtime.backends.gpu import pad_to_captured, plan_chunks
-from realtime.backends.trt import import_tensorrt
 from realtime.card import ModelCard, write_sidecar
 from realtime.cli import main, with_default_command
-from realtime.compile import (
+from realtime.engine.compile import (
     CACHE_ENV,
     cache_key,
     calibration_batches,
@@ -29,9 +28,10 @@ from realtime.compile import (
     parse_batch_sizes,
     profile_for,
 )
-from realtime.engine_file import MAGIC, pack_engine, read_engine, unpack_engine, write_engine
+from realtime.engine.engine_file import MAGIC, pack_engine, read_engine, unpack_engine, write_engine
+from realtime.engine.onnx_fp16 import to_fp16, unsupported_ops
+from realtime.engine.trt_lib import import_tensorrt
 from realtime.errors import BackendUnavailable, ConfigError, ModelError
-from realtime.onnx_fp16 import to_fp16, unsupported_ops
 from realtime.preprocess import to_model_input
 
 FERPLUS_TRAIN = Path(__file__).resolve().parents[2].parent / "shared/data/ferplus/FER2013Train"

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from realtime.card import CropFraming, ModelCard, read_sidecar, sha256_file, write_sidecar
 from realtime.decision import DecisionRule
-from realtime.engine_file import MAGIC, pack_engine, read_engine, unpack_engine
+from realtime.engine.engine_file import MAGIC, pack_engine, read_engine, unpack_engine
 from realtime.errors import FerLiveError
 from realtime.smooth_graph import GUS_FORMAT, GusHeadWeights
 

@@ -111,7 +111,7 @@ def test_tensorrt_matches_onnxruntime(
     trt_ready, tmp_path: Path, tiny_model_path: Path, precision: str, atol: float
 ) -> None:
     from realtime.backends import OnnxBackend, TensorRTBackend
-    from realtime.compile import compile_engine
+    from realtime.engine.compile import compile_engine
 
     result = compile_engine(tiny_model_path, precision, (1, 8, 64), cache_dir=tmp_path)
     assert (

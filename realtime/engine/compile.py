@@ -4,7 +4,7 @@ An engine only runs on the GPU generation and TensorRT version it was built for,
 key is the model file's sha256, the target compute capability, the TensorRT library and
 version, the precision and the batch profile (``cache_key``). The cache folder is
 ``$FER_LIVE_CACHE`` or ``~/.cache/fer-live/engines``; each engine is a fer-live engine file
-(``realtime.engine_file``: card + build facts + plan) with a ``<stem>.json`` sidecar card.
+(``realtime.engine.engine_file``: card + build facts + plan) with a ``<stem>.json`` sidecar card.
 
 Example:
     >>> result = compile_engine(Path("weights/fer_default.onnx"))  # doctest: +SKIP
@@ -25,9 +25,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from realtime.backends.trt import TrtLib, import_tensorrt
 from realtime.card import CARD_KEY, ModelCard, resolve_card, sha256_file
-from realtime.engine_file import read_engine, write_engine
+from realtime.engine.build import (
+    BuildSpec,
+    build_plan,
+    inspect_plan,
+    make_calibrator,
+    precision_counts,
+    supports_int8,
+)
+from realtime.engine.engine_file import read_engine, write_engine
+from realtime.engine.onnx_fp16 import import_onnx, to_fp16
+from realtime.engine.trt_lib import TrtLib, import_tensorrt
 from realtime.errors import BackendUnavailable, ConfigError, ModelError
 from realtime.preprocess import to_model_input
 
@@ -143,8 +152,6 @@ def read_onnx(model: Path) -> tuple[Any, ModelCard]:
     Raises:
         ModelError: Missing or broken file, or no card.
     """
-    from realtime.onnx_fp16 import import_onnx
-
     onnx = import_onnx()
     try:
         proto = onnx.load(str(model))
@@ -160,8 +167,6 @@ def read_onnx(model: Path) -> tuple[Any, ModelCard]:
 
 def _onnx_bytes(proto: Any, precision: str) -> bytes:
     if precision == "fp16":
-        from realtime.onnx_fp16 import to_fp16
-
         proto = to_fp16(proto)
     return bytes(proto.SerializeToString())
 
@@ -236,8 +241,6 @@ def _build(
     cc_build: str | None,
     calibration_images: Sequence[Path],
 ) -> CompileResult:
-    from realtime.trt_build import BuildSpec, build_plan
-
     proto, card = read_onnx(model)
     input_name = proto.graph.input[0].name
     shape = (card.channels, card.input_size, card.input_size)
@@ -292,8 +295,9 @@ def calibration_batches(
 
 
 def _calibrator(lib: TrtLib, card: ModelCard, images: Sequence[Path], batch: int) -> Any:
+    # Lazy: only int8 calibration needs torch, and the backends package (which runs compiled
+    # engines) is a layer above this one.
     from realtime.backends.gpu import import_torch_cuda
-    from realtime.trt_build import make_calibrator, supports_int8
 
     if not supports_int8(lib):
         raise ConfigError(
@@ -336,8 +340,6 @@ def compile_report(result: CompileResult, inspect: bool = False) -> dict[str, An
     }
     if not inspect:
         return report
-    from realtime.trt_build import inspect_plan, precision_counts
-
     if result.layers:
         report["layer_precisions"] = precision_counts(result.layers)
         report["layers"] = result.layers
