@@ -14,13 +14,21 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # typing only: the backends import numpy and the card machinery
     from realtime.backends.base import InferenceBackend
     from realtime.device import Device
 
 AUTO = "auto"
+
+
+class BackendClass(Protocol):
+    """What ``open_backend`` calls: a backend class's constructor."""
+
+    def __call__(
+        self, path: Path, device: Device, threads: int | None
+    ) -> InferenceBackend: ...  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -40,22 +48,22 @@ class BackendEntry:
     """
 
     name: str
-    backend: type[InferenceBackend] | str
+    backend: BackendClass | str
     suffixes: tuple[str, ...]
     rank: int
     needs_gpu: bool
     describe: Callable[[], str] | str
     probe: Callable[[Path, Device], bool] | str | None = None
 
-    def load_class(self) -> type[InferenceBackend]:
+    def load_class(self) -> BackendClass:
         """The backend class (imported now when the entry names it by path)."""
-        return _resolve(self.backend)  # type: ignore[no-any-return]
+        return _resolve(self.backend)
 
     def load_describe(self) -> Callable[[], str]:
-        return _resolve(self.describe)  # type: ignore[no-any-return]
+        return _resolve(self.describe)
 
     def load_probe(self) -> Callable[[Path, Device], bool] | None:
-        return None if self.probe is None else _resolve(self.probe)  # type: ignore[no-any-return]
+        return None if self.probe is None else _resolve(self.probe)
 
 
 def _resolve(target: Any) -> Any:

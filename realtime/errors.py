@@ -23,7 +23,7 @@ class BackendUnavailable(FerLiveError, ImportError):
     """An inference backend's package or device is not available here."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (native libraries append long traces)."""
+def first_line(exc: BaseException | str) -> str:
+    """The first line of an exception's (or a native log's) message; natives append traces."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,8 @@ class Tracker(Protocol):
 
 class Backend(Protocol):
     card: ModelCard
+    name: str
+    device: str
 
     def infer(self, pixels: np.ndarray) -> ModelOutput: ...
 
@@ -96,7 +98,7 @@ def _ms_since(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
-def run(frames: Iterable[Frame], stages: Stages) -> Iterator[FrameResult]:
+def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None, None]:
     """Process frames in order, yielding one FrameResult per frame.
 
     Preprocess and infer times of a multi-frame batch are split evenly over its frames. When
@@ -154,7 +156,9 @@ def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult
     routed = route(batch, output, [p.frame.index for p in pending], card.num_classes, card.decision)
     for p in pending:
         t0 = time.perf_counter()
-        predictions = stages.smoother.smooth(routed[p.frame.index], p.frame.t_s)
+        predictions = routed[p.frame.index]
+        if p.frame.t_s is not None:  # a still has no time, so nothing to smooth it with
+            predictions = stages.smoother.smooth(predictions, p.frame.t_s)
         timings = {**p.timings_ms, "preprocess": preprocess_ms, "infer": infer_ms}
         timings["smooth"] = _ms_since(t0)
         yield FrameResult(p.frame, p.tracks, predictions, timings, p.box_source)
@@ -336,7 +340,7 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         backend = stack.enter_context(
             open_backend(model, cfg.backend.backend, cfg.backend.device, cfg.backend.threads)
         )
-        detector = stack.enter_context(
+        detector: Detector = stack.enter_context(
             MediapipeDetector(
                 min_score=cfg.detect.min_score,
                 max_faces=cfg.detect.max_faces,

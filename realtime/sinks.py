@@ -80,7 +80,7 @@ class VideoFileSink(Sink):
         self.codec = codec or self.codec
         self.timed = timed
         self.frames_written = 0
-        self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(queue_size)
+        self._queue: queue.Queue[tuple[np.ndarray, float | None] | None] = queue.Queue(queue_size)
         self._error: BaseException | None = None
         _open_text(self._staged.temp).close()  # fail now, not on the encoder thread
         self._thread: threading.Thread | None = threading.Thread(
@@ -120,16 +120,15 @@ class VideoFileSink(Sink):
             last_pts = -1
             while (item := self._queue.get()) is not None:
                 image, t_s = item
-                if container is None:
+                if container is None or stream is None:
                     container = av.open(str(self._staged.temp), mode="w")
                     stream = self._add_stream(container, image.shape[1], image.shape[0])
                 frame = av.VideoFrame.from_ndarray(_fit(image, stream), format="bgr24")
-                timed = self.timed and t_s is not None
-                pts = round(t_s * 1000) if timed else self.frames_written
+                pts = round(t_s * 1000) if self.timed and t_s is not None else self.frames_written
                 frame.pts = last_pts = max(pts, last_pts + 1)
                 container.mux(stream.encode(frame))
                 self.frames_written += 1
-            if container is not None:
+            if container is not None and stream is not None:
                 container.mux(stream.encode(None))
         except Exception as exc:  # reported to the caller on the next write/close
             self._error = exc
@@ -306,7 +305,7 @@ def _fit(image: np.ndarray, stream: Any) -> np.ndarray:
     return cv2.resize(image, (stream.width, stream.height), interpolation=cv2.INTER_AREA)
 
 
-def _drain(q: queue.Queue[tuple[np.ndarray, float] | None]) -> None:
+def _drain(q: queue.Queue[tuple[np.ndarray, float | None] | None]) -> None:
     """Keep taking items so producers never block on a dead encoder."""
     while q.get() is not None:
         pass

@@ -200,7 +200,8 @@ def make_calibrator(lib: TrtLib, batches: Iterator[np.ndarray], torch: Any, devi
     trt = lib.module
     first = next(batches)
 
-    class _Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
+    # the base class comes from whichever TensorRT module loaded, so mypy cannot resolve it
+    class _Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[name-defined]
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
             self._pending: list[np.ndarray] = [first]

@@ -72,7 +72,7 @@ def import_tensorrt() -> TrtLib:
 def make_logger(trt: Any) -> Any:
     """A TensorRT logger that forwards to ``logging`` and keeps the last error message."""
 
-    class _Logger(trt.ILogger):  # type: ignore[misc, name-defined]
+    class _Logger(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
             self.last_error = ""
