@@ -48,7 +48,7 @@ def available_backends() -> dict[str, str]:
 
 def _cuda_usable(device: Device) -> bool:
     try:
-        cuda_torch.import_torch_cuda(str(device))
+        cuda_torch.import_torch_cuda(device)
     except BackendUnavailable:
         return False
     return True
