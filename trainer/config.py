@@ -35,67 +35,78 @@ class AugConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything one training run depends on.
+class RunSettings:
+    """What every training run sets: ``TrainConfig`` (fer-train) and ``MethodConfig`` (the method
+    runner) both derive from it, so a shared setting is declared and documented once.
 
     Attributes:
         name: Run name; outputs go to ``out_dir / name``.
-        dataset: ``ferplus`` (8-class majority, soft votes), ``fer2013`` (7-class) or a path to
-            an image folder with ``train``/``valid`` sub-folders of class folders.
         data_root: FERPlus root (``FER2013Train`` ... and ``fer2013_7class.csv``).
         arch: Registry name of the model.
-        pretrained: Weights file for the model, or None (from scratch).
-        init: A fer-train checkpoint whose weights start the run (fine-tuning), or None.
         input_size: Model input side in pixels.
         channels: 1 (grayscale) or 3.
-        soft_targets: Train against the FERPlus vote distribution instead of hard labels.
-        label_smoothing: Label smoothing for hard-label training.
-        epochs, batch_size, lr, min_lr, weight_decay, warmup_epochs: Optimisation (AdamW, cosine
-            with linear warm-up, per step).
-        drop_rate: Dropout before the classifier.
-        ema_decay: Weight EMA decay per step; 0 disables it.
-        eval_tta: Average logits over the horizontal flip at evaluation.
+        epochs, batch_size, lr, weight_decay, warmup_epochs: Optimisation (AdamW, cosine with
+            linear warm-up, per step).
         seed: Seed for torch and numpy.
         device: ``cpu`` or ``cuda``.
-        num_threads: torch CPU threads; 0 leaves torch's default.
-        channels_last: Use the channels-last memory format (faster on CPU and CUDA).
-        amp: bfloat16 autocast on CUDA (ignored on CPU).
         max_train: Use only the first N training images (0 = all), for smoke runs.
         max_eval: Use only the first N validation images (0 = all).
         out_dir: Parent folder of runs.
-        model_kwargs: Extra keyword arguments for ``create_model``.
         aug: Augmentation strengths.
     """
 
     name: str = "fer_mobilenetv2_64"
-    dataset: str = "ferplus"
     data_root: str = str(DEFAULT_DATA_ROOT)
     arch: str = "mobilenetv2"
-    pretrained: str | None = None
-    init: str | None = None
     input_size: int = 64
     channels: int = 1
-    soft_targets: bool = True
-    label_smoothing: float = 0.0
     epochs: int = 30
     batch_size: int = 128
     lr: float = 1e-3
-    min_lr: float = 1e-5
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
-    drop_rate: float = 0.2
-    ema_decay: float = 0.0
-    eval_tta: bool = True
     seed: int = 0
     device: str = "cpu"
-    num_threads: int = 0
-    channels_last: bool = True
-    amp: bool = True
     max_train: int = 0
     max_eval: int = 0
     out_dir: str = "runs"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
     aug: AugConfig = field(default_factory=AugConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig(RunSettings):
+    """Everything one training run depends on: ``RunSettings`` plus the following.
+
+    Attributes:
+        dataset: ``ferplus`` (8-class majority, soft votes), ``fer2013`` (7-class) or a path to
+            an image folder with ``train``/``valid`` sub-folders of class folders.
+        pretrained: Weights file for the model, or None (from scratch).
+        init: A fer-train checkpoint whose weights start the run (fine-tuning), or None.
+        soft_targets: Train against the FERPlus vote distribution instead of hard labels.
+        label_smoothing: Label smoothing for hard-label training.
+        min_lr: Floor of the cosine schedule.
+        drop_rate: Dropout before the classifier.
+        ema_decay: Weight EMA decay per step; 0 disables it.
+        eval_tta: Average logits over the horizontal flip at evaluation.
+        num_threads: torch CPU threads; 0 leaves torch's default.
+        channels_last: Use the channels-last memory format (faster on CPU and CUDA).
+        amp: bfloat16 autocast on CUDA (ignored on CPU).
+        model_kwargs: Extra keyword arguments for ``create_model``.
+    """
+
+    dataset: str = "ferplus"
+    pretrained: str | None = None
+    init: str | None = None
+    soft_targets: bool = True
+    label_smoothing: float = 0.0
+    min_lr: float = 1e-5
+    drop_rate: float = 0.2
+    ema_decay: float = 0.0
+    eval_tta: bool = True
+    num_threads: int = 0
+    channels_last: bool = True
+    amp: bool = True
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = {

@@ -59,9 +59,8 @@ def test_isolated_mode_is_batch_independent_and_batch_mode_is_not() -> None:
     with torch.no_grad():
         whole = net(x)[0]
         single = torch.cat([net(x[i : i + 1])[0] for i in range(6)])
-        net.mode = "batch"
-        batch = net(x)[0]
-        alone = net(x[:1])[0]
+        batch = net(x, mode="batch")[0]
+        alone = net(x[:1], mode="batch")[0]
     # then isolated logits do not depend on the batch, and equal x_mean + alpha * g_run
     torch.testing.assert_close(whole, single, atol=1e-5, rtol=1e-5)
     assert whole.shape == (6, 8)
@@ -71,9 +70,8 @@ def test_isolated_mode_is_batch_independent_and_batch_mode_is_not() -> None:
         amended = net.head.amend(net.body(x[:1])).mean(1)
         expected = net.head.fc((1 + net.head.alpha) * amended.flatten(1))
     torch.testing.assert_close(alone, expected, atol=1e-5, rtol=1e-5)
-    net.mode = "window"
     with pytest.raises(ConfigError, match="unknown ARM mode"):
-        net(x)
+        net(x, mode="window")
 
 
 def test_arm_run_end_to_end(tmp_path: Path, tiny_checkpoint: Path, ferplus_root: Path) -> None:

@@ -73,10 +73,8 @@ def test_mre_forward_modes_and_label_kept() -> None:
     net.eval()
     high, _ = net(x)
     torch.testing.assert_close(high, base(x)[0])  # H = the plain model
-    net.infer_mode = "M"
-    mid, _ = net(x)
-    net.infer_mode = "H+M"
-    torch.testing.assert_close(net(x)[0], high + mid)
+    mid, _ = net(x, mode="M")
+    torch.testing.assert_close(net(x, mode="H+M")[0], high + mid)
     net.train()
     high, mids, _ = net(x, labels)
     assert len(mids) == 3 and all(m.shape == (6, 4) for m in mids)

@@ -124,7 +124,8 @@ def feature_side(body: nn.Module, channels: int, input_size: int) -> int:
 class ArmNet(nn.Module):
     """A FerNet body with ARM instead of GAP + FC; returns (logits, GAP embedding).
 
-    ``mode`` selects ``isolated`` (running ``g``) or ``batch`` (official, transductive) at eval.
+    The ``mode`` argument selects ``isolated`` (running ``g``) or ``batch`` (official,
+    transductive) at eval.
     """
 
     def __init__(self, base: FerNet, head: ArmHead) -> None:
@@ -132,13 +133,12 @@ class ArmNet(nn.Module):
         self.body = base.body
         self.num_features = base.num_features
         self.head = head
-        self.mode = "isolated"
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.mode not in ARM_MODES:
-            raise ConfigError(f"unknown ARM mode {self.mode!r}; valid: {ARM_MODES}")
+    def forward(self, x: torch.Tensor, mode: str = "isolated") -> tuple[torch.Tensor, torch.Tensor]:
+        if mode not in ARM_MODES:
+            raise ConfigError(f"unknown ARM mode {mode!r}; valid: {ARM_MODES}")
         fmap = self.body(x)
-        logits = self.head(fmap, transductive=self.mode == "batch")
+        logits = self.head(fmap, transductive=mode == "batch")
         return logits, fmap.mean(dim=(2, 3))
 
 
@@ -177,5 +177,4 @@ class ArmMethod(Method):
         return list(model.head.parameters())
 
     def predict(self, model: nn.Module, x: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
-        model.mode = mode
-        return model(x)
+        return model(x, mode=mode)

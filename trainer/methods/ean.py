@@ -149,7 +149,6 @@ class EanNet(nn.Module):
         super().__init__()
         self.backbone, self.head, self.opts = backbone, head, opts
         self.mid_index = mid_index
-        self.mode = "isolated"
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(stride-8 map or None, embedding (B, D))."""
@@ -159,11 +158,11 @@ class EanNet(nn.Module):
         mid = body[: self.mid_index + 1](x)
         return mid, body[self.mid_index + 1 :](mid).mean(dim=(2, 3))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.mode not in EAN_MODES:
-            raise ConfigError(f"unknown EAN mode {self.mode!r}; valid: {', '.join(EAN_MODES)}")
+    def forward(self, x: torch.Tensor, mode: str = "isolated") -> tuple[torch.Tensor, torch.Tensor]:
+        if mode not in EAN_MODES:
+            raise ConfigError(f"unknown EAN mode {mode!r}; valid: {', '.join(EAN_MODES)}")
         f = self.backbone.forward_features(x)
-        if self.mode == "isolated":
+        if mode == "isolated":
             return self.head(f), f
         sim = cosine_matrix(f)
         adj = (sim >= batch_tau(sim, self.opts)).to(f.dtype)
@@ -261,8 +260,7 @@ class EanMethod(Method):
         self.stats["adv_acc"] = float((logits.argmax(1) == domains).float().mean())
 
     def predict(self, model: nn.Module, x: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
-        model.mode = mode
-        return model(x)
+        return model(x, mode=mode)
 
     def summary(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in self.stats.items()}

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from trainer.methods.graph_ops import (
     normalize_adjacency,
     threshold_adjacency,
 )
+from trainer.methods.protocol import Method
 from trainer.models.base import FerNet
 
 MODES = ("isolated", "window", "batch")
@@ -131,22 +133,55 @@ def mode_mask(f: torch.Tensor, mode: str, groups: torch.Tensor | None) -> torch.
 class GusNet(nn.Module):
     """A FerNet backbone whose linear head is replaced by a ``GusHead`` (end-to-end GUS).
 
-    ``forward(x) -> (logits, embedding)`` keeps the FerNet contract; ``mode`` selects the
-    inference mode (training always uses ``batch`` graphs, as the paper does).
+    ``forward(x) -> (logits, embedding)`` keeps the FerNet contract; the ``mode`` argument
+    selects the inference mode (training always uses ``batch`` graphs, as the paper does).
     """
 
-    def __init__(self, backbone: FerNet, head: GusHead, mode: str = "isolated") -> None:
+    def __init__(self, backbone: FerNet, head: GusHead) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
-        self.mode = mode
 
     def forward(
-        self, x: torch.Tensor, groups: torch.Tensor | None = None
+        self, x: torch.Tensor, groups: torch.Tensor | None = None, mode: str = "isolated"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.backbone.forward_features(x)
-        mode = "batch" if self.training else self.mode
-        return self.head(features, mode, groups), features
+        return self.head(features, "batch" if self.training else mode, groups), features
+
+
+@dataclass(frozen=True)
+class GusOptions:
+    """GUS head settings (spec §2); the defaults are the paper's."""
+
+    hidden: int = 512
+    norm: str = "mlgcn"
+    p: float = 0.5
+    eval_threshold: float = 0.5
+
+
+class GusMethod(Method):
+    """End-to-end GUS as a runner method: the linear head replaced by two GUS layers.
+
+    ``isolated`` is the deployable per-image mode; ``batch`` is transductive (labelled so).
+    """
+
+    name: ClassVar[str] = "gus"
+    eval_modes: ClassVar[tuple[str, ...]] = ("isolated", "batch")
+    options_type: ClassVar[type] = GusOptions
+
+    def wrap(self, base: FerNet) -> nn.Module:
+        opt = self.options
+        head = GusHead(
+            base.num_features, self.card.num_classes, opt.hidden, opt.norm, opt.p,
+            eval_threshold=opt.eval_threshold,
+        )  # fmt: skip
+        return GusNet(base, head)
+
+    def new_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        return list(model.head.parameters())
+
+    def predict(self, model: nn.Module, x: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
+        return model(x, mode=mode)
 
 
 def save_gus_head(head: GusHead, path: Path, meta: dict[str, Any]) -> Path:

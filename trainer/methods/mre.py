@@ -7,19 +7,22 @@ elements), and classifies the mixed features with the sample's own label:
 
 The mid stage is the output of the block just before the backbone's last down-sampling block:
 ``layer3`` for ResNets (spec §0.1) and ``features[:14]`` (96 channels, stride 16) for
-MobileNetV2, found by ``mid_split_index``. Inference drops the swap; ``infer_mode`` picks the
-high head (H), the mid head (M) or their logit sum (H+M).
+MobileNetV2, found by ``mid_split_index``. Inference drops the swap; the ``mode`` argument of
+``MreNet.forward`` picks the high head (H), the mid head (M) or their logit sum (H+M).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from realtime.card import ModelCard
 from realtime.errors import ConfigError
+from trainer.methods.protocol import Batch, Method, Targets
 from trainer.models.base import FerNet, block_output_sides
 
 MIX_MODES = ("channel", "spatial", "element")
@@ -141,7 +144,7 @@ class MreNet(nn.Module):
     """A FerNet with an MRE mid branch.
 
     ``forward(x, labels)`` in training returns ``(high_logits, [mid_logits_k], embedding)``;
-    in eval ``forward(x)`` returns ``(logits, embedding)`` per ``infer_mode``.
+    in eval ``forward(x, mode=...)`` returns ``(logits, embedding)`` of inference mode ``mode``.
 
     Args:
         net: The backbone and high head (its ``body`` must be an ``nn.Sequential``).
@@ -160,8 +163,6 @@ class MreNet(nn.Module):
         mid_channels = self._mid_channels(in_chans)
         self.mid_conv = nn.Conv2d(mid_channels, mid_channels, 1)
         self.mid_fc = nn.Linear(mid_channels, num_classes)
-        self.detach_mid = True
-        self.infer_mode = "H"
         self.gen: torch.Generator | None = None
 
     def _mid_channels(self, in_chans: int) -> int:
@@ -187,11 +188,28 @@ class MreNet(nn.Module):
         mixed, _ = mix_features(maps, partners, cfg.mode, ratio, cfg.mask_per_sample, self.gen)
         return self.mid_fc(self._pool(mixed))
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):  # noqa: ANN201
+    def forward(  # noqa: ANN201
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        mode: str = "H",
+        detach_mid: bool = True,
+    ):
+        """Training: high logits, K mixed mid logits and the embedding; eval: per ``mode``.
+
+        Args:
+            x: Input batch (B, C, S, S).
+            labels: Hard labels (B,), needed in training (the partner choice).
+            mode: Inference mode at eval: ``H``, ``M`` or ``H+M``.
+            detach_mid: Stop the mid branch's gradient from reaching the backbone (the early
+                epochs of training, per ``MreConfig.detach_fraction``).
+        """
+        if mode not in INFER_MODES:
+            raise ConfigError(f"unknown MRE mode {mode!r}; valid: {', '.join(INFER_MODES)}")
         mid = self.net.body[: self.split](x)
         features = self.net.body[self.split :](mid).mean(dim=(2, 3))
         high = self.net.forward_head(features)
-        branch_in = mid.detach() if self.detach_mid else mid
+        branch_in = mid.detach() if detach_mid else mid
         if self.training:
             if labels is None:
                 raise ConfigError("MreNet needs labels in training (for the partner choice)")
@@ -200,10 +218,10 @@ class MreNet(nn.Module):
                 for _ in range(self.config.swaps)
             ]
             return high, outs, features
-        if self.infer_mode == "H":
+        if mode == "H":
             return high, features
         low = self.mid_logits(branch_in, None)
-        return (low if self.infer_mode == "M" else high + low), features
+        return (low if mode == "M" else high + low), features
 
 
 def mre_loss(
@@ -216,3 +234,36 @@ def mre_loss(
     """``base(high, y) + weight * mean_k base(mid_k, y)`` (``base`` is CE or a mixed loss)."""
     mid = torch.stack([base(m, targets) for m in mids]).mean()
     return base(high, targets) + weight * mid
+
+
+class MreMethod(Method):
+    """MRE as a runner method: high head + mixed mid branch; inference H, M or H+M (spec §1)."""
+
+    name: ClassVar[str] = "mre"
+    eval_modes: ClassVar[tuple[str, ...]] = INFER_MODES
+    options_type: ClassVar[type] = MreConfig
+
+    def __init__(self, options: dict[str, Any], criterion: nn.Module, card: ModelCard) -> None:
+        super().__init__(options, criterion, card)
+        # Whether the mid branch's gradient stops at its input; start_epoch sets it per epoch.
+        self.detach_mid = True
+
+    def wrap(self, base: FerNet) -> nn.Module:
+        return MreNet(base, self.card.num_classes, self.options, self.card.channels)
+
+    def new_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        return [
+            *model.mid_conv.parameters(),
+            *model.mid_fc.parameters(),
+            *model.net.fc.parameters(),
+        ]
+
+    def start_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
+        self.detach_mid = epoch < self.options.detach_fraction * epochs
+
+    def loss(self, model: nn.Module, batch: Batch, targets: Targets) -> torch.Tensor:
+        high, mids, _ = model(batch.x, batch.labels, detach_mid=self.detach_mid)
+        return mre_loss(high, mids, batch.soft, self.options.weight, self.criterion)
+
+    def predict(self, model: nn.Module, x: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
+        return model(x, mode=mode)

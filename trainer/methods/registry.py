@@ -7,7 +7,8 @@ from trainer.methods.abaw import AbawMethod
 from trainer.methods.arm import ArmMethod
 from trainer.methods.distill import DistillMethod
 from trainer.methods.ean import EanMethod
-from trainer.methods.paper000 import GusMethod, MreMethod
+from trainer.methods.gus import GusMethod
+from trainer.methods.mre import MreMethod
 from trainer.methods.protocol import Method
 from trainer.methods.scl import SclMethod
 from trainer.methods.ulc import UlcMethod

@@ -25,7 +25,7 @@ from torch import nn
 
 from realtime.card import ModelCard
 from realtime.errors import ConfigError
-from trainer.config import DEFAULT_DATA_ROOT, DEFAULT_PRETRAINED, AugConfig, TrainConfig
+from trainer.config import DEFAULT_PRETRAINED, RunSettings, TrainConfig
 from trainer.data.augment import augment
 from trainer.data.tensors import TensorSplit, load_split
 from trainer.engine import cosine_lr
@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class MethodConfig:
-    """Settings of one method run (the shared protocol plus the method and its options).
+class MethodConfig(RunSettings):
+    """Settings of one method run: the shared ``RunSettings`` plus the method and its options.
 
     ``init`` is ``imagenet`` (the architecture's ImageNet weights where shipped, else random)
     or a ``fer-train`` checkpoint to fine-tune. ``hard_targets`` trains on majority labels as
@@ -50,30 +50,17 @@ class MethodConfig:
     ``max_eval`` cut the splits for reduced-scale and smoke runs (``max_eval`` cuts Test too).
     """
 
-    name: str
+    # The method protocol's own schedule: short runs, half an epoch of warm-up.
+    epochs: int = 4
+    warmup_epochs: float = 0.5
     method: str = "baseline"
     options: dict[str, Any] = field(default_factory=dict)
     init: str = "imagenet"
-    arch: str = "mobilenetv2"
-    input_size: int = 64
-    channels: int = 1
     loss: str = "ce"
-    epochs: int = 4
-    batch_size: int = 128
-    lr: float = 1e-3
     head_lr_mult: float = 1.0
-    weight_decay: float = 0.05
-    warmup_epochs: float = 0.5
     hard_targets: bool = True
     noise: float = 0.0
     noise_seed: int = 0
-    max_train: int = 0
-    max_eval: int = 0
-    data_root: str = str(DEFAULT_DATA_ROOT)
-    out_dir: str = "runs"
-    seed: int = 0
-    device: str = "cpu"
-    aug: AugConfig = field(default_factory=AugConfig)
 
     def __post_init__(self) -> None:
         method_class(self.method)

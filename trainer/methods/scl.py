@@ -142,8 +142,11 @@ class SclNet(nn.Module):
         self.net = net
         self.proj = proj
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.net(x)
+    def forward(
+        self, x: torch.Tensor, mode: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The classifier's (logits, embedding); ``mode`` goes to an ARM net (None: its default)."""
+        return self.net(x) if mode is None else self.net(x, mode=mode)
 
 
 class KeyEncoder(nn.Module):
@@ -233,9 +236,7 @@ class SclMethod(Method):
             self.key.follow(model, self.options.momentum)
 
     def predict(self, model: nn.Module, x: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
-        if self.options.arm:
-            model.net.mode = mode
-        return model(x)
+        return model(x, mode=mode) if self.options.arm else model(x)
 
     def loss(self, model: nn.Module, batch: Batch, targets: Targets) -> torch.Tensor:
         logits, emb = model(batch.x)
