@@ -24,7 +24,7 @@ import numpy as np
 from rich.progress import track
 
 from realtime.card import ModelCard
-from realtime.config import BackendConfig, DetectConfig, LiveConfig, SmoothConfig
+from realtime.config import BackendConfig, LiveConfig
 from realtime.pipeline import open_stages, run
 from realtime.types import Frame
 from trainer.calibrate import score
@@ -104,11 +104,8 @@ def pasted_predictions(
     """Class index per face (-1: not found) through the product's stages."""
     rng = np.random.default_rng(seed)
     scenes = backgrounds(32)
-    config = LiveConfig(
-        backend=BackendConfig(model=model),
-        detect=DetectConfig(tiles=2, stills=True),  # as the product reads a still image
-        smooth=SmoothConfig("none"),
-    )
+    # each frame is read as the product reads a still image (tiles, fallbacks, no smoothing)
+    config = LiveConfig(backend=BackendConfig(model=model)).for_source(live=False, still=True)
     frames, placed = [], []
     for i, face in enumerate(faces):
         side = int(rng.integers(60, 81))

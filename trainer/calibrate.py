@@ -7,6 +7,7 @@ trades a bounded amount of accuracy for recall on the rare classes (disgust, fea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,7 @@ def fit_offsets(
     prior: np.ndarray,
     max_acc_drop: float = 0.005,
     step: float = 0.02,
+    guards: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> tuple[np.ndarray, float]:
     """Prior-correction offsets ``-alpha * log(prior / prior[0])`` maximising macro-F1.
 
@@ -99,18 +101,27 @@ def fit_offsets(
         prior: Training class frequencies (C,).
         max_acc_drop: Accuracy (fraction) the rule may cost against the plain argmax.
         step: Grid step of alpha.
+        guards: Further (scaled logits, labels) sets, e.g. the same split read through the
+            product's pipeline, where the rule must not cost more than ``max_acc_drop`` either.
 
     Returns:
         Offsets (C,) (the first class is the reference, 0) and the chosen alpha.
     """
     num_classes = logits.shape[1]
-    floor = score(labels, logits.argmax(axis=1), num_classes).accuracy - max_acc_drop - 1e-9
+    checks = [(logits, labels), *guards]
+    floors = [
+        score(y, z.argmax(axis=1), num_classes).accuracy - max_acc_drop - 1e-9 for z, y in checks
+    ]
     log_prior = np.log(np.clip(prior, 1e-4, None))
     direction = -(log_prior - log_prior[0])
     best_alpha, best_f1 = 0.0, -1.0
     for alpha in np.arange(0.0, 1.0 + 1e-9, step):
         s = score(labels, (logits + alpha * direction).argmax(axis=1), num_classes)
-        if s.accuracy >= floor and s.macro_f1 > best_f1:
+        held = all(
+            score(y, (z + alpha * direction).argmax(axis=1), num_classes).accuracy >= floor
+            for (z, y), floor in zip(checks[1:], floors[1:], strict=True)
+        )
+        if s.accuracy >= floors[0] and held and s.macro_f1 > best_f1:
             best_alpha, best_f1 = float(alpha), s.macro_f1
     return best_alpha * direction, best_alpha
 
@@ -121,11 +132,16 @@ def fit_decision_rule(
     prior: np.ndarray,
     class_names: tuple[str, ...],
     max_acc_drop: float = 0.005,
+    guards: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> DecisionRule:
-    """Temperature then offsets, fit on one split; ``fit`` records the before/after figures."""
+    """Temperature then offsets, fit on one split; ``fit`` records the before/after figures.
+
+    ``guards`` (raw logits, labels) must also keep their accuracy (see ``fit_offsets``).
+    """
     temperature = fit_temperature(logits, labels)
     scaled = logits / temperature
-    offsets, alpha = fit_offsets(scaled, labels, prior, max_acc_drop)
+    scaled_guards = [(z / temperature, y) for z, y in guards]
+    offsets, alpha = fit_offsets(scaled, labels, prior, max_acc_drop, guards=scaled_guards)
     rule = DecisionRule(temperature, tuple(round(float(v), 4) for v in offsets))
     plain = DecisionRule()
     fit = {

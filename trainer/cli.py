@@ -209,13 +209,16 @@ def calibrate(
     max_acc_drop: float = typer.Option(0.5, help="Valid accuracy points the offsets may cost."),
     out: Path | None = typer.Option(None, help="Report JSON (default: beside the model)."),
     write: bool = typer.Option(True, help="Write the rule into the model's card."),
+    product_guard: bool = typer.Option(
+        True, help="Also bound the accuracy cost on Valid read as tight crops by the product."
+    ),
     verbose: bool = typer.Option(False),
 ) -> None:
     """Fit the decision rule (temperature + class offsets) on Valid and put it in the card."""
     _setup_logging(verbose)
     from trainer.model_file_eval import calibrate_model
 
-    report = calibrate_model(model, data_root, max_acc_drop / 100.0, write=write)
+    report = calibrate_model(model, data_root, max_acc_drop / 100.0, write, product_guard)
     out = out or model.with_name(f"{model.stem}.decision.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     for split in ("valid", "test"):

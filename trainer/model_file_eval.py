@@ -22,6 +22,7 @@ from trainer.data.cache import DEFAULT_CACHE_DIR, pack
 from trainer.data.tensors import read_items
 from trainer.evaluate import label_columns
 from trainer.export import _ort_session, read_onnx_card
+from trainer.still_eval import still_probs
 
 
 def onnx_logits(
@@ -88,19 +89,46 @@ def replace_card(path: Path, card: ModelCard) -> list[Path]:
     return written
 
 
+def still_logits(
+    path: Path, card: ModelCard, data_root: Path, split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw logits (data class order) and labels of a split read as tight crops by the product.
+
+    Faces the product found no face in are left out. The product applies the card's current
+    rule, so it is undone here: raw = (log p - offsets) * temperature, up to a per-row constant.
+    """
+    items = read_items("ferplus", data_root, split)
+    packed = pack(items, cache_dir=DEFAULT_CACHE_DIR)
+    probs = still_probs(path, packed.images)
+    found = ~np.isnan(probs).any(axis=1)
+    rule = card.decision
+    offsets = np.asarray(rule.offsets or [0.0] * card.num_classes, np.float32)
+    logits = (np.log(np.clip(probs[found], 1e-12, None)) - offsets) * rule.temperature
+    if tuple(card.labels) != tuple(packed.classes):
+        logits = logits[:, label_columns(card.labels, packed.classes)]
+    return logits, np.asarray(packed.labels)[found]
+
+
 def calibrate_model(
-    path: Path, data_root: Path, max_acc_drop: float = 0.005, write: bool = True
+    path: Path,
+    data_root: Path,
+    max_acc_drop: float = 0.005,
+    write: bool = True,
+    product_guard: bool = True,
 ) -> dict[str, Any]:
     """Fit the decision rule on Valid, score it on Test, and (``write``) put it in the card.
 
     Returns:
         A JSON-ready report: the rule, and Valid/Test scores with the rule off, with the
-        temperature only, and on.
+        temperature only, and on; with ``product_guard``, Valid as the product reads a folder
+        of tight crops must not lose more than ``max_acc_drop`` either.
     """
     card = read_onnx_card(path)
     valid, valid_y, classes = split_logits(path, card, data_root, "valid")
     test, test_y, _ = split_logits(path, card, data_root, "test")
-    rule = fit_decision_rule(valid, valid_y, train_prior(data_root, classes), classes, max_acc_drop)
+    guards = [still_logits(path, card, data_root, "valid")] if product_guard else []
+    prior = train_prior(data_root, classes)
+    rule = fit_decision_rule(valid, valid_y, prior, classes, max_acc_drop, guards)
     rules = {"off": DecisionRule(), "temperature": DecisionRule(rule.temperature), "on": rule}
     report: dict[str, Any] = {
         "model": card.name,
@@ -109,10 +137,19 @@ def calibrate_model(
             "temperature": rule.temperature,
             "offsets": dict(zip(classes, rule.offsets, strict=True)),
         },
-        "protocol": "rule fit on FERPlus Valid (no TTA, as the product runs); Test reported once",
+        "protocol": "rule fit on FERPlus Valid (no TTA, as the product runs); Test reported once"
+        + (
+            "; alpha also bounded on Valid read as 192 px tight crops by the product"
+            if guards
+            else ""
+        ),
     }
     for split, logits, y in (("valid", valid, valid_y), ("test", test, test_y)):
         report[split] = {name: describe(r, logits, y, classes) for name, r in rules.items()}
+    for logits, y in guards:
+        report["valid_tight_crops_cli_path"] = {
+            name: describe(r, logits, y, classes) for name, r in rules.items()
+        }
     if write:
         if tuple(card.labels) != classes:
             offsets = dict(zip(classes, rule.offsets, strict=True))

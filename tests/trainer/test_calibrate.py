@@ -50,6 +50,25 @@ def test_prior_correction_raises_macro_f1_within_the_accuracy_budget() -> None:
     assert fitted.balanced_accuracy > plain.balanced_accuracy
 
 
+def test_a_guard_set_bounds_the_correction() -> None:
+    # given a biased model, and a second set (the product's path) where the rare classes are
+    # already over-predicted, so any correction costs accuracy there
+    prior = np.array([0.6, 0.25, 0.1, 0.05])
+    logits, labels = _sampled(4000, 1.0, np.full(4, 0.25), seed=1)
+    biased = logits + np.log(prior)
+    guard_logits, guard_labels = _sampled(2000, 1.0, prior, seed=2)
+    guard = (guard_logits - np.log(prior), guard_labels)
+    # when
+    _, free = fit_offsets(biased, labels, prior)
+    _, guarded = fit_offsets(biased, labels, prior, guards=[guard])
+    # then: the guard holds its accuracy, so alpha shrinks
+    assert guarded < free
+    base = score(guard[1], guard[0].argmax(axis=1), 4).accuracy
+    direction = -(np.log(prior) - np.log(prior[0]))
+    shifted = score(guard[1], (guard[0] + guarded * direction).argmax(axis=1), 4).accuracy
+    assert shifted >= base - 0.005
+
+
 def test_ece_is_zero_for_perfect_confidence_and_large_for_overconfidence() -> None:
     labels = np.array([0, 1, 0, 1])
     sure_right = np.eye(2)[labels]
@@ -66,7 +85,7 @@ def test_calibrate_writes_the_rule_into_every_file_of_the_model(
     export_onnx(model, card, path, check=False)
     export_torchscript(model, card, path)
     # when: fit on real FERPlus Valid through ONNX Runtime
-    report = calibrate_model(path, ferplus_root)
+    report = calibrate_model(path, ferplus_root, product_guard=False)
     # then: the report has every split and rule; each file carries the same rule
     assert set(report["valid"]) == set(report["test"]) == {"off", "temperature", "on"}
     for row in report["test"].values():
