@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("realtime", "trainer")
 
@@ -104,11 +102,6 @@ def test_no_import_cycles_in_realtime() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 item 2, open: DistillMethod (registered in trainer.methods.registry) loads "
-    "an ensemble.json teacher's member runs, which needs the registry and the runner",
-)
 def test_no_import_cycles_in_trainer() -> None:
     cycle = find_cycle(_graph_of("trainer"))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -30,10 +30,9 @@ from trainer.config import AugConfig, TrainConfig
 from trainer.data.tensors import load_split
 from trainer.methods.mixed_loss import make_loss
 from trainer.methods.protocol import Batch, Method, Targets
+from trainer.methods.registry import method_class
+from trainer.methods.runner import MethodConfig, build_start
 from trainer.models.base import FerNet
-
-if TYPE_CHECKING:
-    from trainer.methods.runner import MethodConfig
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +41,6 @@ CACHE_DIR = Path(".cache")
 
 def method_config(data: dict[str, Any]) -> MethodConfig:
     """A ``MethodConfig`` from its saved ``asdict`` form (tuples restored)."""
-    from trainer.methods.runner import MethodConfig  # runner -> registry -> this module
-
     data = dict(data)
     aug = dict(data.pop("aug", {}) or {})
     for key in ("scale", "erase_area"):
@@ -58,9 +55,6 @@ def load_method_run(run_dir: Path) -> tuple[nn.Module, Method, MethodConfig, Mod
     Raises:
         ModelError: The run has no ``best_method.pt``.
     """
-    from trainer.methods.registry import method_class  # registry imports this module
-    from trainer.methods.runner import build_start
-
     path = Path(run_dir) / "best_method.pt"
     if not path.is_file():
         raise ModelError(f"{run_dir} has no best_method.pt")

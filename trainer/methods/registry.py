@@ -1,28 +1,27 @@
-"""Every training method the runner knows, by name (one line per method)."""
+"""Every training method the runner knows, by name (one line per method).
+
+Entries name their class as ``module:attribute`` and are imported on first use, so the registry
+imports no method module: a method that needs the registry itself (distillation loads teacher
+runs of any method) does not make an import cycle.
+"""
 
 from __future__ import annotations
 
-from realtime.errors import ConfigError
-from trainer.methods.abaw import AbawMethod
-from trainer.methods.arm import ArmMethod
-from trainer.methods.distill import DistillMethod
-from trainer.methods.ean import EanMethod
-from trainer.methods.gus import GusMethod
-from trainer.methods.mre import MreMethod
-from trainer.methods.protocol import Method
-from trainer.methods.scl import SclMethod
-from trainer.methods.ulc import UlcMethod
+import importlib
 
-METHODS: dict[str, type[Method]] = {
-    "baseline": Method,
-    "mre": MreMethod,
-    "gus": GusMethod,
-    "ean": EanMethod,
-    "ulc": UlcMethod,
-    "abaw": AbawMethod,
-    "arm": ArmMethod,
-    "scl": SclMethod,
-    "distill": DistillMethod,
+from realtime.errors import ConfigError
+from trainer.methods.protocol import Method
+
+METHODS: dict[str, str] = {
+    "baseline": "trainer.methods.protocol:Method",
+    "mre": "trainer.methods.mre:MreMethod",
+    "gus": "trainer.methods.gus:GusMethod",
+    "ean": "trainer.methods.ean:EanMethod",
+    "ulc": "trainer.methods.ulc:UlcMethod",
+    "abaw": "trainer.methods.abaw:AbawMethod",
+    "arm": "trainer.methods.arm:ArmMethod",
+    "scl": "trainer.methods.scl:SclMethod",
+    "distill": "trainer.methods.distill:DistillMethod",
 }
 
 
@@ -34,4 +33,8 @@ def method_class(name: str) -> type[Method]:
     """
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
-    return METHODS[name]
+    module, attribute = METHODS[name].split(":")
+    cls = getattr(importlib.import_module(module), attribute)
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise ConfigError(f"method {name!r} ({METHODS[name]}) is not a Method")
+    return cls
