@@ -4,7 +4,8 @@ Members must read the same input (size, channels, normalization, crop framing), 
 feeds them all. The graph outputs ``logits = log(mean_i softmax(logits_i))`` (softmax of it is
 the averaged probability, so every backend and the card's decision rule treat it like any
 model's logits) and ``embedding``, the members' embeddings side by side. With ``flip_tta`` each
-member also sees the horizontally flipped face and both views are averaged.
+member also sees the horizontally flipped face (its weights stored once, shared by both views)
+and both views are averaged.
 """
 
 from __future__ import annotations
@@ -32,17 +33,36 @@ def _member_graph(path: Path) -> Any:
     return model
 
 
-def _add_member(graph: Any, member: Any, prefix: str, input_name: str) -> tuple[str, str]:
-    """Copy ``member``'s nodes and weights into ``graph`` under ``prefix``; returns its outputs."""
+def _add_member(graph: Any, member: Any, prefix: str, views: list[str]) -> list[tuple[str, str]]:
+    """Copy ``member`` into ``graph``: its weights once, its nodes once per input view.
+
+    Returns:
+        (logits, embedding) output names per view.
+    """
     import onnx
 
     prefixed = onnx.compose.add_prefix(member, prefix)
     own_input = prefixed.graph.input[0].name
-    for node in prefixed.graph.node:
-        node.input[:] = [input_name if name == own_input else name for name in node.input]
-        graph.node.append(node)
+    weights = {init.name for init in prefixed.graph.initializer}
     graph.initializer.extend(prefixed.graph.initializer)
-    return f"{prefix}logits", f"{prefix}embedding"
+    outputs = []
+    for v, view in enumerate(views):
+        tag = f"v{v}_"
+
+        def rename(name: str, tag: str = tag, view: str = view) -> str:
+            if name == own_input:
+                return view
+            return name if not name or name in weights else tag + name
+
+        for node in prefixed.graph.node:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(node)
+            copy.name = tag + node.name
+            copy.input[:] = [rename(name) for name in node.input]
+            copy.output[:] = [rename(name) for name in node.output]
+            graph.node.append(copy)
+        outputs.append((f"{tag}{prefix}logits", f"{tag}{prefix}embedding"))
+    return outputs
 
 
 def build_ensemble(paths: list[Path], flip_tta: bool = False) -> tuple[Any, ModelCard]:
@@ -88,9 +108,8 @@ def build_ensemble(paths: list[Path], flip_tta: bool = False) -> tuple[Any, Mode
         views.append("input_flipped")
     probs, embeddings = [], []
     for i, path in enumerate(paths):
-        member = _member_graph(path)
-        for v, view in enumerate(views):
-            logits, embedding = _add_member(graph, member, f"m{i}v{v}_", view)
+        member_outputs = _add_member(graph, _member_graph(path), f"m{i}_", views)
+        for v, (logits, embedding) in enumerate(member_outputs):
             graph.node.append(helper.make_node("Softmax", [logits], [f"m{i}v{v}_p"], axis=1))
             probs.append(f"m{i}v{v}_p")
             if v == 0:

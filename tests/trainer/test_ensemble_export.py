@@ -50,6 +50,8 @@ def test_ensemble_averages_member_probabilities(
     assert np.allclose(softmax(logits), expected, atol=1e-5)
     assert np.allclose(embedding, np.concatenate([_run(m, x)[1] for m in members], axis=1),
                        atol=1e-5)  # fmt: skip
+    # each member's weights are stored once, whatever the number of views
+    assert path.stat().st_size < 1.1 * sum(m.stat().st_size for m in members)
     with open_backend(path) as backend:
         assert backend.card.embedding_dim == embedding.shape[1]
         assert backend.card.training["flip_tta"] is flip_tta
