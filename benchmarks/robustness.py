@@ -200,7 +200,7 @@ def plot(results: list[dict], path: Path) -> None:
         ax.bar(x + i * width, acc, width, label=r["card"])
     ax.set_xticks(x + width * (len(results) - 1) / 2, shifts, rotation=25, ha="right")
     ax.set_ylabel("FERPlus Test accuracy (%)")
-    ax.set_ylim(50, 92)
+    ax.set_ylim(0, 95)
     ax.set_title("Accuracy under image shifts (decision rule on)")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
