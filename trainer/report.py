@@ -78,6 +78,12 @@ def render_markdown(rows: list[dict[str, Any]], threads: int, command: str) -> s
             f"{_pct(m, 'fer2013_public_acc')} | {_pct(m, 'fer2013_private_acc')} | "
             f"{row['ort_cpu_b1_ms']} | {row['size_mb']} |"
         )
+    lines += [
+        "",
+        "Figures in this first table come from each card: `fer-train eval` (flip TTA, plain "
+        "argmax) for single models, ONNX Runtime with the decision rule for ensembles (their "
+        "mirror-image TTA is inside the graph). The tables below put every model on one footing.",
+    ]
     lines += _decision_section(rows) + _folder_section(rows)
     lines += [
         "",
