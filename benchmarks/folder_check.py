@@ -32,9 +32,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 SIDE = 192
 
 
-def make_folder(data_root: Path, folder: Path) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
-    """Write the upscaled Test images (once); returns names, labels and class names."""
-    items = read_items("ferplus", data_root, "test")
+def make_folder(
+    data_root: Path, folder: Path, split: str = "test"
+) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
+    """Write the upscaled images of a split (once); returns names, labels and class names."""
+    items = read_items("ferplus", data_root, split)
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for path in items.paths:
@@ -63,13 +65,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=None, help="model file (default: shipped)")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    parser.add_argument("--folder", type=Path, default=ROOT / ".cache" / "tight_ferplus_test")
+    parser.add_argument("--split", default="test", help="FERPlus split (valid to select on)")
+    parser.add_argument("--folder", type=Path, default=None, help="where the crops are written")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    names, labels, classes = make_folder(args.data_root, args.folder)
+    folder = args.folder or ROOT / ".cache" / f"tight_ferplus_{args.split}"
+    names, labels, classes = make_folder(args.data_root, folder, args.split)
     with tempfile.TemporaryDirectory() as tmp:
         jsonl = Path(tmp) / "faces.jsonl"
-        cmd = ["fer-live", "-s", str(args.folder), "--jsonl", str(jsonl), "--headless"]
+        cmd = ["fer-live", "-s", str(folder), "--jsonl", str(jsonl), "--headless"]
         if args.model is not None:
             cmd += ["--model", str(args.model)]
         start = time.perf_counter()
@@ -95,10 +99,12 @@ def main() -> None:
         **scores.to_dict(classes),
         "by_box_source": by_source,
         "wall_s": round(wall_s, 1),
-        "protocol": "FERPlus Test upscaled to 192 px (cubic, no border); best-scoring face per "
+        "split": args.split,
+        "protocol": "FERPlus images upscaled to 192 px (cubic, no border); best-scoring face per "
         "image; no face = wrong",
     }
-    out = args.out or RESULTS / f"folder_check_{model}.json"
+    suffix = "" if args.split == "test" else f"_{args.split}"
+    out = args.out or RESULTS / f"folder_check_{model}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("face_found", "accuracy", "balanced_accuracy",
                                               "macro_f1", "by_box_source")}, indent=1))  # fmt: skip
