@@ -30,6 +30,7 @@ NMS_IOU = 0.3
 # Tiles see little context, so weak tile hits are mostly false positives (e.g. a suit at 0.52).
 TILE_MIN_SCORE = 0.7
 ALIGN_BYTES = 64
+MUTED_FIRST_FRAMES = 5
 
 
 def _import_mediapipe() -> Any:
@@ -118,6 +119,7 @@ class MediapipeDetector:
         self.min_score = min_score
         self.max_faces = max_faces
         self.tiles = tiles
+        self._muted_frames = MUTED_FIRST_FRAMES
         self._mp, base_options, vision = _import_mediapipe()
         if model_path is None:
             from realtime.assets import detector_path
@@ -161,9 +163,14 @@ class MediapipeDetector:
             Boxes (N, 4) as pixel xyxy clipped to the image, with scores (N,), best first.
         """
         rgb = _aligned_rgb(frame.image)
-        xyxy, score = self._detect_rgb(rgb)
-        if self.tiles > 1:
-            xyxy, score = self._add_tiles(rgb, xyxy, score)
+        # LiteRT may still log its one-time input-copy warning on one of the first real frames
+        # (seen on some runs, not others, after the muted warm-up): mute those frames too.
+        muted = self._muted_frames > 0
+        self._muted_frames -= muted
+        with quiet_native_stderr() if muted else contextlib.nullcontext():
+            xyxy, score = self._detect_rgb(rgb)
+            if self.tiles > 1:
+                xyxy, score = self._add_tiles(rgb, xyxy, score)
         h, w = rgb.shape[:2]
         xyxy = np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
         valid = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
