@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from realtime.errors import ConfigError
+from trainer.methods import runner
 from trainer.methods.noise import flip_labels, relabel_stats
 from trainer.methods.protocol import Targets, parse_options
 from trainer.methods.run_outputs import load_outputs, merged_scores
@@ -82,3 +83,55 @@ def test_run_method_writes_valid_and_test_results(
     assert merged["merged"]["acc"] == round(100 * result["test"]["H+M"], 2)
     with pytest.raises(ConfigError, match="no mode"):
         load_outputs(tmp_path / "tiny", "test", "isolated")
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("ean", {"ifg": "pda"}), ("scl", {"queue": "64", "cuem_start": "1", "hidden": "32"})],
+)
+def test_a_run_stopped_after_an_epoch_resumes_to_the_same_result(
+    tmp_path: Path, tiny_checkpoint: Path, ferplus_root: Path, one_torch_thread: None,
+    monkeypatch: pytest.MonkeyPatch, method: str, options: dict[str, str],
+) -> None:  # fmt: skip
+    # given a stateful method (EAN's adversary and its optimizer; SCL's queue and relabels)
+    def config(out: Path) -> MethodConfig:
+        return MethodConfig(
+            "run", method=method, init=str(tiny_checkpoint), input_size=32, epochs=2,
+            batch_size=32, max_train=96, max_eval=64, noise=0.3, out_dir=str(out),
+            data_root=str(ferplus_root), options=options,
+        )  # fmt: skip
+
+    whole = run_method(config(tmp_path / "whole"))
+    # when the same run is killed in its second epoch, then resumed
+    real_epoch = runner.train_epoch
+
+    def dies_in_epoch_two(loop, cfg, epoch, tick=None):  # noqa: ANN001, ANN202
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(loop, cfg, epoch, tick)
+
+    monkeypatch.setattr(runner, "train_epoch", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_method(config(tmp_path / "split"))
+    monkeypatch.setattr(runner, "train_epoch", real_epoch)
+    resumed = run_method(config(tmp_path / "split"), resume=True)
+    # then it ends where the uninterrupted run ended, and the log has each epoch once
+    for key in ("valid", "test", "labels", "best_epoch", "method_summary"):
+        assert resumed[key] == whole[key], key
+    log = (tmp_path / "split" / "run" / "methods_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log] == [1, 2]
+    a = torch.load(tmp_path / "whole" / "run" / "best_method.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "split" / "run" / "best_method.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_run_started_with_other_settings(
+    tmp_path: Path, tiny_checkpoint: Path, ferplus_root: Path, one_torch_thread: None
+) -> None:
+    cfg = MethodConfig(
+        "run", init=str(tiny_checkpoint), input_size=32, epochs=1, batch_size=32,
+        max_train=64, max_eval=32, out_dir=str(tmp_path), data_root=str(ferplus_root),
+    )  # fmt: skip
+    run_method(cfg)
+    with pytest.raises(ConfigError, match="other settings"):
+        run_method(replace(cfg, lr=5e-4), resume=True)

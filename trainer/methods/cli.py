@@ -67,11 +67,19 @@ def train(
     max_eval: int = typer.Option(0),
     seed: int = typer.Option(0),
     device: str = typer.Option("cpu", help="cpu or cuda."),
+    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)."),
+    resume: bool = typer.Option(False, help="Continue runs/<name> from its last finished epoch."),
 ) -> None:
     """Train one method under the shared protocol; writes runs/<name>/result.json (Valid, Test)."""
     import logging
 
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
     from trainer.methods.runner import MethodConfig, run_method
+
+    if threads > 0:
+        torch.set_num_threads(threads)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     options = dict(_split_option(item) for item in opt)
@@ -81,7 +89,9 @@ def train(
         noise_seed=noise_seed, hard_targets=not soft, max_train=max_train, max_eval=max_eval,
         seed=seed, device=device,
     )  # fmt: skip
-    result = run_method(cfg)
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        result = run_method(cfg, resume=resume, progress=progress)
     console.print(json.dumps({k: result[k] for k in ("valid", "test", "labels")}))
 
 

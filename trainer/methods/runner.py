@@ -15,6 +15,7 @@ import copy
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from trainer.methods.mixed_loss import make_loss
 from trainer.methods.noise import flip_labels, relabel_stats
 from trainer.methods.protocol import Batch, Method, Targets
 from trainer.methods.registry import method_class
+from trainer.methods.run_state import load_method_state, load_resume, method_state, save_resume
 from trainer.train import build_model, training_card
 
 logger = logging.getLogger(__name__)
@@ -115,8 +117,10 @@ class _Loop:
     total_steps: int = 1
 
 
-def train_epoch(loop: _Loop, cfg: MethodConfig, epoch: int) -> float:
-    """One epoch in the method's order; returns the mean loss."""
+def train_epoch(
+    loop: _Loop, cfg: MethodConfig, epoch: int, tick: Callable[[], None] | None = None
+) -> float:
+    """One epoch in the method's order; returns the mean loss. ``tick`` is called per batch."""
     loop.model.train()
     order = loop.method.order(loop.targets, loop.gen)
     starts = range(0, len(order) - cfg.batch_size // 2, cfg.batch_size)
@@ -141,6 +145,8 @@ def train_epoch(loop: _Loop, cfg: MethodConfig, epoch: int) -> float:
         loop.method.after_step(loop.model)
         loop.step += 1
         total, count = total + float(loss.detach()) * len(index), count + len(index)
+        if tick is not None:
+            tick()
     return total / max(count, 1)
 
 
@@ -212,8 +218,15 @@ def _setup(cfg: MethodConfig) -> tuple[_Loop, TensorSplit, ModelCard]:
     return loop, valid.to(device), card
 
 
-def run_method(cfg: MethodConfig) -> dict[str, Any]:
+def run_method(
+    cfg: MethodConfig, resume: bool = False, progress: Any | None = None
+) -> dict[str, Any]:
     """Train per ``cfg``, keep the best-on-Valid epoch, evaluate it on Valid and Test.
+
+    Args:
+        cfg: The run's settings.
+        resume: Continue from ``runs/<name>/resume.pt`` (written after every epoch) if present.
+        progress: A ``rich.progress.Progress`` to show epochs on, or None.
 
     Returns:
         The result record (also written to ``runs/<name>/result.json``).
@@ -221,28 +234,63 @@ def run_method(cfg: MethodConfig) -> dict[str, Any]:
     loop, valid, card = _setup(cfg)
     run_dir = Path(cfg.out_dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "method_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    (run_dir / "methods_log.jsonl").write_text("")
-    best, best_state, best_epoch, train_s = -1.0, None, 0, 0.0
+    saved = load_resume(run_dir) if resume else None
+    if saved is None:
+        (run_dir / "method_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        (run_dir / "methods_log.jsonl").write_text("")
+        best: dict[str, Any] = {"acc": -1.0, "state": None, "epoch": 0, "train_s": 0.0, "done": 0}
+    else:
+        best = _resume(loop, cfg, saved)
+        logger.info("%s: resumed after epoch %d", cfg.name, best["done"])
     primary = loop.method.eval_modes[0]
-    for epoch in range(cfg.epochs):
+    tick = None
+    if progress is not None:
+        task = progress.add_task(cfg.name, total=loop.total_steps, completed=loop.step)
+        tick = lambda: progress.advance(task)  # noqa: E731
+    for epoch in range(best["done"], cfg.epochs):
         loop.method.start_epoch(loop.model, epoch, cfg.epochs)
         loop.method.criterion.set_epoch(epoch)  # type: ignore[operator]
         start = time.perf_counter()
-        loss = train_epoch(loop, cfg, epoch)
-        train_s += time.perf_counter() - start
+        loss = train_epoch(loop, cfg, epoch, tick)
+        best["train_s"] += time.perf_counter() - start
         record = accuracies(predict_modes(loop.model, loop.method, valid.x), valid.labels)
-        record.update(epoch=epoch + 1, loss=round(loss, 5), train_s=round(train_s, 1))
+        record.update(epoch=epoch + 1, loss=round(loss, 5), train_s=round(best["train_s"], 1))
         with open(run_dir / "methods_log.jsonl", "a") as handle:
             handle.write(json.dumps(record, sort_keys=True) + "\n")
         logger.info("%s epoch %d: %s", cfg.name, epoch + 1, record)
-        if record[primary] > best:
-            best, best_epoch = record[primary], epoch + 1
-            best_state = copy.deepcopy(loop.model.state_dict())
-    loop.model.load_state_dict(best_state)
-    torch.save({"model": best_state, "config": asdict(cfg), "card": card.to_json()},
+        if record[primary] > best["acc"]:
+            best.update(acc=record[primary], epoch=epoch + 1)
+            best["state"] = copy.deepcopy(loop.model.state_dict())
+        best["done"] = epoch + 1
+        save_resume(run_dir, _resume_state(loop, best, cfg))
+    loop.model.load_state_dict(best["state"])
+    torch.save({"model": best["state"], "config": asdict(cfg), "card": card.to_json()},
                run_dir / "best_method.pt")  # fmt: skip
-    return _finish(cfg, loop, valid, run_dir, best_epoch, train_s)
+    return _finish(cfg, loop, valid, run_dir, best["epoch"], best["train_s"])
+
+
+def _resume_state(loop: _Loop, best: dict[str, Any], cfg: MethodConfig) -> dict[str, Any]:
+    return {
+        "config": asdict(cfg), "model": loop.model.state_dict(), "opt": loop.opt.state_dict(),
+        "step": loop.step, "gen": loop.gen.get_state(), "rng": torch.get_rng_state(),
+        "soft": loop.targets.soft, "labels": loop.targets.labels,
+        "method": method_state(loop.method), "best": best,
+    }  # fmt: skip
+
+
+def _resume(loop: _Loop, cfg: MethodConfig, saved: dict[str, Any]) -> dict[str, Any]:
+    """Put a resume checkpoint back into a freshly set-up loop; returns the best-so-far record."""
+    if json.dumps(saved["config"], sort_keys=True) != json.dumps(asdict(cfg), sort_keys=True):
+        raise ConfigError(f"runs/{cfg.name} was started with other settings; use another --name")
+    loop.model.load_state_dict(saved["model"])
+    loop.opt.load_state_dict(saved["opt"])
+    loop.step = int(saved["step"])
+    loop.gen.set_state(saved["gen"])
+    torch.set_rng_state(saved["rng"])
+    loop.targets.soft.copy_(saved["soft"])
+    loop.targets.labels.copy_(saved["labels"])
+    load_method_state(loop.method, saved["method"])
+    return dict(saved["best"])
 
 
 def _finish(
