@@ -12,6 +12,7 @@ import torch
 
 from realtime.errors import ConfigError
 from trainer.methods import runner
+from trainer.methods.keep import keep_run
 from trainer.methods.noise import flip_labels, relabel_stats
 from trainer.methods.protocol import Targets, parse_options
 from trainer.methods.run_outputs import load_outputs, merged_scores
@@ -79,6 +80,14 @@ def test_run_method_writes_valid_and_test_results(
     # and the saved outputs rebuild the score; merging a run with itself changes nothing
     out = load_outputs(tmp_path / "tiny", "test", "H+M")
     assert out.embedding.shape[0] == 64
+    # and the kept copy (no checkpoint, no embeddings) scores the same
+    kept = keep_run(tmp_path / "tiny", tmp_path / "kept")
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "method_config.json", "methods_log.jsonl", "outputs_test.npz", "outputs_valid.npz",
+        "result.json",
+    ]  # fmt: skip
+    small = load_outputs(kept, "test", "H+M")
+    assert np.array_equal(small.probs, out.probs) and small.embedding.shape == (64, 0)
     merged = merged_scores({"a": out, "b": out}, {"a": 0.5, "b": 0.5}, threshold=0.999)
     assert merged["merged"]["acc"] == round(100 * result["test"]["H+M"], 2)
     with pytest.raises(ConfigError, match="no mode"):

@@ -110,6 +110,19 @@ def score(
     console.print(json.dumps({k: result[k] for k in ("valid", "test")}))
 
 
+@methods_app.command("keep")
+def keep(
+    name: list[str] = typer.Argument(..., help="Finished run name(s) under --runs."),
+    runs: Path = typer.Option(Path("runs"), help="Parent folder of runs."),
+    embeddings: bool = typer.Option(False, help="Keep the embeddings too (for correcting)."),
+) -> None:
+    """Copy finished runs' result files (no checkpoints) to benchmarks/results/methods_runs/."""
+    from trainer.methods.keep import keep_run
+
+    for run in name:
+        console.print(f"kept {keep_run(runs / run, embeddings=embeddings)}")
+
+
 def _split_option(item: str) -> tuple[str, str]:
     from realtime.errors import ConfigError
 

@@ -45,7 +45,10 @@ def load_outputs(run_dir: Path, split: str = "test", mode: str | None = None) ->
         if key not in data:
             modes = [k.removeprefix("probs_") for k in data if k.startswith("probs_")]
             raise ConfigError(f"{run_dir} has no mode {mode!r}; modes: {modes}")
-        return RunOutputs(data[key], data["embedding"].astype(np.float32), data["labels"])
+        # Kept runs (trainer.methods.keep) may carry no embeddings: an empty (N, 0) array.
+        labels = data["labels"]
+        emb = data["embedding"] if "embedding" in data else np.zeros((len(labels), 0))
+        return RunOutputs(data[key], emb.astype(np.float32), labels)
 
 
 def score(preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -64,6 +67,8 @@ def merged_scores(
     labels = next(iter(members.values())).labels
     merged = merge_probs({k: m.probs for k, m in members.items()}, weights).argmax(1)
     features = next(iter(members.values())).embedding
+    if features.shape[1] == 0:
+        raise ConfigError("correcting needs the first member's embeddings (keep --embeddings)")
     corrected = correct_predictions(merged, features, threshold)
     return {
         "merged": score(merged, labels),
