@@ -1,0 +1,68 @@
+"""The full-scale methods report: seed spread of the baseline and the 2-sd rule."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def report():
+    path = REPO / "benchmarks" / "methods_report.py"
+    spec = importlib.util.spec_from_file_location("methods_report_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def _kept_run(root: Path, name: str, correct: int, n: int = 100) -> None:
+    """A kept run in the format `fer-train methods keep` writes, with `correct` right answers."""
+    run = root / name
+    run.mkdir(parents=True)
+    labels = np.arange(n) % 8
+    preds = np.where(np.arange(n) < correct, labels, (labels + 1) % 8)
+    probs = np.eye(8, dtype=np.float32)[preds]
+    for split in ("valid", "test"):
+        modes = {f"probs_{mode}": probs for mode in ("H", "H+M", "isolated", "batch")}
+        np.savez_compressed(run / f"outputs_{split}.npz", labels=labels, **modes)
+    result = {"primary_mode": "H", "train_s": 3600.0, "train_img_per_s": 120.0, "best_epoch": 9}
+    (run / "result.json").write_text(json.dumps(result))
+
+
+def test_baseline_spread_and_which_rows_help(report, tmp_path: Path) -> None:
+    # given three baseline seeds at 80, 81 and 82 % and two methods at 83 and 85 %
+    for seed, correct in enumerate((80, 81, 82)):
+        _kept_run(tmp_path, f"full_baseline_s{seed}", correct)
+    _kept_run(tmp_path, "full_mre_s0", 83)
+    _kept_run(tmp_path, "full_ean_s0", 85)
+    # when the report collects them
+    data = report.collect(tmp_path)
+    rows = {row["label"]: row for row in data["rows"]}
+    base = rows["baseline (CE)"]
+    # then the baseline is mean ± sample sd, and only the method beyond 2 sd helps
+    assert base["test_acc"] == {"mean": 81.0, "sd": 1.0}
+    assert rows["MRE, high head (H)"]["delta_in_sd"] == 2.0
+    assert rows["MRE, high head (H)"]["helps"] is False
+    assert rows["EAN (isolated)"]["helps"] is True
+    assert rows["GUS (isolated, per image)"]["status"] == "not run"
+    text = report.to_markdown(data)
+    assert "81.00 ± 1.00" in text and "+4.00 (+4.0 sd) **helps**" in text
+    assert "--name full_gus_s0 --method gus" in text
+    assert report.plot(data, tmp_path / "m.png").stat().st_size > 0
+
+
+def test_no_method_helps_without_three_baseline_seeds(report, tmp_path: Path) -> None:
+    _kept_run(tmp_path, "full_baseline_s0", 80)
+    _kept_run(tmp_path, "full_baseline_s1", 81)
+    _kept_run(tmp_path, "full_ean_s0", 95)
+    rows = {row["label"]: row for row in report.collect(tmp_path)["rows"]}
+    assert rows["EAN (isolated)"]["helps"] is False
