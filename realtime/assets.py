@@ -11,6 +11,15 @@ from realtime.errors import ModelError
 DETECTOR_FILE = "blaze_face_short_range.tflite"
 # sha256 of face_detection_short_range.tflite in the PyPI wheel mediapipe==0.10.14.
 DETECTOR_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
+# ``--detector`` name -> (file, sha256); both files are byte-identical to the wheel's
+# mediapipe/modules/face_detection/*.tflite (mediapipe==0.10.14).
+DETECTOR_MODELS = {
+    "short": (DETECTOR_FILE, DETECTOR_SHA256),
+    "full": (
+        "face_detection_full_range_sparse.tflite",
+        "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+    ),
+}
 # The shipped default model in the format each backend reads ("auto" takes ONNX).
 DEFAULT_MODEL_FILES = {
     "auto": "fer_default.onnx",
@@ -37,12 +46,17 @@ def weights_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "weights"
 
 
-def detector_path() -> Path:
-    """Path of the shipped BlazeFace model, verified against its known sha256."""
-    path = weights_dir() / DETECTOR_FILE
+def detector_path(name: str = "short") -> Path:
+    """Path of a shipped BlazeFace model (``short`` or ``full`` range), checked by sha256.
+
+    Raises:
+        ModelError: The file is missing or its sha256 is not the known one.
+    """
+    file_name, sha256 = DETECTOR_MODELS[name]
+    path = weights_dir() / file_name
     if not path.is_file():
         raise ModelError(f"face detector model not found: {path}")
-    if sha256_file(path) != DETECTOR_SHA256:
+    if sha256_file(path) != sha256:
         raise ModelError(f"face detector model {path} is corrupt (sha256 mismatch)")
     return path
 

@@ -53,32 +53,37 @@ def decode_fps(config: LiveConfig) -> float:
 
 
 def detect_fps(config: LiveConfig) -> float:
-    """Frames per second of reading plus face detection on every ``--detect-every``-th frame."""
-    from realtime.detect import MediapipeDetector
+    """Frames per second of reading plus face detection as the pipeline runs it.
 
-    cap, det = config.capture, config.detect
-    with (
-        open_source(cap.source, cap.max_frames, cap.reconnect_attempts) as source,
-        MediapipeDetector(
-            min_score=det.min_score, max_faces=det.max_faces, tiles=det.tiles or 1
-        ) as detector,
-    ):
-        start, frames = time.perf_counter(), 0
-        for frame in source:
-            if frames % det.every == 0:
+    Video frames go through the same plan as in the pipeline (tiles and detect interval from
+    the frame size or the flags), still images through the tiled detector on every image.
+    """
+    from realtime.detect_plan import PlannedDetector, mediapipe_detector
+
+    cap = config.capture
+    with open_source(cap.source, cap.max_frames, cap.reconnect_attempts) as source:
+        det = config.for_source(source.live, source.still).detect
+        with mediapipe_detector(det) as mediapipe:
+            detector = mediapipe if det.stills else PlannedDetector(mediapipe, det.tiles, det.every)
+            start, frames = time.perf_counter(), 0
+            for frame in source:
                 detector.detect(frame)
-            frames += 1
-        return frames / max(time.perf_counter() - start, 1e-9)
+                frames += 1
+            return frames / max(time.perf_counter() - start, 1e-9)
 
 
 def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
     """Run the full pipeline once; per-stage latency lists, frames, wall time and model info."""
     cap = config.capture
     timings: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    faces: list[int] = []
+    track_ids: set[int] = set()
 
     def collect(result: FrameResult) -> None:
         for stage in STAGES:
             timings[stage].append(result.timings_ms.get(stage, 0.0))
+        faces.append(len(result.tracks))
+        track_ids.update(int(t) for t in result.tracks.track_id)
 
     with ExitStack() as stack:
         source = stack.enter_context(
@@ -93,7 +98,14 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
         sinks = [stack.enter_context(s) for s in sinks]
         summary = process(source, stages, sinks, OverlayRenderer(card.labels), collect)
         backend = {"name": stages.backend.name, "device": stages.backend.device}
-    return {"timings": timings, "summary": summary, "card": card, "backend": backend}
+    return {
+        "timings": timings,
+        "summary": summary,
+        "card": card,
+        "backend": backend,
+        "faces": faces,
+        "track_ids": len(track_ids),
+    }
 
 
 def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
@@ -122,6 +134,12 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
         "source": mask_url(config.capture.source),
         "frames": summary.frames,
         "face_frames": summary.face_frames,
+        "faces": {
+            "per_frame": float(np.mean(run["faces"])) if run["faces"] else 0.0,
+            "min_per_frame": int(min(run["faces"], default=0)),
+            "track_ids": run["track_ids"],
+            "per_second": sum(run["faces"]) / summary.wall_s if summary.wall_s > 0 else 0.0,
+        },
         "fps": {
             "end_to_end": summary.fps,
             "decode_only": decode,
@@ -202,4 +220,8 @@ def report_table(result: dict[str, Any]) -> Any:
         "decode+detect FPS", f"{fps['decode_detect']:.1f}", f"x{fps['ratio_to_decode_detect']:.2f}"
     )
     table.add_row("pipeline overhead", f"{100 * result['overhead_share']:.1f} %")
+    faces = result["faces"]
+    table.add_row("faces per frame", f"{faces['per_frame']:.2f}", f"min {faces['min_per_frame']}")
+    table.add_row("track ids", str(faces["track_ids"]))
+    table.add_row("faces per second", f"{faces['per_second']:.0f}")
     return table

@@ -96,15 +96,26 @@ BackendOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Inference threads.")]
-DetectEveryOpt = Annotated[int, typer.Option("--detect-every", help="Detect every K frames.")]
+DetectEveryOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--detect-every",
+        help="Detect every K frames (default: 1, or 2-3 on frames that need tiles).",
+    ),
+]
 MaxFacesOpt = Annotated[int, typer.Option("--max-faces", help="Most faces per frame.")]
 MinScoreOpt = Annotated[float, typer.Option("--min-score", help="Detector score threshold.")]
 TilesOpt = Annotated[
     int | None,
     typer.Option(
         "--detect-tiles",
-        help="Also detect on N x N tiles, for small faces (default: 2 for images, 1 for video).",
+        help="Also detect on tiles, N across the longer side, for small faces (default: 2 for "
+        "images; for video from the frame size: 1 up to 1280 px, 2 for 1080p, 3 for 1440p).",
     ),
+]
+DetectorOpt = Annotated[
+    str,
+    typer.Option("--detector", help="Face detector: short (BlazeFace short range) or full."),
 ]
 SmoothOpt = Annotated[
     str,
@@ -148,11 +159,12 @@ class StageFlags:
     backend: BackendOpt = "auto"
     device: DeviceOpt = "cpu"
     threads: ThreadsOpt = None
-    detect_every: DetectEveryOpt = 1
-    max_faces: MaxFacesOpt = 10
+    detect_every: DetectEveryOpt = None
+    max_faces: MaxFacesOpt = 32
     min_score: MinScoreOpt = 0.55
     detect_tiles: TilesOpt = None
-    smooth: SmoothOpt = "ema"
+    detector: DetectorOpt = "short"
+    smooth: SmoothOpt = "auto"
     batch_frames: BatchOpt = 1
     max_frames: MaxFramesOpt = None
 
@@ -181,7 +193,11 @@ def live_config(
     return cfg.LiveConfig(
         capture=cfg.CaptureConfig(source, stages.max_frames),
         detect=cfg.DetectConfig(
-            stages.detect_every, stages.max_faces, stages.min_score, stages.detect_tiles
+            stages.detect_every,
+            stages.max_faces,
+            stages.min_score,
+            stages.detect_tiles,
+            detector=stages.detector,
         ),
         backend=cfg.BackendConfig(stages.model, stages.backend, stages.device, stages.threads),
         batch=cfg.BatchConfig(stages.batch_frames),

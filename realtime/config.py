@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from realtime.assets import DETECTOR_MODELS
 from realtime.backend_table import backend_choices
 from realtime.device import parse_device
 from realtime.errors import ConfigError
@@ -85,20 +86,26 @@ class DetectConfig:
     """Face detection: ``--detect-every``, ``--max-faces``, ``--min-score``, ``--detect-tiles``.
 
     Attributes:
-        tiles: Also detect on an N x N grid of tiles (small, far faces; ~N*N+1 times the
-            cost). None means 2 for still images and 1 for video (see ``for_source``).
+        every: Detect every K-th frame; None chooses from the tiles (1 untiled, 2-3 tiled; see
+            ``realtime.detect_plan``).
+        tiles: Also detect on tiles, N across the longer side (small, far faces; one detector
+            call per tile). None means 2 for still images and, for video, chosen from each
+            frame's size (1 up to 1280 px, 2 for 1080p; see ``for_source``).
         stills: Frames are unrelated still images: each is its own scene, and an image the
             detector misses is retried padded, then read whole (``realtime.still_fallback``).
+        detector: ``--detector``: the shipped BlazeFace model, ``short`` or ``full`` range.
     """
 
-    every: int = 1
-    max_faces: int = 10
+    every: int | None = None
+    # 32, not 10: a 4 x 4 crowd has 16 faces (benchmarks/crowd.py).
+    max_faces: int = 32
     # 0.55, not mediapipe's 0.5: a sky patch in no_face.mp4 scores 0.61 then 0.52 on two
     # frames, which min_hits=2 then confirms as a face; real faces in the test clips score
     # >= 0.61 (measured on /work/shared/videos).
     min_score: float = 0.55
     tiles: int | None = None
     stills: bool = False
+    detector: str = "short"
 
     def __post_init__(self) -> None:
         _at_least("--detect-every", self.every, 1)
@@ -106,6 +113,10 @@ class DetectConfig:
         _within("--min-score", self.min_score, 0.0, 1.0)
         if self.tiles is not None:
             _within("--detect-tiles", self.tiles, 1, 4)
+        if self.detector not in DETECTOR_MODELS:
+            raise ConfigError(
+                f"--detector must be one of {', '.join(DETECTOR_MODELS)}, got {self.detector!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -160,10 +171,10 @@ class BatchConfig:
 class SmoothConfig:
     """``--smooth``: name of a registered temporal smoother."""
 
-    # EMA stays the default: GUS-T ("graph") is more accurate and follows changes faster, but it
-    # flickers more than EMA on the jittered benchmark and costs ~0.6 ms per face in the loop
-    # (benchmarks/results/temporal.md), which breaks the 15 % overhead budget on 2 cores.
-    name: str = "ema"
+    # auto: GUS-T ("graph") when the model has a head, else EMA. GUS-T is more accurate, follows
+    # a change within ~1 frame and flickers less on real clips (benchmarks/results/temporal.md),
+    # at a few hundredths of a ms per face.
+    name: str = "auto"
 
     def __post_init__(self) -> None:
         if self.name not in SMOOTHER_NAMES:
@@ -222,11 +233,12 @@ class LiveConfig:
     def for_source(self, live: bool, still: bool) -> LiveConfig:
         """Adapt to the source: one frame per batch when live; stills are independent images.
 
-        Independent images get detection on every image (on 2 x 2 tiles too unless
+        Independent images get detection on every image (on 2 tiles across too unless
         ``--detect-tiles`` says otherwise), tracks reported at once and no temporal smoothing;
-        a live source gets single-frame batches (no added latency).
+        a live source gets single-frame batches (no added latency). Video keeps ``tiles=None``
+        unless set: each frame's size chooses (``realtime.detect_plan``).
         """
-        tiles = self.detect.tiles or (2 if still else 1)
+        tiles = self.detect.tiles if self.detect.tiles is not None else (2 if still else None)
         config = replace(self, detect=replace(self.detect, tiles=tiles))
         if live and self.batch.frames != 1:
             logger.warning(

@@ -1,16 +1,18 @@
 """Face detection with MediaPipe's BlazeFace (Tasks API); its output is converted here only.
 
-The short-range BlazeFace model finds faces that fill roughly 10 % of the frame or more. For
-small or far faces, ``tiles=N`` also runs it on an N x N grid of overlapping tiles and merges the
-boxes with non-maximum suppression (costs about N * N + 1 detector calls per frame). The
-full-range BlazeFace model (``face_detection_full_range_sparse.tflite``) also loads here through
-``model_path`` and finds far faces in one pass.
+BlazeFace sees the image at its input size (128 x 128 short-range, 192 x 192 full-range) and finds
+faces of at least about 16 % of the searched image's longer side. For small or far faces,
+``tiles=N`` also searches overlapping tiles, N across the longer side and as many along the
+shorter side as keep them about square (the model pads a tile to a square, so square tiles waste
+least of its input), and merges the boxes. Which tiles a video frame gets is chosen from its size
+in ``realtime.detect_plan``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,6 +31,8 @@ TILE_OVERLAP = 0.25
 NMS_IOU = 0.3
 # Tiles see little context, so weak tile hits are mostly false positives (e.g. a suit at 0.52).
 TILE_MIN_SCORE = 0.7
+# A box mostly inside a better one is the same face cut by a tile border.
+CONTAINED = 0.6
 ALIGN_BYTES = 64
 MUTED_FIRST_FRAMES = 5
 
@@ -42,25 +46,51 @@ def _import_mediapipe() -> Any:
     return mediapipe, BaseOptions, vision
 
 
+def _intersection_over_smaller(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection of ``box`` (4,) with each of ``others`` (M, 4) over the smaller area (M,)."""
+    wh = np.minimum(box[2:], others[:, 2:]) - np.maximum(box[:2], others[:, :2])
+    inter = np.clip(wh, 0, None).prod(axis=1)
+    areas = (others[:, 2:] - others[:, :2]).prod(axis=1)
+    smaller = np.minimum(areas, (box[2:] - box[:2]).prod())
+    return np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0)
+
+
 def nms(xyxy: np.ndarray, score: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best score first."""
+    """Indices of the boxes kept by greedy non-maximum suppression, best score first.
+
+    A box is also dropped when it lies mostly (``CONTAINED``) inside a kept one: a face cut by a
+    tile border gives a part box whose IoU with the whole one is small.
+    """
     order = np.argsort(-score, kind="stable")
     keep: list[int] = []
     for i in order:
-        if not keep or box_iou(xyxy[i : i + 1], xyxy[keep]).max() < iou_threshold:
-            keep.append(int(i))
+        if keep:
+            kept = xyxy[keep]
+            if box_iou(xyxy[i : i + 1], kept).max() >= iou_threshold:
+                continue
+            if _intersection_over_smaller(xyxy[i], kept).max() >= CONTAINED:
+                continue
+        keep.append(int(i))
     return np.asarray(keep, np.int64)
 
 
 def tile_grid(height: int, width: int, tiles: int) -> list[tuple[int, int, int, int]]:
-    """Overlapping tiles (x0, y0, x1, y1) covering the image on a tiles x tiles grid."""
+    """Overlapping tiles (x0, y0, x1, y1): ``tiles`` across the longer side, about square.
+
+    A 1920 x 1080 frame gets 2 x 1 tiles for ``tiles=2`` and 3 x 2 for ``tiles=3``; a square
+    image gets N x N.
+    """
+    step = 1.0 - TILE_OVERLAP
+    side = max(height, width) / (tiles - (tiles - 1) * TILE_OVERLAP)
+    across = max(1, math.ceil((min(height, width) / side - TILE_OVERLAP) / step - 1e-6))
+    cols, rows = (tiles, across) if width >= height else (across, tiles)
+    tw = width / (cols - (cols - 1) * TILE_OVERLAP)
+    th = height / (rows - (rows - 1) * TILE_OVERLAP)
     out = []
-    tw = width / (tiles - (tiles - 1) * TILE_OVERLAP)
-    th = height / (tiles - (tiles - 1) * TILE_OVERLAP)
-    for row in range(tiles):
-        for col in range(tiles):
-            x0 = int(round(col * tw * (1 - TILE_OVERLAP)))
-            y0 = int(round(row * th * (1 - TILE_OVERLAP)))
+    for row in range(rows):
+        for col in range(cols):
+            x0 = int(round(col * tw * step))
+            y0 = int(round(row * th * step))
             out.append((x0, y0, min(width, int(round(x0 + tw))), min(height, int(round(y0 + th)))))
     return out
 
@@ -85,13 +115,14 @@ def _aligned_rgb(bgr: np.ndarray) -> np.ndarray:
 
 
 class MediapipeDetector:
-    """BlazeFace short-range face detector.
+    """BlazeFace face detector.
 
     Args:
-        model_path: The ``.tflite`` model; None uses the shipped, checksum-verified one.
+        model_path: The ``.tflite`` model; None uses the shipped, checksum-verified ``model``.
         min_score: Minimum detection confidence in [0, 1].
         max_faces: Keep at most this many faces (highest scores first).
-        tiles: 1 runs on the whole frame; N >= 2 also runs on an N x N grid of tiles.
+        tiles: 1 runs on the whole frame; N >= 2 also runs on tiles, N across the longer side.
+        model: The shipped model: ``short`` (short-range) or ``full`` (full-range, sparse).
 
     Raises:
         BackendUnavailable: mediapipe is not installed.
@@ -107,9 +138,14 @@ class MediapipeDetector:
         self,
         model_path: Path | None = None,
         min_score: float = 0.5,
-        max_faces: int = 10,
+        max_faces: int = 32,
         tiles: int = 1,
+        model: str = "short",
     ) -> None:
+        from realtime.assets import DETECTOR_MODELS, detector_path
+
+        if model not in DETECTOR_MODELS:
+            raise ConfigError(f"model must be one of {', '.join(DETECTOR_MODELS)}, got {model!r}")
         if not 0.0 <= min_score <= 1.0:
             raise ConfigError(f"min_score must be in [0, 1], got {min_score}")
         if max_faces < 1:
@@ -122,9 +158,7 @@ class MediapipeDetector:
         self._muted_frames = MUTED_FIRST_FRAMES
         self._mp, base_options, vision = _import_mediapipe()
         if model_path is None:
-            from realtime.assets import detector_path
-
-            model_path = detector_path()
+            model_path = detector_path(model)
         self.model_path = Path(model_path)
         self._detector = self._create(base_options, vision)
 
@@ -153,11 +187,12 @@ class MediapipeDetector:
                 f"cannot load face detector {self.model_path}: {first_line(exc)}"
             ) from None
 
-    def detect(self, frame: Frame) -> FaceBoxes:
+    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes:
         """Find faces in a frame.
 
         Args:
             frame: The frame (BGR uint8).
+            tiles: Tiles across the longer side for this frame (None: the detector's ``tiles``).
 
         Returns:
             Boxes (N, 4) as pixel xyxy clipped to the image, with scores (N,), best first.
@@ -169,8 +204,9 @@ class MediapipeDetector:
         self._muted_frames -= muted
         with quiet_native_stderr() if muted else contextlib.nullcontext():
             xyxy, score = self._detect_rgb(rgb)
-            if self.tiles > 1:
-                xyxy, score = self._add_tiles(rgb, xyxy, score)
+            tiles = self.tiles if tiles is None else tiles
+            if tiles > 1:
+                xyxy, score = self._add_tiles(rgb, xyxy, score, tiles)
         h, w = rgb.shape[:2]
         xyxy = np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
         valid = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
@@ -191,10 +227,10 @@ class MediapipeDetector:
         return np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64)
 
     def _add_tiles(
-        self, rgb: np.ndarray, xyxy: np.ndarray, score: np.ndarray
+        self, rgb: np.ndarray, xyxy: np.ndarray, score: np.ndarray, tiles: int
     ) -> tuple[np.ndarray, np.ndarray]:
         all_boxes, all_scores = [xyxy], [score]
-        for x0, y0, x1, y1 in tile_grid(rgb.shape[0], rgb.shape[1], self.tiles):
+        for x0, y0, x1, y1 in tile_grid(rgb.shape[0], rgb.shape[1], tiles):
             tile = _aligned_empty((y1 - y0, x1 - x0, 3))
             tile[...] = rgb[y0:y1, x0:x1]
             boxes, scores = self._detect_rgb(tile)

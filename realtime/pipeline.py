@@ -38,7 +38,9 @@ STAGES = ("decode", "detect", "track", "preprocess", "infer", "smooth", "render"
 
 
 class Detector(Protocol):
-    def detect(self, frame: Frame) -> FaceBoxes: ...
+    """Finds faces; None means the frame was not searched (the tracker carries the boxes)."""
+
+    def detect(self, frame: Frame) -> FaceBoxes | None: ...
 
 
 class Tracker(Protocol):
@@ -329,7 +331,7 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         ConfigError: A stage rejects its settings.
     """
     from realtime.backends import open_backend
-    from realtime.detect import MediapipeDetector
+    from realtime.detect_plan import PlannedDetector, mediapipe_detector
     from realtime.smooth import make_smoother
     from realtime.still_fallback import StillFallback
     from realtime.track import IouTracker
@@ -340,21 +342,18 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         backend = stack.enter_context(
             open_backend(model, cfg.backend.backend, cfg.backend.device, cfg.backend.threads)
         )
-        detector: Detector = stack.enter_context(
-            MediapipeDetector(
-                min_score=cfg.detect.min_score,
-                max_faces=cfg.detect.max_faces,
-                tiles=cfg.detect.tiles or 1,
-            )
-        )
+        mediapipe = stack.enter_context(mediapipe_detector(cfg.detect))
         stills = cfg.detect.stills
-        if stills:
-            detector = StillFallback(detector, backend.card.crop)
+        # Video: the plan chooses tiles and the detect interval per frame size (Stages runs it
+        # on every frame); stills: every image, whole and tiled.
+        detector: Detector = (
+            StillFallback(mediapipe, backend.card.crop)
+            if stills
+            else PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
+        )
         track = cfg.track
         tracker = IouTracker(
             track.iou_threshold, track.max_age, track.min_hits, track.confirm_score
         )
-        smoother = make_smoother(cfg.smooth.name, model=model, decision=backend.card.decision)
-        yield Stages(
-            detector, tracker, backend, smoother, cfg.detect.every, cfg.batch.frames, stills
-        )
+        smoother = make_smoother(cfg.smooth.name, model=model, card=backend.card)
+        yield Stages(detector, tracker, backend, smoother, 1, cfg.batch.frames, stills)

@@ -31,6 +31,8 @@ from realtime.errors import ConfigError
         (DetectConfig, {"min_score": 1.5}, "--min-score"),
         (DetectConfig, {"tiles": 2}, None),
         (DetectConfig, {"tiles": 5}, "--detect-tiles"),
+        (DetectConfig, {"every": None, "tiles": None, "detector": "full"}, None),
+        (DetectConfig, {"detector": "long"}, "--detector must be one of short, full"),
         (BackendConfig, {"backend": "onnx", "threads": 2}, None),
         (BackendConfig, {"backend": "tensorflow"}, "--backend"),
         (BackendConfig, {"threads": 0}, "--threads"),
@@ -111,8 +113,9 @@ def test_for_source_adapts_live_and_still_sources() -> None:
     # then: live never batches frames; stills detect every image, report at once, no smoothing
     assert live.batch.frames == 1 and live.detect.every == 3
     assert still.detect.every == 1 and still.track.min_hits == 1 and still.smooth.name == "none"
-    # tiles: 2 x 2 for stills unless set, 1 for video
-    assert still.detect.tiles == 2 and live.detect.tiles == 1
+    # tiles: 2 for stills unless set; for video left to each frame's size (None) unless set
+    assert still.detect.tiles == 2 and live.detect.tiles is None
     assert LiveConfig(detect=DetectConfig(tiles=1)).for_source(False, True).detect.tiles == 1
+    assert LiveConfig(detect=DetectConfig(tiles=3)).for_source(False, False).detect.tiles == 3
     video = config.for_source(live=False, still=False)
-    assert video.detect.tiles == 1 and video.batch == config.batch
+    assert video.detect.tiles is None and video.batch == config.batch

