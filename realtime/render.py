@@ -1,7 +1,8 @@
 """The overlay: boxes, track ids, top label, a bar chart of all classes and a HUD.
 
 Drawing works on a copy at the source resolution and uses only cheap OpenCV primitives
-(rectangles and Hershey text), so it costs well under a millisecond per face.
+(rectangles and Hershey text), so it costs well under a millisecond per face. Labels and panels
+are laid out clear of each other and of other faces (``realtime.overlay_layout``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from realtime.overlay_layout import FaceLayout, place
 from realtime.types import Frame, Predictions, Tracks
 
 # BGR colours, distinct and readable on both light and dark backgrounds.
@@ -28,6 +30,14 @@ PALETTE = (
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _HUD_STAGES = ("decode", "detect", "track", "preprocess", "infer", "smooth", "render", "write")
 _SHORT = {"preprocess": "prep"}
+# Smallest overlay scale (text still readable); the frame's scale is height / 720.
+MIN_SCALE = 0.55
+# A face this many px tall gets scale 1: its 8-row panel (18 px a row) is about as tall.
+FACE_PX_PER_SCALE = 150.0
+COMPACT_ROWS = 3
+HUD_MIN_FONT = 0.45
+# Timing lines wrap at this share of the frame's width.
+HUD_MAX_WIDTH = 0.6
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,10 @@ class Hud:
 
 class OverlayRenderer:
     """Draws results onto a copy of the frame.
+
+    Each face's label and panel are laid out so that they cover no other face, label or panel
+    and stay clear of the HUD (``realtime.overlay_layout``); their size follows the face's size
+    (capped by the frame's), so a crowd of small faces gets small panels.
 
     Args:
         labels: Class names in probability order.
@@ -67,50 +81,102 @@ class OverlayRenderer:
             BGR uint8 image with the same shape as ``frame.image``.
         """
         canvas = frame.image.copy()
-        scale = max(0.55, canvas.shape[0] / 720.0)
-        rows = {int(tid): i for i, tid in enumerate(predictions.track_id)}
-        for box, tid in zip(tracks.xyxy, tracks.track_id, strict=True):
-            row = rows.get(int(tid))
-            probs = None if row is None else predictions.probs[row]
-            self._draw_face(canvas, box, int(tid), probs, scale)
-        if hud is not None:
-            self._draw_hud(canvas, hud, len(tracks), scale)
+        plan = self.plan(canvas.shape[1], canvas.shape[0], tracks, predictions, hud)
+        for face in plan.faces:
+            thick = max(1, int(round(2 * face.scale)))
+            cv2.rectangle(canvas, face.box[:2], face.box[2:], face.colour, thick)
+        for face, layout in zip(plan.faces, plan.layouts, strict=True):
+            _label(canvas, face.text, layout.label, face.colour, face.scale)
+            if layout.panel is not None and face.probs is not None:
+                rows = COMPACT_ROWS if layout.compact else len(face.probs)
+                self._draw_bars(canvas, layout.panel, face.probs, rows, face.colour, face.scale)
+        if plan.hud_lines:
+            _draw_hud(canvas, plan.hud_lines, plan.hud_rect, frame_scale_of(canvas.shape[0]))
         return canvas
 
-    def _draw_face(
-        self, canvas: np.ndarray, box: np.ndarray, tid: int, probs: np.ndarray | None, scale: float
-    ) -> None:
-        colour = PALETTE[tid % len(PALETTE)]
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        thick = max(1, int(round(2 * scale)))
-        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thick)
-        text = f"#{tid}"
-        if probs is not None:
-            top = int(np.argmax(probs))
-            text += f" {self.labels[top]} {probs[top]:.2f}"
-        _label(canvas, text, (x0, y0), colour, scale)
-        if probs is not None and self.bars:
-            self._draw_bars(canvas, (x0, y0, x1, y1), probs, colour, scale)
+    def plan(
+        self,
+        width: int,
+        height: int,
+        tracks: Tracks,
+        predictions: Predictions,
+        hud: Hud | None = None,
+    ) -> OverlayPlan:
+        """What ``draw`` draws where on a width x height frame (no pixels touched)."""
+        frame_scale = frame_scale_of(height)
+        hud_lines = hud_text(hud, len(tracks), width, frame_scale) if hud is not None else []
+        hud_rect = _hud_rect(hud_lines, frame_scale)
+        faces = self._faces(tracks, predictions, frame_scale)
+        layouts = place(
+            (width, height),
+            [f.box for f in faces],
+            [f.label_size for f in faces],
+            [f.panel_sizes for f in faces],
+            [hud_rect] if hud_lines else [],
+        )
+        return OverlayPlan(faces, layouts, hud_lines, hud_rect)
+
+    def _faces(
+        self, tracks: Tracks, predictions: Predictions, frame_scale: float
+    ) -> list[FaceDrawing]:
+        """What to draw for each track, in id order (so the layout is stable over frames)."""
+        rows = {int(tid): i for i, tid in enumerate(predictions.track_id)}
+        faces = []
+        for k in np.argsort(tracks.track_id, kind="stable"):
+            box, tid = tracks.xyxy[k], tracks.track_id[k]
+            row = rows.get(int(tid))
+            probs = None if row is None else predictions.probs[row]
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            scale = face_scale(y1 - y0, frame_scale)
+            text = f"#{int(tid)}"
+            if probs is not None:
+                top = int(np.argmax(probs))
+                text += f" {self.labels[top]} {probs[top]:.2f}"
+            (tw, th), base = cv2.getTextSize(text, _FONT, 0.9 * scale, 1)
+            panels = []
+            if probs is not None and self.bars:
+                panels = [
+                    self._panel_size(len(probs), scale),
+                    self._panel_size(COMPACT_ROWS, scale),
+                ]
+            faces.append(
+                FaceDrawing(
+                    (x0, y0, x1, y1),
+                    PALETTE[int(tid) % len(PALETTE)],
+                    scale,
+                    text,
+                    (tw + 4, th + base + 4),
+                    panels,
+                    probs,
+                )
+            )
+        return faces
+
+    def _panel_size(self, rows: int, scale: float) -> tuple[int, int]:
+        row_h = max(9, int(round(18 * scale)))
+        text_w = max(cv2.getTextSize(n, _FONT, 0.7 * scale, 1)[0][0] for n in self._short) + 4
+        return text_w + int(round(70 * scale)) + 4, row_h * rows
 
     def _draw_bars(
         self,
         canvas: np.ndarray,
-        box: tuple[int, int, int, int],
+        rect: tuple[int, int, int, int],
         probs: np.ndarray,
+        rows: int,
         colour: tuple[int, int, int],
         scale: float,
     ) -> None:
-        h, w = canvas.shape[:2]
-        row_h = max(9, int(round(18 * scale)))
+        """The classes as bars; a compact panel shows only the ``rows`` most likely ones."""
+        x, y = rect[:2]
+        row_h = (rect[3] - rect[1]) // rows
         font = 0.7 * scale
-        text_w = max(cv2.getTextSize(name, _FONT, font, 1)[0][0] for name in self._short) + 4
-        bar_w = int(round(70 * scale))
-        chart_w = text_w + bar_w + 4
-        x = box[2] + 4 if box[2] + 4 + chart_w <= w else max(0, box[0] - 4 - chart_w)
-        y = min(max(0, box[1]), max(0, h - row_h * len(probs)))
-        cv2.rectangle(canvas, (x, y), (x + chart_w, y + row_h * len(probs)), (0, 0, 0), -1)
-        for i, (name, p) in enumerate(zip(self._short, probs, strict=True)):
+        text_w = max(cv2.getTextSize(n, _FONT, font, 1)[0][0] for n in self._short) + 4
+        bar_w = rect[2] - x - text_w - 4
+        order = range(len(probs)) if rows == len(probs) else np.argsort(-probs)[:rows]
+        cv2.rectangle(canvas, rect[:2], rect[2:], (0, 0, 0), -1)
+        for i, k in enumerate(order):
             top = y + i * row_h
+            name, p = self._short[k], float(probs[k])
             cv2.putText(canvas, name, (x + 2, top + row_h - 3), _FONT, font, (255, 255, 255), 1)
             bx = x + text_w
             cv2.rectangle(canvas, (bx, top + 2), (bx + bar_w, top + row_h - 2), (40, 40, 40), -1)
@@ -118,36 +184,104 @@ class OverlayRenderer:
             if fill > 0:
                 cv2.rectangle(canvas, (bx, top + 2), (bx + fill, top + row_h - 2), colour, -1)
 
-    def _draw_hud(self, canvas: np.ndarray, hud: Hud, faces: int, scale: float) -> None:
-        parts = [
-            f"{_SHORT.get(k, k)} {hud.timings_ms[k]:.1f}"
-            for k in _HUD_STAGES
-            if k in hud.timings_ms
-        ]
-        lines = [
-            f"FPS {hud.fps:.1f}  faces {faces}  dropped {hud.dropped}",
-            "ms " + " ".join(parts),
-        ]
-        font = 0.6 * scale
-        line_h = int(round(20 * scale))
-        width = max(cv2.getTextSize(line, _FONT, font, 1)[0][0] for line in lines) + 8
-        cv2.rectangle(canvas, (0, 0), (width, line_h * len(lines) + 6), (0, 0, 0), -1)
-        for i, line in enumerate(lines):
-            org = (4, line_h * (i + 1))
-            cv2.putText(canvas, line, org, _FONT, font, (255, 255, 255), 1, cv2.LINE_AA)
+
+@dataclass(frozen=True)
+class FaceDrawing:
+    """One face's box, colour, scale, label text and sizes, and probabilities (or None)."""
+
+    box: tuple[int, int, int, int]
+    colour: tuple[int, int, int]
+    scale: float
+    text: str
+    label_size: tuple[int, int]
+    panel_sizes: list[tuple[int, int]]
+    probs: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class OverlayPlan:
+    """The overlay of one frame: faces in drawing order, their layouts and the HUD."""
+
+    faces: list[FaceDrawing]
+    layouts: list[FaceLayout]
+    hud_lines: list[str]
+    hud_rect: tuple[int, int, int, int]
+
+
+def frame_scale_of(height: int) -> float:
+    """Size of the overlay's text and lines for a frame of this height (1 at 720 px)."""
+    return max(MIN_SCALE, height / 720.0)
+
+
+def face_scale(box_height: int, frame_scale: float) -> float:
+    """A face's decorations follow its size: a panel about as tall as the face, at most the
+    frame's scale and at least the smallest readable one."""
+    return float(np.clip(box_height / FACE_PX_PER_SCALE, MIN_SCALE, frame_scale))
+
+
+def hud_font(frame_scale: float) -> float:
+    """The HUD's font scale: readable (about 12 px capitals) even on a 360p frame."""
+    return max(HUD_MIN_FONT, 0.6 * frame_scale)
+
+
+def hud_text(hud: Hud, faces: int, width: int, frame_scale: float) -> list[str]:
+    """The HUD's lines: rate, faces and drops, then the stage timings wrapped to fit.
+
+    Timing lines are filled up to ``HUD_MAX_WIDTH`` of the frame's width.
+    """
+    font = hud_font(frame_scale)
+    limit = HUD_MAX_WIDTH * width
+    lines = [f"FPS {hud.fps:.1f}  faces {faces}  dropped {hud.dropped}"]
+    line = "ms"
+    for key in _HUD_STAGES:
+        if key not in hud.timings_ms:
+            continue
+        item = f"{_SHORT.get(key, key)} {hud.timings_ms[key]:.1f}"
+        wider = f"{line} {item}"
+        if line != "ms" and cv2.getTextSize(wider, _FONT, font, 1)[0][0] > limit:
+            lines.append(line)
+            line = "ms " + item
+        else:
+            line = wider
+    if line != "ms":
+        lines.append(line)
+    return lines
+
+
+def _hud_rect(lines: Sequence[str], frame_scale: float) -> tuple[int, int, int, int]:
+    if not lines:
+        return (0, 0, 0, 0)
+    font = hud_font(frame_scale)
+    line_h = _hud_line_height(font)
+    width = max(cv2.getTextSize(line, _FONT, font, 1)[0][0] for line in lines) + 8
+    return (0, 0, width, line_h * len(lines) + 6)
+
+
+def _hud_line_height(font: float) -> int:
+    return int(round(font * 100 / 3))
+
+
+def _draw_hud(
+    canvas: np.ndarray, lines: Sequence[str], rect: tuple[int, int, int, int], frame_scale: float
+) -> None:
+    font = hud_font(frame_scale)
+    line_h = _hud_line_height(font)
+    cv2.rectangle(canvas, rect[:2], rect[2:], (0, 0, 0), -1)
+    for i, line in enumerate(lines):
+        org = (4, line_h * (i + 1))
+        cv2.putText(canvas, line, org, _FONT, font, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _label(
     canvas: np.ndarray,
     text: str,
-    corner: tuple[int, int],
+    rect: tuple[int, int, int, int],
     colour: tuple[int, int, int],
     scale: float,
 ) -> None:
-    """Text on a filled background just above ``corner`` (or inside the box at the top edge)."""
+    """Text on a filled background filling ``rect`` (sized by ``getTextSize`` + 4 px)."""
     font = 0.9 * scale
-    (tw, th), base = cv2.getTextSize(text, _FONT, font, 1)
-    x, y = corner
-    top = y - th - base - 4 if y - th - base - 4 >= 0 else y
-    cv2.rectangle(canvas, (x, top), (x + tw + 4, top + th + base + 4), colour, -1)
-    cv2.putText(canvas, text, (x + 2, top + th + 2), _FONT, font, (0, 0, 0), 1, cv2.LINE_AA)
+    (_, th), _ = cv2.getTextSize(text, _FONT, font, 1)
+    x, y = rect[:2]
+    cv2.rectangle(canvas, rect[:2], rect[2:], colour, -1)
+    cv2.putText(canvas, text, (x + 2, y + th + 2), _FONT, font, (0, 0, 0), 1, cv2.LINE_AA)
