@@ -98,5 +98,6 @@ def route(
             routed[frame_index] = Predictions.empty(num_classes)
             continue
         embedding = None if output.embedding is None else output.embedding[rows]
-        routed[frame_index] = Predictions(track_ids[rows], probs[rows], embedding)
+        projection = None if output.projection is None else output.projection[rows]
+        routed[frame_index] = Predictions(track_ids[rows], probs[rows], embedding, projection)
     return routed

@@ -18,7 +18,7 @@ from realtime.json_checks import exceeds_depth, is_int, is_number, short
 
 CARD_KEY = "fer_live_card"
 FORMAT_VERSION = 1
-KNOWN_OUTPUTS = ("logits", "embedding")
+KNOWN_OUTPUTS = ("logits", "embedding", "gus_proj")
 _MAX_CARD_BYTES = 1 << 20  # a card is a few KB; a bigger file is not one
 _MAX_LIST = 1000
 
@@ -46,6 +46,37 @@ class CropFraming:
 
 
 @dataclass(frozen=True)
+class FoldedHead:
+    """The GUS-T head whose first-layer projection the model outputs as ``gus_proj``.
+
+    ``gus_proj = embedding @ w1`` of that head, computed inside the model so the smoother only
+    runs the small graph part. The head records the model it was trained on (``base_sha256``);
+    folding changes the model file, so the card carries that link and the head file's hash.
+
+    Attributes:
+        file: The head file's name (``<stem>.gus.npz`` beside the model).
+        sha256: The head file's sha256.
+        base_sha256: sha256 of the model file the head was trained on, before folding.
+        dim: H, the width of ``gus_proj``.
+    """
+
+    file: str
+    sha256: str
+    base_sha256: str
+    dim: int
+
+    def __post_init__(self) -> None:
+        if not self.file or Path(self.file).name != self.file:
+            raise ModelError(f"card gus_head.file must be a file name, got {short(self.file)}")
+        for key in ("sha256", "base_sha256"):
+            value = getattr(self, key)
+            if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+                raise ModelError(f"card gus_head.{key} must be a sha256 hex digest")
+        if not 0 < self.dim < 1 << 16:
+            raise ModelError(f"card gus_head.dim must be in [1, 65535], got {self.dim}")
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Metadata that makes a model file self-describing.
 
@@ -63,6 +94,7 @@ class ModelCard:
         training: Free-form provenance (data, recipe, command).
         metrics: Evaluation results, e.g. ``{"ferplus_test_acc": 0.85}``.
         decision: How logits become the probabilities users see (temperature, class offsets).
+        gus_head: The GUS-T head folded in as the ``gus_proj`` output, or None when absent.
     """
 
     name: str
@@ -78,6 +110,7 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     decision: DecisionRule = field(default_factory=DecisionRule)
+    gus_head: FoldedHead | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -101,6 +134,10 @@ class ModelCard:
             raise ModelError(f"card outputs must start with 'logits', got {short(self.outputs)}")
         if ("embedding" in self.outputs) != (self.embedding_dim is not None):
             raise ModelError("card embedding_dim must be set exactly when 'embedding' is an output")
+        if ("gus_proj" in self.outputs) != (self.gus_head is not None):
+            raise ModelError("card gus_head must be set exactly when 'gus_proj' is an output")
+        if self.gus_head is not None and "embedding" not in self.outputs:
+            raise ModelError("card output 'gus_proj' needs the 'embedding' output too")
         self.decision.check_classes(self.num_classes)
 
     @property
@@ -126,6 +163,7 @@ class ModelCard:
         _check_card_types(data)
         data["crop"] = _crop_from_dict(data.get("crop", {}))
         data["decision"] = DecisionRule.from_dict(data.get("decision"))
+        data["gus_head"] = _folded_from_dict(data.get("gus_head"))
         for key in ("labels", "outputs"):
             if key in data:
                 data[key] = tuple(data[key])
@@ -196,6 +234,20 @@ def _crop_from_dict(data: Any) -> CropFraming:
     if not isinstance(data.get("detector", ""), str):
         raise ModelError(f"card crop.detector must be a string, got {short(data['detector'])}")
     return CropFraming(**data)
+
+
+_FOLDED_KEYS = {"file": str, "sha256": str, "base_sha256": str, "dim": int}
+
+
+def _folded_from_dict(data: Any) -> FoldedHead | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or set(data) != set(_FOLDED_KEYS):
+        raise ModelError(f"card gus_head must be an object with keys {sorted(_FOLDED_KEYS)}")
+    for key, kind in _FOLDED_KEYS.items():
+        if not (is_int(data[key]) if kind is int else isinstance(data[key], str)):
+            raise ModelError(f"card gus_head.{key} must be {kind.__name__}, got {short(data[key])}")
+    return FoldedHead(**data)
 
 
 def sha256_file(path: Path) -> str:

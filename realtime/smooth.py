@@ -1,27 +1,32 @@
 """Temporal smoothing of per-track class probabilities: the smoother registry.
 
-Every smoother but ``none`` is a ``WindowedSmoother`` (``realtime.smooth_window``): one window per
-track id with the last W probability rows, embeddings and timestamps, eviction of unseen tracks
-and a time-constant EMA on the output. EMA reads only the newest row; GUS-T
-(``realtime.smooth_graph``) runs a graph over each face's recent frames. New smoothers plug in by
+EMA is a ``WindowedSmoother`` (``realtime.smooth_window``): one window per track id, eviction of
+unseen tracks and a time-constant EMA on the output. GUS-T (``realtime.graph_smoother``) runs a
+graph over each face's recent frames, vectorised over the frame's tracks on preallocated ring
+buffers; ``auto`` (the default) picks it whenever the model has a head. New smoothers plug in by
 adding an entry to ``SMOOTHERS`` (and their name to ``realtime.smooth_names``), so the pipeline
 only ever calls ``make_smoother(name, **kw)``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from realtime.card import ModelCard
 from realtime.decision import DecisionRule
 from realtime.errors import ConfigError
-from realtime.smooth_graph import GraphSmoother, head_path_for
+from realtime.graph_smoother import GraphSmoother, card_beside
+from realtime.smooth_graph import head_path_for
 from realtime.smooth_names import MODEL_AWARE
 from realtime.smooth_window import TrackWindow, WindowedSmoother
 from realtime.types import Predictions
+
+logger = logging.getLogger(__name__)
 
 
 class Smoother(Protocol):
@@ -68,14 +73,25 @@ class EmaSmoother(WindowedSmoother):
         return window.probs[-1]
 
 
-def graph_or_ema(model: Path | None = None, decision: DecisionRule | None = None) -> Smoother:
-    """GUS-T when a trained graph head ships beside the model, else EMA.
+def graph_or_ema(
+    model: Path | None = None, decision: DecisionRule | None = None, card: ModelCard | None = None
+) -> Smoother:
+    """GUS-T whenever the model has a head, else EMA (``--smooth auto``, the default).
 
-    GUS-T beats EMA on accuracy, switch latency and real-clip flicker
-    (``benchmarks/results/temporal.md``), but only a model with a ``.gus.npz`` head can use it.
+    A model has a head when a ``.gus.npz`` ships beside it (or its card names one folded into
+    it) and it outputs an ``embedding``. GUS-T beats EMA on accuracy, switch latency and
+    real-clip flicker (``benchmarks/results/temporal.md``).
     """
-    if model is not None and head_path_for(Path(model)).is_file():
-        return GraphSmoother(model=model, decision=decision)
+    if model is None:
+        return EmaSmoother()
+    model = Path(model)
+    card = card or card_beside(model)
+    has_embedding = card is None or "embedding" in card.outputs
+    if has_embedding and head_path_for(model).is_file():
+        return GraphSmoother(model=model, card=card, decision=decision)
+    if card is not None and card.gus_head is not None:
+        logger.warning("%s has a folded GUS head but no %s beside it: EMA smoothing",
+                       model.name, head_path_for(model).name)  # fmt: skip
     return EmaSmoother()
 
 
@@ -90,14 +106,19 @@ SMOOTHERS: dict[str, Callable[..., Smoother]] = {
 
 
 def make_smoother(
-    name: str, model: Path | None = None, decision: DecisionRule | None = None, **kw: object
+    name: str,
+    model: Path | None = None,
+    decision: DecisionRule | None = None,
+    card: ModelCard | None = None,
+    **kw: object,
 ) -> Smoother:
     """Build a registered smoother by name.
 
     Args:
         name: A key of ``SMOOTHERS``.
         model: The model file of the run; passed on to the smoothers in ``MODEL_AWARE``.
-        decision: The model card's decision rule; GUS-T applies it to its head's logits.
+        decision: The decision rule GUS-T applies to its head's logits (None: the card's).
+        card: The model's card (a folded head, the outputs, the decision rule).
         **kw: Smoother settings.
 
     Raises:
@@ -107,8 +128,7 @@ def make_smoother(
     if factory is None:
         raise ConfigError(f"unknown smoother {name!r}; valid: {', '.join(sorted(SMOOTHERS))}")
     if name in MODEL_AWARE:
-        kw["model"] = model
-        kw["decision"] = decision
+        kw.update(model=model, decision=decision, card=card)
     try:
         return factory(**kw)
     except TypeError as exc:

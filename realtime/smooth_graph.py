@@ -1,21 +1,20 @@
-"""GUS-T: temporal graph smoothing per tracked face (METHODS.md §2.3), numpy only.
+"""GUS-T's head: the trained graph layers, their numpy operators, the head file (METHODS §2.3).
 
-For each track the smoother keeps a causal window of the last W frames' embeddings. Every frame
-it builds the GUS graph over the window (binarized cosine similarity above a threshold, unit
-diagonal, optional time decay), normalizes it with the operator the head was trained with, runs
-the two trained GUS layers and the classifier, and outputs the newest frame's softmax. A track's
-window is cleared on a gap longer than ``max_gap_s`` or when the embedding jumps
-(cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut); windows never mix tracks. The
-per-track window, its resets, eviction and the output EMA are ``realtime.smooth_window``'s, shared
-with every other smoother.
+The GUS graph over a window of one face's frames: binarized cosine similarity above a
+threshold, unit diagonal, optional time decay, normalized with the operator the head was trained
+with; two trained GUS layers and the classifier give the newest frame's logits. The smoother
+that keeps the windows is ``realtime.graph_smoother``; the reference operators here (one graph
+at a time) and their batched twins (K windows at once, the smoother's hot path) agree, and the
+tests check both against each other and against the torch training code.
 
 The head (``<model stem>.gus.npz``, written by ``trainer.methods.gus.save_gus_head``) is found
-beside the model file. Cost per face per frame: one D x H and one H x H product (the first
-layer's projection is cached per frame) plus O(W^2 H) for the graphs.
+beside the model file. Its first layer's projection ``f W1`` can be folded into the model as the
+``gus_proj`` output (``trainer.fold_gus``); the card then records the head (``gus_head``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field, replace
@@ -24,13 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from realtime.card import sha256_file
-from realtime.decision import DecisionRule
+from realtime.card import FoldedHead, ModelCard, sha256_file
 from realtime.errors import ModelError
 from realtime.json_checks import is_number, short
 from realtime.safe_npz import read_npz
-from realtime.smooth_window import TrackWindow, WindowedSmoother
-from realtime.types import Predictions
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +80,47 @@ def _leaky(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, 0.2 * x)
 
 
+# Batched twins of the operators above, over K windows of N ring entries at once. ``valid``
+# (K, N) marks the entries that hold frames: the others get no edges (not even a self-loop), so
+# they add nothing to any valid node's sums and the valid block equals the graph over the
+# valid entries alone, in any order.
+
+
+def masked_adjacency(
+    cos: np.ndarray, threshold: float, valid: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """``A = 1[cos > threshold] * weights`` (K, N, N) between valid entries, unit diagonal."""
+    adj = ((cos > threshold) & valid[:, :, None] & valid[:, None, :]).astype(np.float32)
+    if weights is not None:
+        adj *= weights
+    diag = np.arange(adj.shape[1])
+    adj[:, diag, diag] = valid
+    return adj
+
+
+def batched_norm(adj: np.ndarray, norm: str, p: float = 0.5) -> np.ndarray:
+    """``normalize_adjacency`` of each (N, N) matrix of ``adj`` (K, N, N)."""
+    eye = _eye(adj.shape[1])
+    if norm == "mlgcn":
+        scale = p / (adj.sum(axis=1) + 1e-6)  # p / column sums
+        tilde_t = adj.transpose(0, 2, 1) * scale[:, :, None]
+        tilde_t += eye  # (pA / colsum + I)^T
+        inv_sqrt = tilde_t.sum(axis=1) ** -0.5  # row sums of the untransposed matrix
+        return tilde_t * inv_sqrt[:, :, None] * inv_sqrt[:, None, :]
+    if norm == "kipf":
+        tilde = adj + eye
+        inv_sqrt = tilde.sum(axis=2) ** -0.5
+        return tilde * inv_sqrt[:, :, None] * inv_sqrt[:, None, :]
+    raise ModelError(f"unknown graph norm {norm!r} in GUS head")
+
+
+@functools.cache
+def _eye(n: int) -> np.ndarray:
+    eye = np.eye(n, dtype=np.float32)
+    eye.flags.writeable = False
+    return eye
+
+
 @dataclass(frozen=True)
 class GusHeadWeights:
     """A trained GUS head: two graph layers (D -> H -> H) and a classifier (H -> C).
@@ -111,6 +148,10 @@ class GusHeadWeights:
     @property
     def embedding_dim(self) -> int:
         return int(self.w1.shape[0])
+
+    @property
+    def hidden_dim(self) -> int:
+        return int(self.w1.shape[1])
 
     @staticmethod
     def load(path: Path) -> GusHeadWeights:
@@ -150,9 +191,67 @@ class GusHeadWeights:
         row = normalize_adjacency(adj, self.norm, self.p)[-1]
         return ((row @ h1) @ self.w2) @ self.fc_w.T + self.fc_b
 
+    def window_logits(
+        self,
+        adj: np.ndarray,
+        proj: np.ndarray,
+        valid: np.ndarray,
+        newest: np.ndarray,
+        weights: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Logits (K, C) of the newest node of K windows at once (``window_features`` args)."""
+        return self.window_features(adj, proj, valid, newest, weights) @ self.w2_fc + self.fc_b
+
+    def window_features(
+        self,
+        adj: np.ndarray,
+        proj: np.ndarray,
+        valid: np.ndarray,
+        newest: np.ndarray,
+        weights: np.ndarray | None = None,
+        work: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The second GUS layer's aggregate (K, H) of the newest node of K windows at once.
+
+        ``features @ w2 @ fc_w.T + fc_b`` are its logits; the smoother's hot path.
+
+        Args:
+            adj: (K, N, N) first-layer graph, ``masked_adjacency`` of the windows' embedding
+                cosines (kept across frames) times ``weights``.
+            proj: (K, N, H) first-layer projections ``f W1`` (from the model, or ``project``).
+            valid: (K, N) entries that hold frames.
+            newest: (K,) index of each window's newest entry.
+            weights: Optional (K, N, N) edge weights (time decay) of the second graph.
+            work: Optional float32 (2, K, N, H) scratch space for the (K, N, H) intermediates.
+        """
+        h1 = np.matmul(batched_norm(adj, self.norm, self.p), proj, out=_part(work, 0))
+        np.maximum(h1, np.multiply(h1, 0.2, out=_part(work, 1)), out=h1)  # LeakyReLU(0.2)
+        # cos(h_i, h_j) > t as h_i.h_j > t |h_i| |h_j|, from the Gram matrix (its diagonal holds
+        # the squared norms): no unit rows. The same test for t >= 0 (a zero row has no edges).
+        gram = h1 @ h1.transpose(0, 2, 1)
+        scaled = np.sqrt(np.diagonal(gram, axis1=1, axis2=2))
+        bound = (self.threshold * scaled)[:, :, None] * scaled[:, None, :]
+        edges = (gram > bound) & valid[:, :, None] & valid[:, None, :]
+        adj2 = edges.astype(np.float32)
+        if weights is not None:
+            adj2 *= weights
+        diag = np.arange(adj2.shape[1])
+        adj2[:, diag, diag] = valid
+        rows = batched_norm(adj2, self.norm, self.p)[np.arange(len(newest)), newest]
+        return (rows[:, None, :] @ h1)[:, 0]
+
+    @functools.cached_property
+    def w2_fc(self) -> np.ndarray:
+        """``w2 @ fc_w.T`` (H, C): GUS2 has no activation, so it folds into the classifier."""
+        return self.w2 @ self.fc_w.T
+
     def _layer1(self, unit: np.ndarray, proj: np.ndarray, weights: np.ndarray | None):  # noqa: ANN202
         adj = threshold_adjacency(unit, self.threshold, weights)
         return _leaky(normalize_adjacency(adj, self.norm, self.p) @ proj)
+
+
+def _part(work: np.ndarray | None, index: int) -> np.ndarray | None:
+    return None if work is None else work[index]
 
 
 def head_path_for(model_path: Path) -> Path:
@@ -160,89 +259,18 @@ def head_path_for(model_path: Path) -> Path:
     return model_path.with_name(model_path.name.split(".")[0] + HEAD_SUFFIX)
 
 
-class GraphSmoother(WindowedSmoother):
-    """GUS-T smoother (``--smooth graph``): per-track graph propagation over a causal window.
+def load_head(
+    head: str | Path | None, model: str | Path | None, card: ModelCard | None = None
+) -> GusHeadWeights:
+    """Load the head and check it belongs to the model (when both are known).
 
-    The window, its gap reset, eviction and the output EMA are ``WindowedSmoother``'s; each
-    window caches every frame's unit embedding and first-layer projection (``_derive``).
+    A model whose card declares a folded head (``gus_head``) must come with exactly that head
+    file, trained on the model it was folded from; otherwise the head's recorded model hash must
+    match the model file (or its ONNX twin).
 
-    Args:
-        head: The ``.gus.npz`` file, or None to use the one beside ``model``.
-        model: The model file whose embeddings feed the head; None means the shipped default.
-            When the head records its base model's sha256, the model file must match.
-        window: W, frames per track window (spec: 16; 8-32).
-        max_gap_s: Clear a track's window after a gap longer than this.
-        reset_cos: Clear it when cos(f_t, f_t-1) falls below this.
-        decay_s: Optional time decay ``exp(-|t_i - t_j| / decay_s)`` of the edges (None = off).
-        ema_s: Time constant (s) of an EMA on the output; 0 turns it off. The previous output
-            keeps weight ``exp(-dt / ema_s)``: 0.065 s is the spec's beta = 0.6 at 30 fps, and
-            unlike a per-frame beta it does not depend on the frame rate.
-        threshold: Override the head's cosine threshold.
-        evict_after_s: Forget tracks unseen for longer than this.
-        decision: The model card's decision rule, applied to the head's logits as the backend
-            applies it to the model's (None: plain softmax).
+    Raises:
+        ModelError: A missing or malformed head, or one trained for another model.
     """
-
-    def __init__(
-        self,
-        head: str | Path | None = None,
-        model: str | Path | None = None,
-        window: int = 16,
-        max_gap_s: float = 0.5,
-        reset_cos: float = 0.3,
-        decay_s: float | None = None,
-        ema_s: float = 0.065,
-        threshold: float | None = None,
-        evict_after_s: float = 2.0,
-        decision: DecisionRule | None = None,
-    ) -> None:
-        super().__init__(window, evict_after_s, time_constant_s=ema_s, max_gap_s=max_gap_s)
-        self.weights = _load_head(head, model)
-        if threshold is not None:
-            self.weights = _with_threshold(self.weights, threshold)
-        self.reset_cos, self.decay_s = reset_cos, decay_s
-        self.decision = decision or DecisionRule()
-
-    @property
-    def ema_s(self) -> float:
-        """The output EMA's time constant in seconds (the window's ``time_constant_s``)."""
-        return self.time_constant_s
-
-    def _derive(self, preds: Predictions) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each row's (unit embedding (D,), first-layer projection (H,)), once per frame.
-
-        Raises:
-            ModelError: The predictions carry no embedding, or its size does not fit the head.
-        """
-        if preds.embedding is None:
-            raise ModelError("--smooth graph needs a model with an 'embedding' output")
-        if preds.embedding.shape[1] != self.weights.embedding_dim:
-            raise ModelError(
-                f"GUS head expects {self.weights.embedding_dim}-d embeddings, "
-                f"the model gives {preds.embedding.shape[1]}"
-            )
-        embeddings = preds.embedding.astype(np.float32)
-        projections = self.weights.project(embeddings)
-        units = unit_rows(embeddings)
-        return list(zip(units, projections, strict=True))
-
-    def _breaks(self, window: TrackWindow, derived: tuple[np.ndarray, np.ndarray]) -> bool:
-        """An embedding jump (identity switch or shot cut): cos(f_t, f_t-1) < ``reset_cos``."""
-        return float(derived[0] @ window.derived[-1][0]) < self.reset_cos
-
-    def _combine(self, window: TrackWindow) -> np.ndarray:
-        """Softmax (by the decision rule) of the newest node of the GUS graph over the window."""
-        units = np.stack([unit for unit, _ in window.derived])
-        projections = np.stack([proj for _, proj in window.derived])
-        weights = None
-        if self.decay_s:
-            times = np.asarray(window.t_s, np.float32)
-            weights = np.exp(-np.abs(times[:, None] - times[None, :]) / self.decay_s)
-        return self.decision.probs(self.weights.last_logits(units, projections, weights))
-
-
-def _load_head(head: str | Path | None, model: str | Path | None) -> GusHeadWeights:
-    """Load the head and check it belongs to the model (when both are known)."""
     if model is None:
         from realtime.assets import default_model_path
 
@@ -250,14 +278,36 @@ def _load_head(head: str | Path | None, model: str | Path | None) -> GusHeadWeig
     model = Path(model)
     path = Path(head) if head is not None else head_path_for(model)
     weights = GusHeadWeights.load(path)
+    folded = card.gus_head if card is not None else None
+    if folded is not None:
+        _check_folded(path, weights, folded, model)
+    else:
+        _check_base(path, weights, model)
+    logger.info("GUS-T head %s (%s, t=%.2f)", path, weights.norm, weights.threshold)
+    return weights
+
+
+def _check_folded(path: Path, weights: GusHeadWeights, folded: FoldedHead, model: Path) -> None:
+    if sha256_file(path) != folded.sha256:
+        raise ModelError(
+            f"GUS head {path.name} is not the head folded into {model} ({folded.file}); "
+            "fold it again: fer-train fold-gus"
+        )
+    if weights.meta.get("base_sha256", folded.base_sha256) != folded.base_sha256:
+        raise ModelError(f"GUS head {path.name} was trained for another model than {model}")
+    if folded.dim != weights.hidden_dim:
+        raise ModelError(
+            f"{model}: gus_proj has {folded.dim} values, the head {weights.hidden_dim}"
+        )
+
+
+def _check_base(path: Path, weights: GusHeadWeights, model: Path) -> None:
     expected = weights.meta.get("base_sha256")
     # The TorchScript file is exported with the ONNX one from the same checkpoint; the head
     # records the ONNX file's hash, so either file identifies the base model.
     exported = [p for p in (model, model.with_suffix(".onnx")) if p.is_file()]
     if expected and exported and all(sha256_file(p) != expected for p in exported):
         raise ModelError(f"GUS head {path.name} was trained for another model than {model}")
-    logger.info("GUS-T head %s (%s, t=%.2f)", path, weights.norm, weights.threshold)
-    return weights
 
 
 def _head_meta(path: Path, meta: np.ndarray) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -136,7 +136,7 @@ class WindowedSmoother(ABC):
             window.smoothed = self._ema(window, self._combine(window))
             rows.append(window.smoothed)
         probs = np.stack(rows).astype(np.float32)
-        return Predictions(preds.track_id, probs, preds.embedding)
+        return replace(preds, probs=probs)
 
     def _derive(self, preds: Predictions) -> Sequence[Any] | None:
         """Per-row values to cache in the windows, computed for the whole frame at once."""

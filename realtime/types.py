@@ -127,30 +127,38 @@ class CropBatch:
 
 @dataclass(frozen=True)
 class ModelOutput:
-    """What a backend returns for a batch: logits (B, C) and an embedding (B, D) or None."""
+    """What a backend returns for a batch: logits (B, C), an embedding (B, D) or None, and the
+    GUS-T head's first-layer projection folded into the model, ``gus_proj`` (B, H) or None."""
 
     logits: np.ndarray
     embedding: np.ndarray | None = None
+    projection: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         check_shape("ModelOutput.logits", self.logits, (None, None))
         if self.embedding is not None:
             check_shape("ModelOutput.embedding", self.embedding, (self.logits.shape[0], None))
+        if self.projection is not None:
+            check_shape("ModelOutput.projection", self.projection, (self.logits.shape[0], None))
 
 
 @dataclass(frozen=True)
 class Predictions:
-    """Per-track class probabilities for one frame: track_id (N,), probs (N, C)."""
+    """Per-track class probabilities for one frame: track_id (N,), probs (N, C), and the model's
+    embedding (N, D) and folded GUS-T projection (N, H) rows when it has them."""
 
     track_id: np.ndarray
     probs: np.ndarray
     embedding: np.ndarray | None = None
+    projection: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         check_shape("Predictions.track_id", self.track_id, (None,))
         check_shape("Predictions.probs", self.probs, (self.track_id.shape[0], None))
         if self.embedding is not None:
             check_shape("Predictions.embedding", self.embedding, (self.track_id.shape[0], None))
+        if self.projection is not None:
+            check_shape("Predictions.projection", self.projection, (self.track_id.shape[0], None))
 
     def __len__(self) -> int:
         return int(self.track_id.shape[0])

@@ -8,6 +8,7 @@ runs it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from types import TracebackType
 
 import numpy as np
@@ -69,10 +70,30 @@ class InferenceBackend(ABC):
             raise ValueError(f"{self.name} backend needs C-contiguous pixels")
 
     def _empty_output(self) -> ModelOutput:
-        logits = np.zeros((0, self.card.num_classes), np.float32)
-        dim = self.card.embedding_dim
-        embedding = None if dim is None else np.zeros((0, dim), np.float32)
-        return ModelOutput(logits, embedding)
+        card = self.card
+        arrays = [np.zeros((0, card.num_classes), np.float32)]
+        if card.embedding_dim is not None:
+            arrays.append(np.zeros((0, card.embedding_dim), np.float32))
+        if card.gus_head is not None:
+            arrays.append(np.zeros((0, card.gus_head.dim), np.float32))
+        return self._named_output(arrays)
+
+    def _named_output(self, arrays: Sequence[np.ndarray]) -> ModelOutput:
+        """The model's outputs, given in the card's ``outputs`` order, as a ModelOutput.
+
+        Outputs the card does not name (or the model does not return) are None; every array is
+        float32 with one row per sample.
+        """
+        logits = np.asarray(arrays[0], np.float32)
+        if logits.ndim != 2:
+            raise ModelError(f"{self.card.name} logits must be (B, C), got shape {logits.shape}")
+        named = dict(zip(self.card.outputs, arrays, strict=False))
+        extra = {
+            field: _rows(named[name], logits.shape[0])
+            for field, name in (("embedding", "embedding"), ("projection", "gus_proj"))
+            if name in named
+        }
+        return ModelOutput(logits, **extra)
 
     def _check_output(self, output: ModelOutput, batch: int) -> None:
         width = output.logits.shape[1]
@@ -103,3 +124,9 @@ class InferenceBackend(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.card.name!r}, device={self.device!r})"
+
+
+def _rows(array: np.ndarray, rows: int) -> np.ndarray:
+    """float32 (rows, F): a (B, F, 1, 1) embedding flattened per sample."""
+    array = np.asarray(array, np.float32)
+    return array if array.ndim == 2 else array.reshape(rows, -1)

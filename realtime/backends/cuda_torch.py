@@ -213,8 +213,7 @@ class CudaTorchBackend(InferenceBackend):
         except Exception as exc:
             raise ModelError(f"cuda inference failed for {self.path}: {first_line(exc)}") from None
         outputs = [np.concatenate(column) for column in zip(*parts, strict=True)]
-        embedding = outputs[1] if len(outputs) > 1 and "embedding" in self.card.outputs else None
-        return ModelOutput(outputs[0], embedding)
+        return self._named_output(outputs)
 
     def close(self) -> None:
         """Drop the graphs, buffers and module (torch frees the device memory)."""

@@ -135,13 +135,7 @@ class OnnxBackend(InferenceBackend):
             results = self._session.run(self._output_names, {self._input_name: pixels})
         except Exception as exc:
             raise ModelError(f"ONNX inference failed for {self.path}: {first_line(exc)}") from None
-        logits = np.asarray(results[0], np.float32)
-        if logits.ndim != 2:
-            raise ModelError(f"{self.path} logits must be (B, C), got shape {logits.shape}")
-        embedding = None
-        if len(results) > 1:
-            embedding = np.asarray(results[1], np.float32).reshape(logits.shape[0], -1)
-        return ModelOutput(logits, embedding)
+        return self._named_output(results)
 
     def close(self) -> None:
         """Drop the session (onnxruntime frees it when the last reference goes)."""

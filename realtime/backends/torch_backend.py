@@ -151,13 +151,7 @@ class TorchBackend(InferenceBackend):
             result = tuple(result[key] for key in self.card.outputs if key in result)
         if not isinstance(result, (tuple, list)):
             result = (result,)
-        logits = result[0].float().cpu().numpy()
-        if logits.ndim != 2:
-            raise ModelError(f"{self.path} logits must be (B, C), got shape {logits.shape}")
-        embedding = None
-        if len(result) > 1 and "embedding" in self.card.outputs:
-            embedding = result[1].float().cpu().numpy().reshape(logits.shape[0], -1)
-        return ModelOutput(logits, embedding)
+        return self._named_output([out.float().cpu().numpy() for out in result])
 
     def close(self) -> None:
         """Drop the module."""

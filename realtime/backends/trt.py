@@ -169,8 +169,7 @@ class TensorRTBackend(InferenceBackend):
                 self._stream.synchronize()
                 parts.append(self._staging.results(chunk.rows))
         outputs = [np.concatenate(column) for column in zip(*parts, strict=True)]
-        embedding = outputs[1] if len(outputs) > 1 and "embedding" in self.card.outputs else None
-        return ModelOutput(outputs[0], embedding)
+        return self._named_output(outputs)
 
     def close(self) -> None:
         """Free the context, engine, runtime and device buffers, in that order."""

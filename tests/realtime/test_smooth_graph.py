@@ -12,8 +12,9 @@ import pytest
 
 from realtime.card import sha256_file
 from realtime.errors import ModelError
+from realtime.graph_smoother import GraphSmoother
 from realtime.smooth import SMOOTHERS, make_smoother
-from realtime.smooth_graph import GUS_FORMAT, GraphSmoother, GusHeadWeights, head_path_for
+from realtime.smooth_graph import GUS_FORMAT, GusHeadWeights, head_path_for
 from realtime.types import Predictions
 
 D, H, C = 16, 8, 4

@@ -1,0 +1,240 @@
+"""GUS-T smoother (``--smooth graph``, and ``auto`` when the model has a head): METHODS.md §2.3.
+
+Per tracked face, a causal window of its last W frames; every frame the GUS graph over the
+window gives the newest frame's probabilities (``realtime.smooth_graph``), through the model
+card's decision rule and a time-constant EMA. A new track starts cold (its first frame is the
+isolated head), a track's window restarts after a gap longer than ``max_gap_s`` (a lost track)
+or an embedding jump (cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut), and
+windows never mix tracks.
+
+The work per frame is vectorised over the frame's tracks, on ring buffers that are allocated
+once (``realtime.track_rings``): one row of cosines per new frame, the first layer's projection
+taken from the model's ``gus_proj`` output when the head is folded in (else ``f W1`` here), and
+then the O(W^2 H) graph part only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from realtime.card import ModelCard
+from realtime.decision import DecisionRule
+from realtime.errors import ConfigError, ModelError
+from realtime.numeric import softmax
+from realtime.smooth_graph import GusHeadWeights, load_head
+from realtime.track_rings import TrackRings
+from realtime.types import Predictions
+
+logger = logging.getLogger(__name__)
+
+# The folded gus_proj is checked once against f W1 here; fp16 engines differ by ~1e-3.
+_FOLD_RTOL = 2e-2
+
+
+class GraphSmoother:
+    """GUS-T: per-track graph propagation over a causal window of the track's frames.
+
+    Args:
+        head: The ``.gus.npz`` file, or None to use the one beside ``model``.
+        model: The model file whose embeddings feed the head; None means the shipped default.
+        card: The model's card; it names a head folded into the model (``gus_head``) and gives
+            the decision rule when ``decision`` is None. Read from beside ``model`` when None.
+        window: W, frames per track window (spec: 16; 8-32).
+        max_gap_s: Clear a track's window after a gap longer than this (the track was lost).
+        reset_cos: Clear it when cos(f_t, f_t-1) falls below this.
+        decay_s: Optional time decay ``exp(-|t_i - t_j| / decay_s)`` of the edges (None = off).
+        ema_s: Time constant (s) of an EMA on the output; 0 turns it off. The previous output
+            keeps weight ``exp(-dt / ema_s)``, the same at any frame rate.
+        threshold: Override the head's cosine threshold.
+        evict_after_s: Forget tracks unseen for longer than this (at most ``max_gap_s``: a
+            window that old would be cleared anyway).
+        decision: The decision rule applied to the head's logits as the backend applies it to
+            the model's (None: the card's, else plain softmax).
+
+    Raises:
+        ConfigError: An argument out of range (the message names it).
+        ModelError: The head is missing, malformed or belongs to another model.
+    """
+
+    def __init__(
+        self,
+        head: str | Path | None = None,
+        model: str | Path | None = None,
+        card: ModelCard | None = None,
+        window: int = 16,
+        max_gap_s: float = 0.5,
+        reset_cos: float = 0.3,
+        decay_s: float | None = None,
+        ema_s: float = 0.065,
+        threshold: float | None = None,
+        evict_after_s: float = 2.0,
+        decision: DecisionRule | None = None,
+    ) -> None:
+        _check_ranges(window, max_gap_s, ema_s, evict_after_s, decay_s)
+        if card is None and model is not None:
+            card = card_beside(Path(model))
+        self.weights: GusHeadWeights = load_head(head, model, card)
+        if threshold is not None:
+            self.weights = replace(self.weights, threshold=float(threshold))
+        self.decision = decision or (card.decision if card is not None else DecisionRule())
+        self.window, self.max_gap_s, self.reset_cos = window, max_gap_s, reset_cos
+        self.decay_s, self.ema_s = decay_s, ema_s
+        self.evict_after_s = min(evict_after_s, max_gap_s)
+        self._fold_checked = False
+        # The decision rule folds into the head's last affine map: (z W + b) / T + o.
+        rule = self.decision
+        self._out_w = (self.weights.w2_fc / np.float32(rule.temperature)).astype(np.float32)
+        self._out_b = rule.adjust(self.weights.fc_b)
+        classes = int(self.weights.fc_b.shape[0])
+        dims = (self.weights.embedding_dim, self.weights.hidden_dim, classes)
+        self._rings = TrackRings(window, *dims, threshold=self.weights.threshold)
+        # Scratch space for the (K, W, H) intermediates: fresh arrays that size cost page faults.
+        self._work = np.empty((2, 0, window, self.weights.hidden_dim), np.float32)
+        self._take = np.empty((0, window, self.weights.hidden_dim), np.float32)
+
+    @property
+    def rings(self) -> TrackRings:
+        """The per-track windows (read them; the smoother writes them)."""
+        return self._rings
+
+    def reset(self) -> None:
+        """Forget every track."""
+        self._rings.reset()
+
+    def smooth(self, preds: Predictions, t_s: float) -> Predictions:
+        """Push each track's frame into its window and return the smoothed rows.
+
+        Raises:
+            ModelError: The predictions carry no embedding, or one that does not fit the head.
+        """
+        rings = self._rings
+        # A track unseen for max_gap_s is evicted here, so it comes back cold: no gap check below.
+        rings.evict(t_s, self.evict_after_s)
+        if len(preds) == 0:
+            return preds
+        embedding = self._embedding(preds)
+        unit = (
+            embedding
+            / np.maximum(np.sqrt(np.einsum("kd,kd->k", embedding, embedding)), 1e-12)[:, None]
+        )
+        proj = self._projection(preds, embedding)
+        slots, _ = rings.slots_for(preds.track_id.tolist())
+        last_t, prev = rings.last_t_s[slots], rings.newest[slots]
+        cos = rings.cosines(slots, unit)
+        # A new slot's "previous" entry is stale; clearing it again is harmless.
+        jump = cos[np.arange(len(slots)), prev] < self.reset_cos
+        if jump.any():
+            rings.clear(slots[jump])
+        newest = rings.push(slots, unit, proj, cos, t_s)
+        feats = self._features(slots, newest)
+        probs = self._ema(slots, softmax(feats @ self._out_w + self._out_b), t_s - last_t)
+        return Predictions(preds.track_id, probs, preds.embedding, preds.projection)
+
+    def _features(self, slots: np.ndarray, newest: np.ndarray) -> np.ndarray:
+        """The head's aggregate (K, H) for these slots' windows; no (K, W, H) allocations."""
+        rings, k = self._rings, len(slots)
+        if len(self._work[0]) < k:
+            self._work = np.empty((2, 2 * k, *rings.proj.shape[1:]), np.float32)
+        work = self._work[:, :k]
+        if slots.tolist() == list(range(k)):  # the usual case: read the slots in place
+            adj, proj, valid = rings.adj[:k], rings.proj[:k], rings.valid[:k]
+        else:
+            adj, valid = rings.adj[slots], rings.valid[slots]
+            proj = np.take(rings.proj, slots, axis=0, out=self._gathered(k))
+        weights = self._decay(slots)
+        if weights is not None:
+            adj = adj * weights
+        return self.weights.window_features(adj, proj, valid, newest, weights, work)
+
+    def _gathered(self, k: int) -> np.ndarray:
+        if len(self._take) < k:
+            self._take = np.empty((2 * k, *self._rings.proj.shape[1:]), np.float32)
+        return self._take[:k]
+
+    def _embedding(self, preds: Predictions) -> np.ndarray:
+        if preds.embedding is None:
+            raise ModelError("--smooth graph needs a model with an 'embedding' output")
+        if preds.embedding.shape[1] != self.weights.embedding_dim:
+            raise ModelError(
+                f"GUS head expects {self.weights.embedding_dim}-d embeddings, "
+                f"the model gives {preds.embedding.shape[1]}"
+            )
+        return np.asarray(preds.embedding, np.float32)
+
+    def _projection(self, preds: Predictions, embedding: np.ndarray) -> np.ndarray:
+        """The model's folded ``gus_proj`` rows (checked once against ``f W1``), else ``f W1``."""
+        folded = preds.projection
+        if folded is None or folded.shape[1] != self.weights.hidden_dim:
+            return self.weights.project(embedding)
+        if not self._fold_checked:
+            expected = self.weights.project(embedding)
+            scale = max(float(np.abs(expected).max()), 1e-6)
+            if float(np.abs(folded - expected).max()) > _FOLD_RTOL * scale:
+                raise ModelError(
+                    "the model's gus_proj output does not match its GUS head's w1: "
+                    "fold the head again (fer-train fold-gus)"
+                )
+            self._fold_checked = True
+        return np.asarray(folded, np.float32)
+
+    def _decay(self, slots: np.ndarray) -> np.ndarray | None:
+        if not self.decay_s:
+            return None
+        times = self._rings.t_s[slots]
+        gaps = np.abs(times[:, :, None] - times[:, None, :])
+        return np.exp(-gaps / self.decay_s).astype(np.float32)
+
+    def _ema(self, slots: np.ndarray, probs: np.ndarray, dt_s: np.ndarray) -> np.ndarray:
+        """``probs`` mixed with each track's previous output (a restarted window starts afresh).
+
+        The previous output keeps weight ``exp(-dt / ema_s)``; both rows sum to 1, so their
+        convex combination does too.
+        """
+        rings = self._rings
+        if self.ema_s:
+            keep = np.exp(dt_s * (-1.0 / self.ema_s)).astype(np.float32)
+            keep *= rings.has_output[slots]  # cleared or new windows have no previous output
+            keep = keep[:, None]
+            probs = keep * rings.smoothed[slots] + (1.0 - keep) * probs
+        rings.smoothed[slots] = probs
+        rings.has_output[slots] = True
+        return probs
+
+
+def card_beside(model: Path) -> ModelCard | None:
+    """The verified card of a model file from its sidecar or TorchScript archive, else None.
+
+    Only for callers without a backend: loading the model checks its card and reports a broken
+    one, so an unreadable card here just means "no card".
+    """
+    from realtime.backends.torch_backend import read_torchscript_card
+    from realtime.card import read_sidecar
+
+    if not model.is_file():
+        return None
+    try:
+        card = read_sidecar(model)
+        if card is None and model.suffix == ".pt":
+            card = read_torchscript_card(model)
+    except ModelError as exc:
+        logger.debug("no card for %s: %s", model, exc)
+        return None
+    return card
+
+
+def _check_ranges(
+    window: int, max_gap_s: float, ema_s: float, evict_after_s: float, decay_s: float | None
+) -> None:
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ConfigError(f"window must be an integer >= 1, got {window!r}")
+    for name, value in (("max_gap_s", max_gap_s), ("evict_after_s", evict_after_s)):
+        if not value > 0:
+            raise ConfigError(f"{name} must be > 0, got {value}")
+    if not ema_s >= 0:
+        raise ConfigError(f"ema_s must be >= 0, got {ema_s}")
+    if decay_s is not None and not decay_s > 0:
+        raise ConfigError(f"decay_s must be > 0 or None, got {decay_s}")
