@@ -1,0 +1,213 @@
+"""Crowd benchmark (issue 14): faces found, track ids and speed as the number of faces grows.
+
+Grids of the Pexels clip with 1, 4, 9 and 16 faces (640 x 360 tiles, tile k shifted by 37 k
+frames; ``grid_video.py``) go through ``fer-live bench`` with default flags: faces per frame,
+track ids, end-to-end FPS, faces per second and, in the same run, the decode-only and
+decode+detect ceilings. Then: the one-face clip with the old detection flags against the new
+defaults (alternating, median of rounds), detector settings compared on the 3 x 3 grid, found
+faces by face size in a 1080p frame (``face_sizes.py``), and ``fer-live report`` on the 3 x 3
+grid's records. The numbers depend on what else runs on the machine: the load average is saved.
+
+Run: ``python benchmarks/crowd.py`` (about 15 min on 2 busy cores; ``--quick`` skips the
+comparison and the size sweep) writes ``benchmarks/results/crowd.{json,md,png}`` and prints the
+acceptance numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Run as a script, so this folder is on sys.path and its modules import by name.
+from crowd_tables import acceptance_rows, markdown, plot
+from face_sizes import measure as measure_sizes
+from grid_video import PEXELS, grid_video
+
+from realtime.bench import device_info, run_benchmark, versions
+from realtime.cli import build_config
+from realtime.cli import main as fer_live
+
+logger = logging.getLogger("crowd")
+REPO = Path(__file__).resolve().parents[1]
+GRIDS = (1, 2, 3, 4)
+# The detection flags before issue 14: whole frame, every frame, at most 10 faces.
+OLD_FLAGS: dict[str, Any] = {"detect_tiles": 1, "detect_every": 1, "max_faces": 10}
+# Detector settings compared on the 3 x 3 grid (flags as fer-live takes them).
+COMPARE: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("before: whole frame, every frame", OLD_FLAGS),
+    (
+        "full range, whole frame, every frame",
+        {"detector": "full", "detect_tiles": 1, "detect_every": 1},
+    ),
+    ("2 tiles, every frame", {"detect_tiles": 2, "detect_every": 1}),
+    ("default: 2 tiles, every 2nd frame", {}),
+    ("3 tiles (3 x 2), every 3rd frame", {"detect_tiles": 3, "detect_every": 3}),
+)
+SINGLE_ROUNDS = 5
+
+
+def bench(video: Path, flags: dict[str, Any]) -> dict[str, Any]:
+    """One ``fer-live bench`` run (no outputs), reduced to the numbers the tables need."""
+    config = build_config(source=str(video), headless=True, **flags)
+    load = os.getloadavg()[0]
+    result = run_benchmark(config, ["fer-live", "bench", "-s", str(video)])
+    fps, faces, stages = result["fps"], result["faces"], result["stages_ms"]
+    return {
+        "video": video.name,
+        "flags": flags,
+        "frames": result["frames"],
+        "faces_per_frame": faces["per_frame"],
+        "min_faces_per_frame": faces["min_per_frame"],
+        "track_ids": faces["track_ids"],
+        "faces_per_second": faces["per_second"],
+        "fps": fps["end_to_end"],
+        "decode_fps": fps["decode_only"],
+        "decode_detect_fps": fps["decode_detect"],
+        "ratio_to_decode": fps["ratio_to_decode"],
+        "ratio_to_decode_detect": fps["ratio_to_decode_detect"],
+        "cpu_ms_per_frame": result["cpu_ms_per_frame"],
+        "detect_ms_mean": stages["detect"]["mean"],
+        "infer_ms_mean": stages["infer"]["mean"],
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+    }
+
+
+def scaling(step: Callable[[], None]) -> list[dict[str, Any]]:
+    """The default pipeline on grids of 1, 4, 9 and 16 faces."""
+    rows = []
+    for n in GRIDS:
+        row = bench(grid_video(n), {})
+        rows.append({"faces_present": n * n, **row})
+        step()
+    return rows
+
+
+def single_face(step: Callable[[], None]) -> dict[str, Any]:
+    """Old flags against the defaults on the one-face clip.
+
+    Old and new run back to back in each round (new first every other round); the ratio is
+    the median over rounds of new / old, so load that drifts during the run cancels out.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
+    for i in range(SINGLE_ROUNDS):
+        order = (("old", OLD_FLAGS), ("new", {}))
+        for name, flags in order if i % 2 == 0 else order[::-1]:
+            runs[name].append(bench(PEXELS, flags))
+            step()
+    pairs = list(zip(runs["old"], runs["new"], strict=True))
+    return {
+        "old_fps": statistics.median(r["fps"] for r in runs["old"]),
+        "new_fps": statistics.median(r["fps"] for r in runs["new"]),
+        "ratio": statistics.median(new["fps"] / old["fps"] for old, new in pairs),
+        "cpu_ratio": statistics.median(
+            old["cpu_ms_per_frame"] / new["cpu_ms_per_frame"] for old, new in pairs
+        ),
+        "runs": runs,
+    }
+
+
+def compare(step: Callable[[], None]) -> list[dict[str, Any]]:
+    """Detector settings on the 3 x 3 grid."""
+    rows = []
+    for name, flags in COMPARE:
+        rows.append({"setting": name, **bench(grid_video(3), flags)})
+        step()
+    return rows
+
+
+def report_check(work: Path) -> dict[str, Any]:
+    """``fer-live report`` on records of the 3 x 3 grid: tracks summarized, PNGs written."""
+    records = work / "grid3x3.jsonl"
+    out = work / "grid3x3_report"
+    run_rc = fer_live(["-s", str(grid_video(3)), "--headless", "--jsonl", str(records)])
+    report_rc = fer_live(["report", str(records), "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text()) if report_rc == 0 else {}
+    tracks = summary.get("tracks", [])
+    return {
+        "run_rc": run_rc,
+        "report_rc": report_rc,
+        "tracks": len(tracks),
+        "records_per_track": [t.get("records") for t in tracks],
+        "pngs": sorted(p.name for p in out.glob("*.png")),
+        "folder": str(out),
+    }
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement, with a progress bar."""
+    from rich.progress import Progress
+
+    for n in GRIDS:  # build (or find) the clips before anything is timed
+        grid_video(n)
+    steps = len(GRIDS) + 2 * SINGLE_ROUNDS + (0 if args.quick else len(COMPARE) + 6) + 1
+    result: dict[str, Any] = {"load_start": os.getloadavg()}
+    with Progress() as progress:
+        task = progress.add_task("crowd benchmark", total=steps)
+
+        def step() -> None:
+            progress.advance(task)
+
+        result["scaling"] = scaling(step)
+        result["single_face"] = single_face(step)
+        if not args.quick:
+            result["compare"] = compare(step)
+            result["face_sizes"] = measure_sizes(PEXELS, on_step=step)
+        work = args.report_dir or Path(tempfile.mkdtemp(prefix="crowd_report_"))
+        result["report"] = report_check(work)
+        step()
+    result["load_end"] = os.getloadavg()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--quick", action="store_true", help="skip the comparison and sizes")
+    parser.add_argument("--report-dir", type=Path, help="keep the 3 x 3 records and report here")
+    parser.add_argument(
+        "--note",
+        default="2 cores shared with a one-thread training run (about one core busy)",
+        help="machine conditions, saved with the results",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    result = run_all(args)
+    result.update(
+        {
+            "time": started,
+            "note": args.note,
+            "command": " ".join(["python", *sys.argv]),
+            "device": device_info(),
+            "versions": versions(),
+        }
+    )
+    result["acceptance"] = acceptance_rows(result)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "crowd.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    (args.out / "crowd.md").write_text(markdown(result))
+    plot(result, args.out / "crowd.png")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="issue 14 acceptance")
+    for column in ("item", "measured", "target", "met"):
+        table.add_column(column)
+    for row in result["acceptance"]:
+        table.add_row(row["item"], row["measured"], row["target"], "yes" if row["met"] else "NO")
+    Console().print(table)
+    print(f"wrote {args.out / 'crowd.md'}, crowd.json, crowd.png")
+
+
+if __name__ == "__main__":
+    main()
