@@ -202,6 +202,22 @@ def ensemble_export(
     console.print(f"ensemble {path}: ORT CPU batch-1 latency on one thread {latency:.2f} ms")
 
 
+@app.command("fold-gus")
+def fold_gus(
+    model: Path = typer.Argument(..., help="Exported .onnx model (its .pt twin is folded too)."),
+    head: Path | None = typer.Option(None, help="The .gus.npz head (default: beside the model)."),
+    verbose: bool = typer.Option(False),
+) -> None:
+    """Fold the GUS-T head's first-layer projection into the model as its gus_proj output."""
+    _setup_logging(verbose)
+    from trainer.fold_gus import fold_model
+
+    for report in fold_model(model, head):
+        console.print(
+            f"{report.path}: gus_proj vs embedding @ w1, max |diff| {report.max_abs_diff:.2e}"
+        )
+
+
 @app.command()
 def calibrate(
     model: Path = typer.Argument(..., help="Exported .onnx model (its card is rewritten)."),

@@ -18,6 +18,7 @@ from realtime.card import CARD_KEY, ModelCard, write_sidecar
 from realtime.decision import DecisionRule
 from realtime.errors import ModelError
 from trainer.export import read_onnx_card
+from trainer.fold_gus import strip_projection
 
 OPSET = 17
 SAME_INPUT = ("input_size", "channels", "mean", "std", "crop", "labels")
@@ -26,7 +27,7 @@ SAME_INPUT = ("input_size", "channels", "mean", "std", "crop", "labels")
 def _member_graph(path: Path) -> Any:
     import onnx
 
-    model = onnx.load(str(path))
+    model = strip_projection(onnx.load(str(path)))  # a member's folded head is not used here
     outputs = [o.name for o in model.graph.output]
     if outputs[:2] != ["logits", "embedding"]:
         raise ModelError(f"{path}: ensemble members need outputs logits, embedding; got {outputs}")
@@ -131,6 +132,8 @@ def build_ensemble(paths: list[Path], flip_tta: bool = False) -> tuple[Any, Mode
     card = replace(
         first,
         name="ensemble",
+        outputs=("logits", "embedding"),
+        gus_head=None,  # a member's folded head does not fit the ensemble's embedding
         arch="ensemble(" + ", ".join(c.arch or c.name for c in cards) + ")",
         embedding_dim=dim,
         decision=DecisionRule(),

@@ -66,7 +66,10 @@ def _example_input(card: ModelCard, batch: int = 2, seed: int = 0) -> torch.Tens
 
 def _check_card(model: FerNet, card: ModelCard) -> ModelCard:
     if card.embedding_dim is None or card.outputs != ("logits", "embedding"):
-        card = replace(card, outputs=("logits", "embedding"), embedding_dim=model.num_features)
+        # a fresh export has no folded GUS head (fer-train fold-gus adds it afterwards)
+        card = replace(
+            card, outputs=("logits", "embedding"), embedding_dim=model.num_features, gus_head=None
+        )
     if card.embedding_dim != model.num_features:
         raise ModelError(f"card embedding_dim {card.embedding_dim} != model {model.num_features}")
     return card
