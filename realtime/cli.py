@@ -268,6 +268,14 @@ def bench_command(
             "~/.local/share on Linux).",
         ),
     ] = None,
+    vs_smooth: Annotated[
+        str | None,
+        typer.Option(
+            "--vs-smooth",
+            help="Also run the pipeline with this smoother, alternating with --smooth's, and "
+            "print both FPS and their ratio.",
+        ),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> int:
     """Per-stage latency, end-to-end FPS, decode and decode+detect ceilings; saves JSON."""
@@ -275,7 +283,13 @@ def bench_command(
     try:
         setup_logging(verbose)
         config = live_config(source, outputs, stages, headless=True)
-        return run_bench(config, results_dir, ["fer-live", *argv])
+        if vs_smooth is not None:  # a bad name fails before the benchmark starts
+            if vs_smooth not in SMOOTHER_NAMES:
+                valid = ", ".join(sorted(SMOOTHER_NAMES))
+                raise ConfigError(f"--vs-smooth must be one of {valid}, got {vs_smooth!r}")
+            if vs_smooth == config.smooth.name:
+                raise ConfigError(f"--vs-smooth {vs_smooth} is the run's own --smooth")
+        return run_bench(config, results_dir, ["fer-live", *argv], vs_smooth)
     except KeyboardInterrupt as exc:  # here, before typer turns it into a silent exit 130
         return _interrupted(exc)
 
@@ -395,8 +409,13 @@ def check_writable_dir(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag} '{path}' is not a writable folder: {exc.strerror}") from None
 
 
-def run_bench(config: LiveConfig, results_dir: Path | None, command: list[str]) -> int:
-    """Check the results folder, run the benchmark, print its table and save the JSON result."""
+def run_bench(
+    config: LiveConfig, results_dir: Path | None, command: list[str], vs_smooth: str | None = None
+) -> int:
+    """Check the results folder, run the benchmark, print its table and save the JSON result.
+
+    With ``vs_smooth``, also compare the run's smoother with that one (``realtime.bench_smooth``).
+    """
     from rich.console import Console
 
     from realtime.bench import report_table, run_benchmark, save_result
@@ -404,9 +423,15 @@ def run_bench(config: LiveConfig, results_dir: Path | None, command: list[str]) 
     results_dir = default_bench_dir() if results_dir is None else results_dir
     check_writable_dir(results_dir, "--results-dir")
     result = run_benchmark(config, command)
-    path = save_result(result, results_dir)
     console = Console()
     console.print(report_table(result))
+    if vs_smooth is not None:
+        from realtime.bench_smooth import compare_smoothing, compare_table, ratio_line
+
+        result["smooth_compare"] = compare_smoothing(config, vs_smooth)
+        console.print(compare_table(result["smooth_compare"]))
+        console.print(ratio_line(result["smooth_compare"]))
+    path = save_result(result, results_dir)
     console.print(f"saved {path}", soft_wrap=True)
     return 0
 

@@ -123,7 +123,7 @@ def onnx_fold_error(model: Path, w1: np.ndarray, card: ModelCard) -> float:
 
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     x = _random_input(card)
-    embedding, proj = session.run(["embedding", GUS_OUTPUT], {"input": x})
+    embedding, proj = session.run(["embedding", GUS_OUTPUT], {session.get_inputs()[0].name: x})
     return float(np.abs(proj - embedding @ w1).max())
 
 

@@ -1,0 +1,80 @@
+"""GUS-T's per-track ring buffers: slots, wrap-around, edges kept across frames, resets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.track_rings import TrackRings
+
+W, D, H, C = 4, 6, 3, 2
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.standard_normal((n, D)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _push(rings: TrackRings, track_ids: list[int], unit: np.ndarray, t_s: float) -> np.ndarray:
+    slots, _ = rings.slots_for(track_ids)
+    proj = np.zeros((len(slots), H), np.float32)
+    return rings.push(slots, unit, proj, rings.cosines(slots, unit), t_s)
+
+
+def test_window_wraps_and_edges_match_the_cosines_of_the_last_w_frames() -> None:
+    # given one track pushed W + 3 times
+    rng = np.random.default_rng(0)
+    rings, frames = TrackRings(W, D, H, C, threshold=0.1), _unit(rng, W + 3)
+    for t, u in enumerate(frames):
+        _push(rings, [5], u[None], t / 30)
+    # then the ring holds the last W frames, and its graph is 1[cos > t] among them
+    slot = rings.slots_for([5])[0][0]
+    assert rings.length(5) == W and rings.valid[slot].all()
+    kept = rings.unit[slot]
+    for t in range(3, W + 3):  # frame t sits in entry t mod W, over the oldest one
+        np.testing.assert_array_equal(kept[t % W], frames[t])
+    expected = (kept @ kept.T > 0.1).astype(np.float32)
+    np.fill_diagonal(expected, 1.0)
+    np.testing.assert_array_equal(rings.adj[slot], expected)
+    assert rings.t_s[slot, rings.newest[slot]] == pytest.approx((W + 2) / 30)
+
+
+def test_cleared_slot_restarts_with_only_its_new_frame() -> None:
+    rng = np.random.default_rng(1)
+    rings = TrackRings(W, D, H, C, threshold=-1.0)  # every pair is an edge
+    for t in range(3):
+        _push(rings, [1], _unit(rng, 1), t / 30)
+    slots, _ = rings.slots_for([1])
+    rings.clear(slots)
+    newest = _push(rings, [1], _unit(rng, 1), 3 / 30)
+    assert rings.length(1) == 1
+    only = np.zeros((W, W), np.float32)
+    only[newest[0], newest[0]] = 1.0
+    np.testing.assert_array_equal(rings.adj[slots[0]], only)
+
+
+def test_slots_are_reused_after_eviction_and_grow_past_the_preallocated_count() -> None:
+    rng = np.random.default_rng(2)
+    rings = TrackRings(W, D, H, C, threshold=0.5)
+    many = list(range(20))  # more live tracks than the 8 preallocated slots
+    _push(rings, many, _unit(rng, 20), 0.0)
+    assert len(rings) == 20 and len(rings.live) >= 20
+    _push(rings, many[:2], _unit(rng, 2), 1.0)
+    rings.evict(1.0, after_s=0.5)  # tracks 2..19 were last seen 1 s ago
+    assert sorted(t for t in many if t in rings) == [0, 1]
+    slots, new = rings.slots_for([100])
+    assert new[0] and rings.length(100) == 0 and slots[0] < 20  # a freed slot, cleared
+
+
+def test_track_ids_must_be_unique_within_a_frame() -> None:
+    rings = TrackRings(W, D, H, C, threshold=0.5)
+    with pytest.raises(ValueError, match="unique"):
+        rings.slots_for([3, 3])
+
+
+def test_reset_forgets_every_track() -> None:
+    rings = TrackRings(W, D, H, C, threshold=0.5)
+    _push(rings, [1, 2], _unit(np.random.default_rng(3), 2), 0.0)
+    rings.reset()
+    assert len(rings) == 0 and 1 not in rings
+    assert rings.slots_for([1])[1][0]  # comes back as a new track
