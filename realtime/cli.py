@@ -100,7 +100,7 @@ DetectEveryOpt = Annotated[
     int | None,
     typer.Option(
         "--detect-every",
-        help="Detect every K frames (default: 1, or 2-3 on frames that need tiles).",
+        help="Detect every K frames (default: 1, or 3 on frames that need tiles).",
     ),
 ]
 MaxFacesOpt = Annotated[int, typer.Option("--max-faces", help="Most faces per frame.")]

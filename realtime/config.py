@@ -86,7 +86,7 @@ class DetectConfig:
     """Face detection: ``--detect-every``, ``--max-faces``, ``--min-score``, ``--detect-tiles``.
 
     Attributes:
-        every: Detect every K-th frame; None chooses from the tiles (1 untiled, 2-3 tiled; see
+        every: Detect every K-th frame; None chooses from the tiles (1 untiled, 3 tiled; see
             ``realtime.detect_plan``).
         tiles: Also detect on tiles, N across the longer side (small, far faces; one detector
             call per tile). None means 2 for still images and, for video, chosen from each

@@ -34,8 +34,8 @@ def frames(width: int, height: int, count: int, start: int = 0) -> list[Frame]:
         (640, 360, 1, 1),
         (1280, 720, 1, 1),
         (720, 1280, 1, 1),
-        (1920, 1080, 2, 2),
-        (1080, 1920, 2, 2),
+        (1920, 1080, 2, 3),
+        (1080, 1920, 2, 3),
         (2560, 1440, 3, 3),
         (3840, 2160, 4, 3),
         (8000, 6000, 4, 3),
@@ -56,13 +56,13 @@ def test_small_frames_are_searched_whole_on_every_frame():
     assert all(r is not None for r in results)
 
 
-def test_1080p_frames_are_tiled_every_second_frame():
+def test_1080p_frames_are_tiled_every_third_frame():
     inner = RecordingDetector()
     planned = PlannedDetector(inner)
     results = [planned.detect(f) for f in frames(1920, 1080, 6)]
     # the skipped frames return None: the tracker carries the boxes
-    assert inner.calls == [(0, 2), (2, 2), (4, 2)]
-    assert [r is None for r in results] == [False, True] * 3
+    assert inner.calls == [(0, 2), (3, 2)]
+    assert [r is None for r in results] == [False, True, True] * 2
 
 
 @pytest.mark.parametrize(
@@ -70,6 +70,7 @@ def test_1080p_frames_are_tiled_every_second_frame():
     [
         (1, None, [(0, 1), (1, 1), (2, 1), (3, 1)]),  # --detect-tiles 1: the old default
         (3, None, [(0, 3), (3, 3)]),
+        (2, 2, [(0, 2), (2, 2)]),
         (None, 1, [(0, 2), (1, 2), (2, 2), (3, 2)]),  # --detect-every 1 keeps the auto tiles
         (2, 4, [(0, 2)]),
     ],
