@@ -22,7 +22,7 @@ def pass_order(first: str, second: str, rounds: int) -> list[str]:
     return [(first, second)[(i + i // 2) % 2] for i in range(2 * rounds)]
 
 
-def compare_smoothing(config: LiveConfig, other: str, rounds: int = 2) -> dict[str, Any]:
+def compare_smoothing(config: LiveConfig, other: str, rounds: int = 4) -> dict[str, Any]:
     """Run the pipeline with ``config``'s smoother and with ``other``, alternating.
 
     Args:

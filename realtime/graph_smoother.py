@@ -15,6 +15,7 @@ then the O(W^2 H) graph part only.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,6 @@ import numpy as np
 from realtime.card import ModelCard
 from realtime.decision import DecisionRule
 from realtime.errors import ConfigError, ModelError
-from realtime.numeric import softmax
 from realtime.smooth_graph import GusHeadWeights, load_head
 from realtime.track_rings import TrackRings
 from realtime.types import Predictions
@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 # The folded gus_proj is checked once against f W1 here; fp16 engines differ by ~1e-3.
 _FOLD_RTOL = 2e-2
+_TINY = np.array(1e-12, np.float32)
 
 
 class GraphSmoother:
@@ -43,13 +44,16 @@ class GraphSmoother:
         model: The model file whose embeddings feed the head; None means the shipped default.
         card: The model's card; it names a head folded into the model (``gus_head``) and gives
             the decision rule when ``decision`` is None. Read from beside ``model`` when None.
-        window: W, frames per track window (spec: 16; 8-32).
+        window: W, frames per track window (spec: 8-32; 12, with ``threshold`` and ``ema_s``
+            chosen on jittered FERPlus Valid sequences, ``benchmarks/temporal.py --split valid``).
         max_gap_s: Clear a track's window after a gap longer than this (the track was lost).
         reset_cos: Clear it when cos(f_t, f_t-1) falls below this.
         decay_s: Optional time decay ``exp(-|t_i - t_j| / decay_s)`` of the edges (None = off).
         ema_s: Time constant (s) of an EMA on the output; 0 turns it off. The previous output
             keeps weight ``exp(-dt / ema_s)``, the same at any frame rate.
-        threshold: Override the head's cosine threshold.
+        threshold: Cosine threshold of an edge in both graphs; None keeps the head's own (the
+            0.5 it was trained to be evaluated with). 0.7 follows a change of face or
+            expression faster: fewer frames of the old face stay connected to the new one.
         evict_after_s: Forget tracks unseen for longer than this (at most ``max_gap_s``: a
             window that old would be cleared anyway).
         decision: The decision rule applied to the head's logits as the backend applies it to
@@ -65,12 +69,12 @@ class GraphSmoother:
         head: str | Path | None = None,
         model: str | Path | None = None,
         card: ModelCard | None = None,
-        window: int = 16,
+        window: int = 12,
         max_gap_s: float = 0.5,
         reset_cos: float = 0.3,
         decay_s: float | None = None,
-        ema_s: float = 0.065,
-        threshold: float | None = None,
+        ema_s: float = 0.1,
+        threshold: float | None = 0.7,
         evict_after_s: float = 2.0,
         decision: DecisionRule | None = None,
     ) -> None:
@@ -84,6 +88,7 @@ class GraphSmoother:
         self.window, self.max_gap_s, self.reset_cos = window, max_gap_s, reset_cos
         self.decay_s, self.ema_s = decay_s, ema_s
         self.evict_after_s = min(evict_after_s, max_gap_s)
+        self._neg_rate = np.array(-1.0 / ema_s if ema_s else 0.0)
         self._fold_checked = False
         # The decision rule folds into the head's last affine map: (z W + b) / T + o.
         rule = self.decision
@@ -91,7 +96,9 @@ class GraphSmoother:
         self._out_b = rule.adjust(self.weights.fc_b)
         classes = int(self.weights.fc_b.shape[0])
         dims = (self.weights.embedding_dim, self.weights.hidden_dim, classes)
-        self._rings = TrackRings(window, *dims, threshold=self.weights.threshold)
+        self._rings = TrackRings(
+            window, *dims, threshold=self.weights.threshold, keep_times=bool(decay_s)
+        )
         # Scratch space for the (K, W, H) intermediates: fresh arrays that size cost page faults.
         self._work = np.empty((2, 0, window, self.weights.hidden_dim), np.float32)
         self._take = np.empty((0, window, self.weights.hidden_dim), np.float32)
@@ -117,21 +124,22 @@ class GraphSmoother:
         if len(preds) == 0:
             return preds
         embedding = self._embedding(preds)
-        unit = (
-            embedding
-            / np.maximum(np.sqrt(np.einsum("kd,kd->k", embedding, embedding)), 1e-12)[:, None]
-        )
+        unit = embedding / np.maximum(np.sqrt(_row_dots(embedding)), _TINY)[:, None]
         proj = self._projection(preds, embedding)
         slots, _ = rings.slots_for(preds.track_id.tolist())
-        last_t, prev = rings.last_t_s[slots], rings.newest[slots]
+        prev, last_t = rings.newest[slots], rings.last_t_s[slots]
         cos = rings.cosines(slots, unit)
         # A new slot's "previous" entry is stale; clearing it again is harmless.
-        jump = cos[np.arange(len(slots)), prev] < self.reset_cos
+        jump = cos[_arange(len(slots)), prev] < self.reset_cos
         if jump.any():
             rings.clear(slots[jump])
-        newest = rings.push(slots, unit, proj, cos, t_s)
-        feats = self._features(slots, newest)
-        probs = self._ema(slots, softmax(feats @ self._out_w + self._out_b), t_s - last_t)
+        newest = rings.push(slots, unit, proj, cos, t_s, prev)
+        logits = self._features(slots, newest) @ self._out_w
+        logits += self._out_b
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits, out=logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        probs = self._ema(slots, probs, t_s - last_t)
         return Predictions(preds.track_id, probs, preds.embedding, preds.projection)
 
     def _features(self, slots: np.ndarray, newest: np.ndarray) -> np.ndarray:
@@ -141,14 +149,12 @@ class GraphSmoother:
             self._work = np.empty((2, 2 * k, *rings.proj.shape[1:]), np.float32)
         work = self._work[:, :k]
         if slots.tolist() == list(range(k)):  # the usual case: read the slots in place
-            adj, proj, valid = rings.adj[:k], rings.proj[:k], rings.valid[:k]
+            edges, proj, valid = rings.edges[:k], rings.proj[:k], rings.valid[:k]
         else:
-            adj, valid = rings.adj[slots], rings.valid[slots]
+            edges, valid = rings.edges[slots], rings.valid[slots]
             proj = np.take(rings.proj, slots, axis=0, out=self._gathered(k))
         weights = self._decay(slots)
-        if weights is not None:
-            adj = adj * weights
-        return self.weights.window_features(adj, proj, valid, newest, weights, work)
+        return self.weights.window_features(edges, proj, valid, newest, weights, work)
 
     def _gathered(self, k: int) -> np.ndarray:
         if len(self._take) < k:
@@ -196,13 +202,32 @@ class GraphSmoother:
         """
         rings = self._rings
         if self.ema_s:
-            keep = np.exp(dt_s * (-1.0 / self.ema_s)).astype(np.float32)
+            keep = np.exp(dt_s * self._neg_rate)
             keep *= rings.has_output[slots]  # cleared or new windows have no previous output
-            keep = keep[:, None]
-            probs = keep * rings.smoothed[slots] + (1.0 - keep) * probs
+            previous = rings.smoothed[slots]
+            previous -= probs
+            previous *= keep[:, None]
+            probs += previous  # keep * previous + (1 - keep) * probs
         rings.smoothed[slots] = probs
         rings.has_output[slots] = True
         return probs
+
+
+def _row_dots(x: np.ndarray) -> np.ndarray:
+    """Each row's dot product with itself (K,); numpy 2's vecdot is the cheapest call."""
+    if _VECDOT is not None:
+        return _VECDOT(x, x)
+    return np.einsum("kd,kd->k", x, x)
+
+
+_VECDOT = getattr(np, "vecdot", None)  # numpy >= 2.0
+
+
+@functools.cache
+def _arange(n: int) -> np.ndarray:
+    rows = np.arange(n)
+    rows.flags.writeable = False
+    return rows
 
 
 def card_beside(model: Path) -> ModelCard | None:

@@ -102,16 +102,39 @@ def batched_norm(adj: np.ndarray, norm: str, p: float = 0.5) -> np.ndarray:
     """``normalize_adjacency`` of each (N, N) matrix of ``adj`` (K, N, N)."""
     eye = _eye(adj.shape[1])
     if norm == "mlgcn":
-        scale = p / (adj.sum(axis=1) + 1e-6)  # p / column sums
+        scale = adj.sum(axis=1)  # column sums
+        scale += _EPS
+        np.divide(_const(p), scale, out=scale)
         tilde_t = adj.transpose(0, 2, 1) * scale[:, :, None]
         tilde_t += eye  # (pA / colsum + I)^T
-        inv_sqrt = tilde_t.sum(axis=1) ** -0.5  # row sums of the untransposed matrix
-        return tilde_t * inv_sqrt[:, :, None] * inv_sqrt[:, None, :]
-    if norm == "kipf":
-        tilde = adj + eye
-        inv_sqrt = tilde.sum(axis=2) ** -0.5
-        return tilde * inv_sqrt[:, :, None] * inv_sqrt[:, None, :]
-    raise ModelError(f"unknown graph norm {norm!r} in GUS head")
+        inv_sqrt = tilde_t.sum(axis=1)  # row sums of the untransposed matrix
+        np.sqrt(inv_sqrt, out=inv_sqrt)
+        np.divide(_ONE, inv_sqrt, out=inv_sqrt)
+    elif norm == "kipf":
+        tilde_t = adj + eye  # symmetric
+        inv_sqrt = 1.0 / np.sqrt(tilde_t.sum(axis=2))
+    else:
+        raise ModelError(f"unknown graph norm {norm!r} in GUS head")
+    tilde_t *= inv_sqrt[:, :, None]
+    tilde_t *= inv_sqrt[:, None, :]
+    return tilde_t
+
+
+# 0-d float32 operands: cheaper than Python floats in numpy's small-array operations
+_EPS = np.array(1e-6, np.float32)
+_ONE = np.array(1.0, np.float32)
+
+
+@functools.cache
+def _const(value: float) -> np.ndarray:
+    return np.array(value, np.float32)
+
+
+@functools.cache
+def _range(n: int) -> np.ndarray:
+    rows = np.arange(n)
+    rows.flags.writeable = False
+    return rows
 
 
 @functools.cache
@@ -193,18 +216,18 @@ class GusHeadWeights:
 
     def window_logits(
         self,
-        adj: np.ndarray,
+        edges: np.ndarray,
         proj: np.ndarray,
         valid: np.ndarray,
         newest: np.ndarray,
         weights: np.ndarray | None = None,
     ) -> np.ndarray:
         """Logits (K, C) of the newest node of K windows at once (``window_features`` args)."""
-        return self.window_features(adj, proj, valid, newest, weights) @ self.w2_fc + self.fc_b
+        return self.window_features(edges, proj, valid, newest, weights) @ self.w2_fc + self.fc_b
 
     def window_features(
         self,
-        adj: np.ndarray,
+        edges: np.ndarray,
         proj: np.ndarray,
         valid: np.ndarray,
         newest: np.ndarray,
@@ -216,28 +239,33 @@ class GusHeadWeights:
         ``features @ w2 @ fc_w.T + fc_b`` are its logits; the smoother's hot path.
 
         Args:
-            adj: (K, N, N) first-layer graph, ``masked_adjacency`` of the windows' embedding
-                cosines (kept across frames) times ``weights``.
+            edges: (K, N, N) bool first-layer edges ``cos(f_i, f_j) > t`` with a unit diagonal
+                (kept across frames); entries that are not ``valid`` are ignored.
             proj: (K, N, H) first-layer projections ``f W1`` (from the model, or ``project``).
             valid: (K, N) entries that hold frames.
             newest: (K,) index of each window's newest entry.
-            weights: Optional (K, N, N) edge weights (time decay) of the second graph.
+            weights: Optional (K, N, N) edge weights (time decay, 1 on the diagonal).
             work: Optional float32 (2, K, N, H) scratch space for the (K, N, H) intermediates.
         """
+        both = valid[:, :, None] & valid[:, None, :]
+        adj = (edges & both).astype(np.float32)
+        if weights is not None:
+            adj *= weights
         h1 = np.matmul(batched_norm(adj, self.norm, self.p), proj, out=_part(work, 0))
-        np.maximum(h1, np.multiply(h1, 0.2, out=_part(work, 1)), out=h1)  # LeakyReLU(0.2)
+        leak = np.multiply(h1, _const(0.2), out=_part(work, 1))
+        np.maximum(h1, leak, out=h1)  # LeakyReLU(0.2)
         # cos(h_i, h_j) > t as h_i.h_j > t |h_i| |h_j|, from the Gram matrix (its diagonal holds
         # the squared norms): no unit rows. The same test for t >= 0 (a zero row has no edges).
         gram = h1 @ h1.transpose(0, 2, 1)
-        scaled = np.sqrt(np.diagonal(gram, axis1=1, axis2=2))
-        bound = (self.threshold * scaled)[:, :, None] * scaled[:, None, :]
-        edges = (gram > bound) & valid[:, :, None] & valid[:, None, :]
-        adj2 = edges.astype(np.float32)
+        norms = np.sqrt(np.diagonal(gram, axis1=1, axis2=2))
+        bound = (norms * _const(self.threshold))[:, :, None] * norms[:, None, :]
+        np.greater(gram, bound, out=both, where=both)  # edges only between valid entries
+        adj = both.astype(np.float32)
         if weights is not None:
-            adj2 *= weights
-        diag = np.arange(adj2.shape[1])
-        adj2[:, diag, diag] = valid
-        rows = batched_norm(adj2, self.norm, self.p)[np.arange(len(newest)), newest]
+            adj *= weights
+        diag = _range(adj.shape[1])
+        adj[:, diag, diag] = valid
+        rows = batched_norm(adj, self.norm, self.p)[_range(len(newest)), newest]
         return (rows[:, None, :] @ h1)[:, 0]
 
     @functools.cached_property

@@ -1,20 +1,22 @@
 """Preallocated ring buffers of every live track's recent frames, for GUS-T.
 
 One slot per live track holds its last W frames: unit embeddings (W, D), first-layer
-projections (W, H), timestamps and a valid mask, plus the first GUS layer's graph between its
-entries (W, W): 1[cos > threshold] between valid entries, unit diagonal. A new frame overwrites
-the oldest entry and adds one row and column of that graph; the rest of the matrix is what the
-previous frames' graphs already computed. The output EMA's state lives here too. Slots of
+projections (W, H), timestamps and a valid mask, plus the first GUS layer's edges between its
+entries (W, W): 1[cos > threshold], unit diagonal (only valid entries count). A new frame
+overwrites the oldest entry and adds one row and column of edges; the rest of the matrix is what
+the previous frames' graphs already computed. The output EMA's state lives here too. Slots of
 evicted tracks are reused, and the arrays double when more tracks are live than there are
 slots, so a frame allocates only its own small results.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _START_SLOTS = 8
-_PER_SLOT = ("unit", "proj", "adj", "t_s", "valid", "newest", "last_t_s", "smoothed",
+_PER_SLOT = ("unit", "proj", "edges", "t_s", "valid", "newest", "last_t_s", "smoothed",
              "has_output", "track_of", "live")  # fmt: skip
 
 
@@ -27,25 +29,36 @@ class TrackRings:
         hidden: H, projection size.
         classes: C, size of a probability row (the EMA state).
         threshold: Cosine threshold of an edge.
+        keep_times: Record every entry's time in ``t_s`` (for a time decay of the edges).
 
     Attributes:
         unit: (S, W, D) unit embeddings.
         proj: (S, W, H) first-layer projections.
-        adj: (S, W, W) the first layer's graph between a slot's valid entries (0 elsewhere).
-        t_s: (S, W) timestamps.
+        edges: (S, W, W) bool, 1[cos > threshold] between a slot's entries, unit diagonal;
+            rows and columns of entries that are not ``valid`` are stale.
+        t_s: (S, W) timestamps (when ``keep_times``).
         valid: (S, W) entries that hold frames.
         newest: (S,) index of each slot's newest entry; ``last_t_s`` (S,) its time.
         smoothed: (S, C) the previous output row of each slot; ``has_output`` (S,) says
             whether there is one since the window last restarted.
     """
 
-    def __init__(self, window: int, dim: int, hidden: int, classes: int, threshold: float) -> None:
-        self.window, self.threshold = window, threshold
+    def __init__(
+        self,
+        window: int,
+        dim: int,
+        hidden: int,
+        classes: int,
+        threshold: float,
+        keep_times: bool = True,
+    ) -> None:
+        self.window, self.threshold, self.keep_times = window, threshold, keep_times
+        self._next = np.roll(np.arange(window), -1)  # entry after entry i, wrapping around
         self._slot_of: dict[int, int] = {}
         self._oldest_t_s = np.inf  # a lower bound of the live tracks' last times
         self.unit = np.zeros((0, window, dim), np.float32)
         self.proj = np.zeros((0, window, hidden), np.float32)
-        self.adj = np.zeros((0, window, window), np.float32)
+        self.edges = np.zeros((0, window, window), bool)
         self.t_s = np.zeros((0, window), np.float64)
         self.valid = np.zeros((0, window), bool)
         self.newest = np.zeros(0, np.int64)
@@ -101,7 +114,6 @@ class TrackRings:
     def clear(self, slots: np.ndarray) -> None:
         """Restart these slots' windows (new track, identity break): history and output."""
         self.valid[slots] = False
-        self.adj[slots] = 0.0
         self.has_output[slots] = False
         self.newest[slots] = self.window - 1  # the next push writes entry 0
 
@@ -123,10 +135,19 @@ class TrackRings:
 
     def cosines(self, slots: np.ndarray, unit: np.ndarray) -> np.ndarray:
         """(K, W) cosines of each new unit embedding (K, D) with its slot's entries."""
+        k = len(slots)
+        if slots.tolist() == list(range(k)):  # the usual case: slots 0..K-1, read in place
+            return np.matmul(self.unit[:k], unit[:, :, None])[:, :, 0]
         return np.stack([self.unit[s] @ u for s, u in zip(slots.tolist(), unit, strict=True)])
 
     def push(
-        self, slots: np.ndarray, unit: np.ndarray, proj: np.ndarray, cos: np.ndarray, t_s: float
+        self,
+        slots: np.ndarray,
+        unit: np.ndarray,
+        proj: np.ndarray,
+        cos: np.ndarray,
+        t_s: float,
+        prev: np.ndarray,
     ) -> np.ndarray:
         """Write one frame per slot over its oldest entry; returns the entries written (K,).
 
@@ -134,22 +155,31 @@ class TrackRings:
             slots: (K,) distinct slots.
             unit: (K, D) unit embeddings.
             proj: (K, H) first-layer projections.
-            cos: (K, W) ``cosines(slots, unit)``, taken before any ``clear`` of these slots.
+            cos: (K, W) ``cosines(slots, unit)``.
             t_s: The frame's time.
+            prev: ``newest[slots]`` before this push.
         """
-        pos = (self.newest[slots] + 1) % self.window
-        self.valid[slots, pos] = True
-        edges = ((cos > self.threshold) & self.valid[slots]).astype(np.float32)
-        edges[np.arange(len(slots)), pos] = 1.0
-        self.adj[slots, pos, :] = edges
-        self.adj[slots, :, pos] = edges
+        pos = self._next[prev]
+        bits = cos > self.threshold
+        bits[_range(len(slots)), pos] = True
+        self.edges[slots, pos, :] = bits
+        self.edges[slots, :, pos] = bits
         self.unit[slots, pos] = unit
         self.proj[slots, pos] = proj
-        self.t_s[slots, pos] = t_s
+        if self.keep_times:
+            self.t_s[slots, pos] = t_s
+        self.valid[slots, pos] = True
         self.newest[slots] = pos
         self.last_t_s[slots] = t_s
         self._oldest_t_s = min(self._oldest_t_s, t_s)
         return pos
+
+
+@functools.cache
+def _range(n: int) -> np.ndarray:
+    rows = np.arange(n)
+    rows.flags.writeable = False
+    return rows
 
 
 def _grown(array: np.ndarray, slots: int) -> np.ndarray:

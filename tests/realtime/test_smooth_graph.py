@@ -1,19 +1,21 @@
-"""GUS-T smoother (``--smooth graph``): windows per track, resets, head loading, no torch."""
+"""GUS-T smoother (``--smooth graph``, ``auto``): windows, resets, auto rule, folded projection."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from realtime.card import sha256_file
+from realtime.card import FoldedHead, ModelCard, sha256_file
+from realtime.config import SmoothConfig
 from realtime.errors import ModelError
-from realtime.graph_smoother import GraphSmoother
-from realtime.smooth import SMOOTHERS, make_smoother
+from realtime.graph_smoother import GraphSmoother, card_beside
+from realtime.smooth import SMOOTHERS, EmaSmoother, make_smoother
 from realtime.smooth_graph import GUS_FORMAT, GusHeadWeights, head_path_for
 from realtime.types import Predictions
 
@@ -174,10 +176,121 @@ def test_torchscript_twin_is_accepted_through_its_onnx_file(tmp_path: Path) -> N
         make_smoother("graph", model=ts_file)
 
 
-def test_shipped_default_model_smooths_with_its_graph_head() -> None:
-    from realtime.assets import default_model_path
+def _card(**kw: object) -> ModelCard:
+    return ModelCard(name="m", labels=tuple("abcd"), input_size=32, embedding_dim=D, **kw)
 
-    # given the shipped model and head; when built as the pipeline builds it
-    smoother = make_smoother("auto", model=default_model_path())
-    # then the head belongs to the shipped model
-    assert isinstance(smoother, GraphSmoother)
+
+def test_auto_needs_an_embedding_output_and_warns_on_a_missing_folded_head(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a model with a head beside it but no embedding output
+    model = tmp_path / "fer_c.onnx"
+    model.write_bytes(b"model c")
+    write_head(head_path_for(model), base_sha256=sha256_file(model))
+    no_embedding = replace(_card(), outputs=("logits",), embedding_dim=None)
+    # when / then: EMA, since the head has nothing to read
+    assert isinstance(make_smoother("auto", model=model, card=no_embedding), SMOOTHERS["ema"])
+    # given a card that names a folded head which did not ship
+    folded = FoldedHead("fer_d.gus.npz", "a" * 64, "b" * 64, H)
+    card = _card(outputs=("logits", "embedding", "gus_proj"), gus_head=folded)
+    # when / then: EMA, and a warning that says why
+    assert isinstance(make_smoother("auto", model=tmp_path / "fer_d.onnx", card=card), EmaSmoother)
+    assert "no fer_d.gus.npz" in caplog.text
+
+
+def test_auto_is_the_default_smoother() -> None:
+    assert SmoothConfig().name == "auto"
+
+
+def test_shipped_models_smooth_with_their_graph_heads() -> None:
+    from realtime.assets import shipped_models
+
+    # given every shipped model; when built as the pipeline builds it
+    models = shipped_models()
+    assert {"default", "accurate"} <= set(models)
+    for path in models.values():
+        smoother = make_smoother("auto", model=path)
+        # then each ships its head, folded into the model
+        assert isinstance(smoother, GraphSmoother), path
+        card = card_beside(path)
+        assert card is not None and card.gus_head is not None, path
+
+
+@pytest.mark.parametrize("norm", ["mlgcn", "kipf"])
+@pytest.mark.parametrize("decay", [None, 0.1])
+def test_batched_windows_equal_the_reference_graph_in_any_ring_order(
+    tmp_path: Path, norm: str, decay: float | None
+) -> None:
+    # given K windows of different fill, each stored in a scrambled ring order, with stale
+    # entries (random edges and projections) where no frame is
+    weights = GusHeadWeights.load(write_head(tmp_path / "h.gus.npz", norm=norm, threshold=0.6))
+    rng, n, k = np.random.default_rng(11), 6, 5
+    feats = [_embeddings(m, seed) for seed, m in enumerate([1, 2, 4, 6, 6])]
+    edges = rng.random((k, n, n)) < 0.5
+    proj = rng.standard_normal((k, n, H)).astype(np.float32)
+    valid = np.zeros((k, n), bool)
+    times = rng.random((k, n))
+    newest, expected = np.zeros(k, np.int64), []
+    for i, f in enumerate(feats):
+        order = rng.permutation(n)[: len(f)]  # ring entry of each frame, oldest first
+        t = np.arange(len(f)) / 30
+        w = None if decay is None else np.exp(-np.abs(t[:, None] - t[None, :]) / decay)
+        unit = f / np.linalg.norm(f, axis=1, keepdims=True)
+        a = unit @ unit.T > weights.threshold
+        np.fill_diagonal(a, True)
+        edges[i][np.ix_(order, order)] = a
+        proj[i, order], valid[i, order], times[i, order] = weights.project(f), True, t
+        newest[i] = order[-1]
+        expected.append(weights.last_logits(unit.astype(np.float32), weights.project(f), w))
+    decay_w = None
+    if decay is not None:
+        decay_w = np.exp(-np.abs(times[:, :, None] - times[:, None, :]) / decay).astype(np.float32)
+    # when
+    got = weights.window_logits(edges, proj, valid, newest, decay_w)
+    # then
+    np.testing.assert_allclose(got, np.stack(expected), atol=1e-4, rtol=0)
+
+
+def test_many_tracks_at_once_equal_each_track_alone(head_file: Path) -> None:
+    # given 12 tracks (more than the preallocated slots) that come and go
+    rng = np.random.default_rng(4)
+    ids = np.arange(12)
+    feats = {int(i): _embeddings(40, 100 + int(i)) for i in ids}
+    together = GraphSmoother(head=head_file, window=5)
+    alone = {int(i): GraphSmoother(head=head_file, window=5) for i in ids}
+    for t in range(40):
+        present = [int(i) for i in ids if rng.random() < 0.8]  # gaps of a frame or two
+        rows = np.stack([feats[i][t] for i in present]) if present else np.zeros((0, D))
+        out = together.smooth(_preds(present, rows), t / 30)
+        for j, i in enumerate(present):
+            single = alone[i].smooth(_preds([i], feats[i][t : t + 1]), t / 30)
+            np.testing.assert_allclose(out.probs[j], single.probs[0], atol=1e-5)
+
+
+def test_folded_projection_equals_the_separate_one_and_a_wrong_one_is_refused(
+    head_file: Path,
+) -> None:
+    # given the same frames with the projection from the model, and without it
+    f = _embeddings(6, 8)
+    folded, separate = GraphSmoother(head=head_file), GraphSmoother(head=head_file)
+    w1 = folded.weights.w1
+    for i in range(6):
+        preds = _preds([1], f[i : i + 1])
+        with_proj = replace(preds, projection=(f[i : i + 1] @ w1).astype(np.float32))
+        # when / then
+        a, b = folded.smooth(with_proj, i / 30), separate.smooth(preds, i / 30)
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-4, rtol=0)
+    # a projection that is not f @ w1 (another head folded in) is a model error
+    wrong = replace(_preds([2], f[:1]), projection=np.ones((1, H), np.float32))
+    with pytest.raises(ModelError, match="gus_proj"):
+        GraphSmoother(head=head_file).smooth(wrong, 0.0)
+
+
+def test_track_lost_for_longer_than_the_gap_is_forgotten(head_file: Path) -> None:
+    smoother = GraphSmoother(head=head_file, max_gap_s=0.5)
+    f = _embeddings(3, 12)
+    for i in range(3):
+        smoother.smooth(_preds([4], f[i : i + 1]), i / 30)
+    assert smoother.rings.length(4) == 3
+    smoother.smooth(_preds([5], f[:1]), 2 / 30 + 0.6)  # another face, 0.6 s later
+    assert 4 not in smoother.rings and smoother.rings.length(5) == 1

@@ -18,7 +18,8 @@ def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
 def _push(rings: TrackRings, track_ids: list[int], unit: np.ndarray, t_s: float) -> np.ndarray:
     slots, _ = rings.slots_for(track_ids)
     proj = np.zeros((len(slots), H), np.float32)
-    return rings.push(slots, unit, proj, rings.cosines(slots, unit), t_s)
+    cos = rings.cosines(slots, unit)
+    return rings.push(slots, unit, proj, cos, t_s, rings.newest[slots])
 
 
 def test_window_wraps_and_edges_match_the_cosines_of_the_last_w_frames() -> None:
@@ -33,9 +34,9 @@ def test_window_wraps_and_edges_match_the_cosines_of_the_last_w_frames() -> None
     kept = rings.unit[slot]
     for t in range(3, W + 3):  # frame t sits in entry t mod W, over the oldest one
         np.testing.assert_array_equal(kept[t % W], frames[t])
-    expected = (kept @ kept.T > 0.1).astype(np.float32)
-    np.fill_diagonal(expected, 1.0)
-    np.testing.assert_array_equal(rings.adj[slot], expected)
+    expected = kept @ kept.T > 0.1
+    np.fill_diagonal(expected, True)
+    np.testing.assert_array_equal(rings.edges[slot], expected)
     assert rings.t_s[slot, rings.newest[slot]] == pytest.approx((W + 2) / 30)
 
 
@@ -48,9 +49,10 @@ def test_cleared_slot_restarts_with_only_its_new_frame() -> None:
     rings.clear(slots)
     newest = _push(rings, [1], _unit(rng, 1), 3 / 30)
     assert rings.length(1) == 1
-    only = np.zeros((W, W), np.float32)
-    only[newest[0], newest[0]] = 1.0
-    np.testing.assert_array_equal(rings.adj[slots[0]], only)
+    only = np.zeros(W, bool)
+    only[newest[0]] = True
+    np.testing.assert_array_equal(rings.valid[slots[0]], only)
+    assert not rings.has_output[slots[0]]
 
 
 def test_slots_are_reused_after_eviction_and_grow_past_the_preallocated_count() -> None:
