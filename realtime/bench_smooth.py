@@ -2,7 +2,8 @@
 
 Full pipeline passes over the same source, alternating the two smoothers in ABBA order so that
 a slow drift of the machine's load hits both alike. Reports each smoother's end-to-end FPS
-(median over its passes), its smooth-stage latency over all its frames, and the FPS ratio.
+(median over its passes), the process's CPU time per frame (median; it moves less with the
+load of a shared machine), its smooth-stage latency over all its frames, and both ratios.
 """
 
 from __future__ import annotations
@@ -44,23 +45,33 @@ def compare_smoothing(config: LiveConfig, other: str, rounds: int = 4) -> dict[s
     configs = {first: config, other: replace(config, smooth=SmoothConfig(other))}
     order = pass_order(first, other, rounds)
     fps: dict[str, list[float]] = {first: [], other: []}
+    cpu_ms: dict[str, list[float]] = {first: [], other: []}
     smooth_ms: dict[str, list[float]] = {first: [], other: []}
     for name in order:
         run = pipeline_pass(configs[name])
         fps[name].append(run["summary"].fps)
+        cpu_ms[name].append(1000.0 * run["cpu_s"] / max(run["summary"].frames, 1))
         smooth_ms[name].extend(run["timings"]["smooth"])
     medians = {name: float(np.median(values)) for name, values in fps.items()}
+    cpu = {name: float(np.median(values)) for name, values in cpu_ms.items()}
     result = {
         name: {
             "fps": fps[name],
             "fps_median": medians[name],
+            "cpu_ms_per_frame": cpu_ms[name],
+            "cpu_ms_per_frame_median": cpu[name],
             "smooth_ms": percentiles(smooth_ms[name]),
             "smoother": resolved_smoother(configs[name]),
         }
         for name in (first, other)
     }
-    ratio = medians[first] / max(medians[other], 1e-9)
-    return {"smoothers": result, "order": order, "fps_ratio": ratio}
+    return {
+        "smoothers": result,
+        "order": order,
+        "fps_ratio": medians[first] / max(medians[other], 1e-9),
+        # CPU time per frame moves less with the machine's load than wall-clock FPS
+        "cpu_ratio": cpu[first] / max(cpu[other], 1e-9),
+    }
 
 
 def resolved_smoother(config: LiveConfig) -> str:
@@ -77,19 +88,22 @@ def compare_table(compare: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title="smoothers side by side (" + " ".join(compare["order"]) + ")")
-    for column in ("--smooth", "runs as", "FPS (median)", "FPS per pass", "smooth p50 ms",
-                   "smooth p95 ms"):  # fmt: skip
+    for column in ("--smooth", "runs as", "FPS (median)", "FPS per pass", "CPU ms/frame",
+                   "smooth p50 ms", "smooth p95 ms"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("--smooth", "runs as") else "right")
     for name, row in compare["smoothers"].items():
         table.add_row(
             name, row["smoother"], f"{row['fps_median']:.1f}",
-            " ".join(f"{v:.1f}" for v in row["fps"]),
+            " ".join(f"{v:.1f}" for v in row["fps"]), f"{row['cpu_ms_per_frame_median']:.2f}",
             f"{row['smooth_ms']['p50']:.3f}", f"{row['smooth_ms']['p95']:.3f}",
         )  # fmt: skip
     return table
 
 
 def ratio_line(compare: dict[str, Any]) -> str:
-    """``end-to-end FPS auto / ema: x0.987`` (one line, printed under the table)."""
+    """Both ratios on one line, printed under the table."""
     first, other = compare["smoothers"]
-    return f"end-to-end FPS {first} / {other}: x{compare['fps_ratio']:.3f}"
+    return (
+        f"end-to-end FPS {first} / {other}: x{compare['fps_ratio']:.3f}; "
+        f"CPU per frame {first} / {other}: x{compare['cpu_ratio']:.3f}"
+    )

@@ -248,10 +248,16 @@ class GusHeadWeights:
             work: Optional float32 (2, K, N, H) scratch space for the (K, N, H) intermediates.
         """
         both = valid[:, :, None] & valid[:, None, :]
-        adj = (edges & both).astype(np.float32)
-        if weights is not None:
-            adj *= weights
-        h1 = np.matmul(batched_norm(adj, self.norm, self.p), proj, out=_part(work, 0))
+        edges = edges & both
+        # A full window whose frames are all linked (a steady face) has a closed-form graph.
+        complete = weights is None and bool(edges.all())
+        if complete:
+            h1 = self._complete(proj, _part(work, 0))
+        else:
+            adj = edges.astype(np.float32)
+            if weights is not None:
+                adj *= weights
+            h1 = np.matmul(batched_norm(adj, self.norm, self.p), proj, out=_part(work, 0))
         leak = np.multiply(h1, _const(0.2), out=_part(work, 1))
         np.maximum(h1, leak, out=h1)  # LeakyReLU(0.2)
         # cos(h_i, h_j) > t as h_i.h_j > t |h_i| |h_j|, from the Gram matrix (its diagonal holds
@@ -260,6 +266,9 @@ class GusHeadWeights:
         norms = np.sqrt(np.diagonal(gram, axis1=1, axis2=2))
         bound = (norms * _const(self.threshold))[:, :, None] * norms[:, None, :]
         np.greater(gram, bound, out=both, where=both)  # edges only between valid entries
+        newest_h1 = h1[_range(len(newest)), newest]
+        if complete and bool(both.all()):
+            return self._complete(h1, None, newest_h1)
         adj = both.astype(np.float32)
         if weights is not None:
             adj *= weights
@@ -267,6 +276,30 @@ class GusHeadWeights:
         adj[:, diag, diag] = valid
         rows = batched_norm(adj, self.norm, self.p)[_range(len(newest)), newest]
         return (rows[:, None, :] @ h1)[:, 0]
+
+    def _complete(
+        self, h: np.ndarray, out: np.ndarray | None, node: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``Â h`` (K, N, H) over complete graphs of N nodes, or row ``node`` (K, H) of it.
+
+        Every node has N edges (its own included), so ``Â = a 11^T + b I`` with
+        mlgcn: ``a = p / (N + 1e-6) * b``, ``b = 1 / (1 + N p / (N + 1e-6))``;
+        kipf: ``a = b = 1 / (N + 1)``.
+        """
+        n = h.shape[1]
+        if self.norm == "mlgcn":
+            share = self.p / (n + 1e-6)
+            b = 1.0 / (1.0 + n * share)
+            a = share * b
+        else:
+            a = b = 1.0 / (n + 1)
+        total = h.sum(axis=1, keepdims=True)
+        total *= _const(a)
+        if node is not None:
+            return node * _const(b) + total[:, 0]
+        out = np.multiply(h, _const(b), out=out)
+        out += total
+        return out
 
     @functools.cached_property
     def w2_fc(self) -> np.ndarray:

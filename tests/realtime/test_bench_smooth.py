@@ -63,6 +63,8 @@ def test_bench_compares_the_default_smoother_with_ema(
     assert auto["smoother"] == "GraphSmoother" and ema["smoother"] == "EmaSmoother"
     assert len(auto["fps"]) == len(ema["fps"]) == 4
     assert compare["fps_ratio"] == pytest.approx(auto["fps_median"] / ema["fps_median"])
+    cpu = auto["cpu_ms_per_frame_median"] / ema["cpu_ms_per_frame_median"]
+    assert compare["cpu_ratio"] == pytest.approx(cpu) and len(auto["cpu_ms_per_frame"]) == 4
     assert 0.0 < auto["smooth_ms"]["p50"] <= auto["smooth_ms"]["p95"]
 
 

@@ -251,6 +251,33 @@ def test_batched_windows_equal_the_reference_graph_in_any_ring_order(
     np.testing.assert_allclose(got, np.stack(expected), atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("norm", ["mlgcn", "kipf"])
+def test_complete_windows_take_the_closed_form_and_equal_the_general_graph(
+    tmp_path: Path, norm: str
+) -> None:
+    # given full windows of near-identical frames: every pair linked in both graphs
+    weights = GusHeadWeights.load(write_head(tmp_path / "h.gus.npz", norm=norm, threshold=0.5))
+    k, n = 3, 5
+    feats = np.stack([_embeddings(n, seed, base=np.full(D, 0.5)) for seed in range(k)])
+    proj = weights.project(feats).astype(np.float32)
+    unit = feats / np.linalg.norm(feats, axis=2, keepdims=True)
+    edges = unit @ unit.transpose(0, 2, 1) > weights.threshold
+    assert edges.all()
+    h1 = weights._layer1(unit[0].astype(np.float32), proj[0], None)
+    h1_unit = h1 / np.linalg.norm(h1, axis=1, keepdims=True)
+    assert (h1_unit @ h1_unit.T > weights.threshold).all()
+    valid, newest = np.ones((k, n), bool), np.array([4, 0, 2])
+    # when: the closed form (no weights), and the general path (unit weights change nothing)
+    fast = weights.window_logits(edges, proj, valid, newest)
+    general = weights.window_logits(edges, proj, valid, newest, np.ones((k, n, n), np.float32))
+    # then
+    np.testing.assert_allclose(fast, general, atol=1e-5, rtol=0)
+    # and the reference graph, with each window's newest frame last
+    last = [weights.last_logits(np.roll(unit[i], -newest[i] - 1, 0).astype(np.float32),
+                                np.roll(proj[i], -newest[i] - 1, 0)) for i in range(k)]  # fmt: skip
+    np.testing.assert_allclose(fast, np.stack(last), atol=1e-4, rtol=0)
+
+
 def test_many_tracks_at_once_equal_each_track_alone(head_file: Path) -> None:
     # given 12 tracks (more than the preallocated slots) that come and go
     rng = np.random.default_rng(4)
