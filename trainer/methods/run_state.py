@@ -34,6 +34,8 @@ def encode(value: Any) -> Any:
     """``value`` as plain data (tensors, numbers, strings, lists and str-keyed dicts)."""
     if isinstance(value, _PLAIN):
         return value
+    if isinstance(value, Path):
+        return {"__path__": str(value)}
     if isinstance(value, nn.Module):
         return {"__module__": value.state_dict()}
     if isinstance(value, torch.optim.Optimizer):
@@ -64,6 +66,8 @@ def restore(current: Any, saved: Any) -> Any:
         gen = current if isinstance(current, torch.Generator) else torch.Generator(saved["device"])
         gen.set_state(saved["__generator__"])
         return gen
+    if isinstance(saved, dict) and "__path__" in saved:
+        return Path(saved["__path__"])
     if isinstance(saved, dict) and "__config__" in saved:
         return current
     if isinstance(saved, dict) and "__object__" in saved:
