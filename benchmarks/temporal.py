@@ -1,14 +1,20 @@
-"""Temporal benchmark of the smoothers: none, EMA and GUS-T (``--smooth graph``).
+"""Temporal benchmark of the smoothers: none, EMA and GUS-T (``graph``, what ``--smooth auto``
+runs for a model with a head).
 
-(a) Jittered sequences: 30 frames of one FERPlus test image, each frame with a random crop shift
+(a) Jittered sequences: 30 frames of one FERPlus image, each frame with a random crop shift
     and scale (+-5%), brightness, noise and blur: per-frame accuracy and flicker (label changes
     per frame). (b) Switch sequences: 30 jittered frames of image A, then 30 of image B with
     another label: frames until the output first shows B's label. (c) Real clips: detection,
     tracking and the model run once per clip, then every smoother replays the same per-frame
-    predictions: label changes per second of track. Also the smoothers' cost per face per frame.
+    predictions: label changes per second of track. Also the smoothers' cost per face per frame
+    (one face per call, one BLAS thread, the model's folded projection when it has one).
 
-Run: ``python benchmarks/temporal.py [--model weights/fer_default.onnx]``; writes
-``benchmarks/results/temporal.{json,md,png}``.
+Probabilities go through the card's decision rule, as in the product; ``--no-rule`` uses a
+plain softmax everywhere (the protocol of the first GUS-T results). GUS-T's defaults were
+chosen with ``--split valid``; the published tables use the test split.
+
+Run: ``python benchmarks/temporal.py [--model weights/fer_default.onnx] [--split valid]
+[--no-rule] [--name temporal]``; writes ``benchmarks/results/<name>.{json,md,png}``.
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from realtime.backends import open_backend
+from realtime.decision import DecisionRule
+from realtime.graph_smoother import GraphSmoother
 from realtime.numeric import softmax
 from realtime.preprocess import to_model_input
 from realtime.smooth import EmaSmoother, NoSmoother, Smoother
-from realtime.smooth_graph import GraphSmoother
 from realtime.types import Predictions
 
 logger = logging.getLogger("temporal")
@@ -63,25 +72,58 @@ def jittered(images: np.ndarray, frames: int, rng: np.random.Generator) -> np.nd
     return np.stack([jitter(img, rng) for img in images for _ in range(frames)])
 
 
-def infer(model: Path, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N, C) and embeddings (N, D) of uint8 crops through the runtime backend."""
-    probs, embs = [], []
+@dataclass(frozen=True)
+class Frames:
+    """Per-frame model outputs: probs (..., C), embeddings (..., D), folded projections
+    (..., H) or None when the model has none."""
+
+    probs: np.ndarray
+    embs: np.ndarray
+    projs: np.ndarray | None = None
+
+    def per_sequence(self, count: int) -> Frames:
+        """The same frames as ``count`` sequences: (count, T, ...)."""
+        projs = None if self.projs is None else self.projs.reshape(count, -1, self.projs.shape[-1])
+        shaped = (a.reshape(count, -1, a.shape[-1]) for a in (self.probs, self.embs))
+        return Frames(*shaped, projs)
+
+    def pick(self, *index: int) -> Frames:
+        """Sequences ``index`` one after another (T_total, ...)."""
+        projs = None if self.projs is None else np.concatenate([self.projs[i] for i in index])
+        return Frames(
+            np.concatenate([self.probs[i] for i in index]),
+            np.concatenate([self.embs[i] for i in index]),
+            projs,
+        )
+
+
+def infer(model: Path, images: np.ndarray, rule: bool, batch: int = 256) -> Frames:
+    """Model outputs for uint8 crops through the runtime backend; the probabilities by the
+    card's decision rule, or a plain softmax without ``rule``."""
+    probs, embs, projs = [], [], []
     with open_backend(model) as backend:
+        decision = backend.card.decision if rule else DecisionRule()
         for start in range(0, len(images), batch):
             out = backend.infer(to_model_input(images[start : start + batch], backend.card))
-            probs.append(softmax(out.logits))
+            probs.append(decision.probs(out.logits))
             embs.append(out.embedding)
-    return np.concatenate(probs), np.concatenate(embs)
+            projs.append(out.projection)
+    folded = None if projs[0] is None else np.concatenate(projs)
+    return Frames(np.concatenate(probs), np.concatenate(embs), folded)
 
 
-def make_smoothers(model: Path, head: Path | None) -> dict[str, Callable[[], Smoother]]:
-    """The compared smoothers (fresh instances per sequence)."""
+def make_smoothers(model: Path, head: Path | None, rule: bool) -> dict[str, Callable[[], Smoother]]:
+    """The compared smoothers (fresh instances per sequence); ``graph`` is the product's default
+    (``--smooth auto`` with a head); GUS-T applies the card's rule when ``rule``."""
+    decision = None if rule else DecisionRule()
     return {
         "none": NoSmoother,
         "ema": EmaSmoother,
-        "graph-noema": lambda: GraphSmoother(head=head, model=model, ema_s=0.0),
-        "graph+decay": lambda: GraphSmoother(head=head, model=model, decay_s=8 / FPS),
-        "graph": lambda: GraphSmoother(head=head, model=model),
+        "graph-noema": lambda: GraphSmoother(head=head, model=model, ema_s=0.0, decision=decision),
+        "graph+decay": lambda: GraphSmoother(
+            head=head, model=model, decay_s=8 / FPS, decision=decision
+        ),
+        "graph": lambda: GraphSmoother(head=head, model=model, decision=decision),
     }
 
 
@@ -103,13 +145,13 @@ class Timer:
         return 1000.0 * self.seconds / max(self.faces, 1)
 
 
-def replay(
-    smoother: Smoother, probs: np.ndarray, embs: np.ndarray, timer: Timer, track: int = 0
-) -> np.ndarray:
-    """Feed one track's frames (T, C) at FPS through a smoother; returns its labels (T,)."""
-    labels = np.empty(len(probs), np.int64)
-    for t in range(len(probs)):
-        preds = Predictions(np.array([track]), probs[t : t + 1], embs[t : t + 1])
+def replay(smoother: Smoother, frames: Frames, timer: Timer, track: int = 0) -> np.ndarray:
+    """Feed one track's frames (T, ...) at FPS through a smoother; returns its labels (T,)."""
+    labels = np.empty(len(frames.probs), np.int64)
+    for t in range(len(labels)):
+        proj = None if frames.projs is None else frames.projs[t : t + 1]
+        row = slice(t, t + 1)
+        preds = Predictions(np.array([track]), frames.probs[row], frames.embs[row], proj)
         labels[t] = int(timer.smooth(smoother, preds, t / FPS).probs[0].argmax())
     return labels
 
@@ -120,15 +162,14 @@ def flicker(labels: np.ndarray) -> float:
 
 
 def bench_jitter(
-    seqs: tuple[np.ndarray, np.ndarray], labels: np.ndarray, makers: dict[str, Callable]
+    seqs: Frames, labels: np.ndarray, makers: dict[str, Callable]
 ) -> dict[str, dict[str, float]]:
-    """(a) Per-frame accuracy and flicker on jittered still-image sequences."""
-    probs, embs = (a.reshape(len(labels), SEQ, -1) for a in seqs)
+    """(a) Per-frame accuracy and flicker on jittered still-image sequences (N, SEQ, ...)."""
     results = {}
     for name, make in makers.items():
         timer, acc, flick = Timer(), [], []
         for i, label in enumerate(labels):
-            out = replay(make(), probs[i], embs[i], timer)
+            out = replay(make(), seqs.pick(i), timer)
             acc.append(float((out == label).mean()))
             flick.append(flicker(out))
         results[name] = {
@@ -167,20 +208,18 @@ def switch_pairs(
 
 
 def bench_switch(
-    seqs: tuple[np.ndarray, np.ndarray],
+    seqs: Frames,
     labels: np.ndarray,
     makers: dict[str, Callable],
     pairs: Sequence[tuple[int, int]],
 ) -> dict[str, dict[str, float]]:
     """(b) Frames until the output follows an A -> B switch of face/expression."""
-    probs, embs = (a.reshape(len(labels), SEQ, -1) for a in seqs)
     results = {}
     for name, make in makers.items():
         delays = []
         for a, b in pairs:
-            p = np.concatenate([probs[a], probs[b]])
-            e = np.concatenate([embs[a], embs[b]])
-            delays.append(follow_frames(replay(make(), p, e, Timer()), int(labels[b])))
+            out = replay(make(), seqs.pick(a, b), Timer())
+            delays.append(follow_frames(out, int(labels[b])))
         d = np.asarray(delays)
         results[name] = {
             "mean_frames": float(d.mean()),
@@ -192,8 +231,12 @@ def bench_switch(
     return results
 
 
-def record_clip(model: Path, clip: Path) -> list[tuple[float, Predictions]]:
-    """Detect, track and classify every frame of a clip once (no smoothing)."""
+def record_clip(model: Path, clip: Path, rule: bool) -> list[tuple[float, Predictions]]:
+    """Detect, track and classify every frame of a clip once (no smoothing).
+
+    The pipeline applies the card's decision rule; without ``rule`` it is undone (plain softmax
+    of the logits: ``softmax(T (log p - offsets))``, the same up to a per-row constant).
+    """
     from realtime.capture import open_source
     from realtime.detect import MediapipeDetector
     from realtime.pipeline import Stages, run
@@ -205,7 +248,17 @@ def record_clip(model: Path, clip: Path) -> list[tuple[float, Predictions]]:
         MediapipeDetector() as detector,
     ):
         stages = Stages(detector, IouTracker(), backend, NoSmoother())
-        return [(r.frame.t_s, r.predictions) for r in run(source, stages)]
+        frames = [(r.frame.t_s, r.predictions) for r in run(source, stages)]
+        decision = backend.card.decision
+    if rule or decision.is_identity:
+        return frames
+    offsets = np.asarray(decision.offsets or [0.0], np.float32)
+    undone = []
+    for t_s, preds in frames:
+        with np.errstate(divide="ignore"):
+            logits = decision.temperature * (np.log(preds.probs) - offsets)
+        undone.append((t_s, replace(preds, probs=softmax(logits))))
+    return undone
 
 
 def changes_per_second(
@@ -226,10 +279,10 @@ def changes_per_second(
 
 
 def bench_clips(
-    model: Path, clips: Sequence[Path], makers: dict[str, Callable]
+    model: Path, clips: Sequence[Path], makers: dict[str, Callable], rule: bool
 ) -> dict[str, dict[str, float]]:
     """(c) Label changes per second on real clips, per smoother (and its cost per face)."""
-    recorded = {clip.name: record_clip(model, clip) for clip in clips}
+    recorded = {clip.name: record_clip(model, clip, rule) for clip in clips}
     results: dict[str, dict[str, float]] = {}
     for name, make in makers.items():
         timer, row = Timer(), {}
@@ -307,12 +360,12 @@ def _clip_mean(row: dict[str, float]) -> float:
     return float(np.mean([v for k, v in row.items() if _is_clip(k)]))
 
 
-def load_test_images(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` random FERPlus test images (uint8 48x48) and their majority labels."""
+def load_images(split: str, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` random FERPlus images of ``split`` (uint8 48x48) and their majority labels."""
     from trainer.data.cache import DEFAULT_CACHE_DIR, pack
     from trainer.data.tensors import read_items
 
-    items = read_items("ferplus", SHARED / "data" / "ferplus", "test")
+    items = read_items("ferplus", SHARED / "data" / "ferplus", split)
     packed = pack(items, cache_dir=DEFAULT_CACHE_DIR)
     keep = np.sort(rng.choice(len(packed.labels), count, replace=False))
     return packed.images[keep], packed.labels[keep]
@@ -322,31 +375,43 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "weights" / "fer_default.onnx")
     parser.add_argument("--head", type=Path, default=None, help="default: <model>.gus.npz")
+    parser.add_argument("--split", choices=("test", "valid"), default="test",
+                        help="FERPlus split of the jittered images (tune on valid)")  # fmt: skip
     parser.add_argument("--images", type=int, default=300, help="jittered sequences")
     parser.add_argument("--pairs", type=int, default=200, help="switch sequences")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-rule", dest="rule", action="store_false",
+                        help="plain softmax instead of the card's decision rule")  # fmt: skip
     parser.add_argument("--clips", nargs="*", default=list(CLIPS), help="under shared/videos")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument(
+        "--name", default="temporal", help="result files <out>/<name>.{json,md,png}"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    threadpool_limits(limits=1, user_api="blas")  # as fer-live runs the smoothers
     rng = np.random.default_rng(args.seed)
-    images, labels = load_test_images(args.images, rng)
-    seqs = infer(args.model, jittered(images, SEQ, rng))
-    makers = make_smoothers(args.model, args.head)
-    probs = seqs[0].reshape(len(labels), SEQ, -1)
+    images, labels = load_images(args.split, args.images, rng)
+    frames = infer(args.model, jittered(images, SEQ, rng), args.rule)
+    seqs = frames.per_sequence(len(labels))
+    makers = make_smoothers(args.model, args.head, args.rule)
+    rule = "the card's decision rule" if args.rule else "plain softmax (no decision rule)"
     results = {
-        "setup": f"model {args.model.name}, {args.images} FERPlus test images x {SEQ} jittered "
-        f"frames at {FPS:.0f} fps, {args.pairs} switch pairs, seed {args.seed}",
+        "setup": f"model {args.model.name}, {args.images} FERPlus {args.split} images x {SEQ} "
+        f"jittered frames at {FPS:.0f} fps, {args.pairs} switch pairs, seed {args.seed}; "
+        f"probabilities by {rule}; one BLAS thread",
         "jitter": bench_jitter(seqs, labels, makers),
-        "switch": bench_switch(seqs, labels, makers, switch_pairs(probs, labels, args.pairs, rng)),
+        "switch": bench_switch(
+            seqs, labels, makers, switch_pairs(seqs.probs, labels, args.pairs, rng)
+        ),
     }
     clips = [SHARED / "videos" / c for c in args.clips]
-    results["clips"] = bench_clips(args.model, clips, makers) if clips else {}
+    results["clips"] = bench_clips(args.model, clips, makers, args.rule) if clips else {}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "temporal.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     if clips:
-        (args.out / "temporal.md").write_text(markdown(results))
-        plot(results, args.out / "temporal.png")
+        (args.out / f"{args.name}.md").write_text(markdown(results))
+        plot(results, args.out / f"{args.name}.png")
     logger.info("%s", json.dumps({k: results[k] for k in ("jitter", "switch")}, indent=1))
     return results
 

@@ -127,19 +127,20 @@ class GraphSmoother:
         unit = embedding / np.maximum(np.sqrt(_row_dots(embedding)), _TINY)[:, None]
         proj = self._projection(preds, embedding)
         slots, _ = rings.slots_for(preds.track_id.tolist())
-        prev, last_t = rings.newest[slots], rings.last_t_s[slots]
+        prev = rings.newest[slots]
         cos = rings.cosines(slots, unit)
         # A new slot's "previous" entry is stale; clearing it again is harmless.
         jump = cos[_arange(len(slots)), prev] < self.reset_cos
         if jump.any():
             rings.clear(slots[jump])
+        dt_s = t_s - rings.last_t_s[slots]  # inf for a new or restarted window
         newest = rings.push(slots, unit, proj, cos, t_s, prev)
         logits = self._features(slots, newest) @ self._out_w
         logits += self._out_b
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits, out=logits)
         probs /= probs.sum(axis=1, keepdims=True)
-        probs = self._ema(slots, probs, t_s - last_t)
+        probs = self._ema(slots, probs, dt_s)
         return Predictions(preds.track_id, probs, preds.embedding, preds.projection)
 
     def _features(self, slots: np.ndarray, newest: np.ndarray) -> np.ndarray:
@@ -195,21 +196,19 @@ class GraphSmoother:
         return np.exp(-gaps / self.decay_s).astype(np.float32)
 
     def _ema(self, slots: np.ndarray, probs: np.ndarray, dt_s: np.ndarray) -> np.ndarray:
-        """``probs`` mixed with each track's previous output (a restarted window starts afresh).
+        """``probs`` mixed with each track's previous output, which keeps ``exp(-dt / ema_s)``.
 
-        The previous output keeps weight ``exp(-dt / ema_s)``; both rows sum to 1, so their
+        A new or restarted window has dt = inf, so it starts afresh. Both rows sum to 1, so their
         convex combination does too.
         """
         rings = self._rings
         if self.ema_s:
-            keep = np.exp(dt_s * self._neg_rate)
-            keep *= rings.has_output[slots]  # cleared or new windows have no previous output
+            keep = np.exp(np.minimum(dt_s * self._neg_rate, 0.0))[:, None]  # dt < 0: keep 1
             previous = rings.smoothed[slots]
             previous -= probs
-            previous *= keep[:, None]
+            previous *= keep
             probs += previous  # keep * previous + (1 - keep) * probs
         rings.smoothed[slots] = probs
-        rings.has_output[slots] = True
         return probs
 
 

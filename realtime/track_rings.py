@@ -17,7 +17,7 @@ import numpy as np
 
 _START_SLOTS = 8
 _PER_SLOT = ("unit", "proj", "edges", "t_s", "valid", "newest", "last_t_s", "smoothed",
-             "has_output", "track_of", "live")  # fmt: skip
+             "track_of", "live")  # fmt: skip
 
 
 class TrackRings:
@@ -38,9 +38,9 @@ class TrackRings:
             rows and columns of entries that are not ``valid`` are stale.
         t_s: (S, W) timestamps (when ``keep_times``).
         valid: (S, W) entries that hold frames.
-        newest: (S,) index of each slot's newest entry; ``last_t_s`` (S,) its time.
-        smoothed: (S, C) the previous output row of each slot; ``has_output`` (S,) says
-            whether there is one since the window last restarted.
+        newest: (S,) index of each slot's newest entry; ``last_t_s`` (S,) its time, -inf for a
+            window that restarted since (so an output EMA gives its previous row no weight).
+        smoothed: (S, C) the previous output row of each slot.
     """
 
     def __init__(
@@ -64,7 +64,6 @@ class TrackRings:
         self.newest = np.zeros(0, np.int64)
         self.last_t_s = np.zeros(0, np.float64)
         self.smoothed = np.zeros((0, classes), np.float32)
-        self.has_output = np.zeros(0, bool)
         self.track_of = np.zeros(0, np.int64)
         self.live = np.zeros(0, bool)
         self._grow(_START_SLOTS)
@@ -114,7 +113,7 @@ class TrackRings:
     def clear(self, slots: np.ndarray) -> None:
         """Restart these slots' windows (new track, identity break): history and output."""
         self.valid[slots] = False
-        self.has_output[slots] = False
+        self.last_t_s[slots] = -np.inf
         self.newest[slots] = self.window - 1  # the next push writes entry 0
 
     def evict(self, t_s: float, after_s: float) -> None:
