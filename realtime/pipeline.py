@@ -135,7 +135,8 @@ def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None,
             stages.tracker.reset()
         tracks = stages.tracker.update(boxes, frame.index)
         timings["track"] = _ms_since(t0)
-        box_source = boxes.source if boxes is not None else "detector"
+        # Frames between two searches (tiled 1080p: 2 of 3) hold boxes the tracker carried.
+        box_source = boxes.source if boxes is not None else "tracker"
         pending.append(_Pending(frame, tracks, timings, box_source))
         count += 1
         if len(pending) >= stages.batch_frames:

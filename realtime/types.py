@@ -172,7 +172,8 @@ class Predictions:
 class FrameResult:
     """Everything the pipeline knows about one frame once it has been processed.
 
-    ``box_source`` is the ``FaceBoxes.source`` of the frame's detection. ``timings_ms`` is a
+    ``box_source`` is the ``FaceBoxes.source`` of the frame's detection, or ``tracker`` on a frame
+    that was not searched (its boxes were carried by the tracker). ``timings_ms`` is a
     read-only copy of the stage latencies given: a later stage that adds its own time builds a
     new result (``with_timings``) instead of writing into one a sink may still hold.
     """

@@ -79,6 +79,8 @@ def test_detects_every_k_frames_and_tracker_carries_boxes() -> None:
     assert detector.calls == [0, 3, 6, 9]
     assert all(len(r.tracks) == 1 and len(r.predictions) == 1 for r in results)
     assert [bool(r.tracks.detected[0]) for r in results[:4]] == [True, False, False, True]
+    # and the frames between searches say their boxes came from the tracker
+    assert [r.box_source for r in results[:4]] == ["detector", "tracker", "tracker", "detector"]
 
 
 def test_batch_frames_groups_faces_and_routes_them_back() -> None:
