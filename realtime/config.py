@@ -172,8 +172,8 @@ class SmoothConfig:
     """``--smooth``: name of a registered temporal smoother."""
 
     # auto: GUS-T ("graph") when the model has a head, else EMA. GUS-T is more accurate, follows
-    # a change within ~1 frame and flickers less on real clips (benchmarks/results/temporal.md),
-    # at a few hundredths of a ms per face.
+    # a change within ~2 frames and flickers less on real clips (benchmarks/results/temporal.md),
+    # at about 0.1 ms per face per frame (smooth_cost.md; several times that with cold caches).
     name: str = "auto"
 
     def __post_init__(self) -> None:

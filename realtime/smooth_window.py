@@ -1,4 +1,4 @@
-"""The per-track window every temporal smoother is built on.
+"""The per-track window of the deque-based smoothers (EMA).
 
 A ``WindowedSmoother`` keeps one ``TrackWindow`` per track id (the last W probability rows,
 embeddings, timestamps and whatever the smoother derived from them), clears a window on a gap
@@ -6,8 +6,9 @@ or an identity break, evicts tracks that stay unseen, and puts a time-constant E
 output. Subclasses only say how a window becomes one probability row (``_combine``), and
 optionally what to cache per frame (``_derive``) and when a window must restart (``_breaks``).
 
-This module imports neither the smoother registry nor any smoother, so both ``smooth`` (the
-registry) and ``smooth_graph`` (GUS-T) build on it without importing each other.
+This module imports neither the smoother registry nor any smoother. GUS-T
+(``realtime.graph_smoother``) keeps its windows in preallocated ring buffers instead
+(``realtime.track_rings``), with the same gap, identity-break and output-EMA rules.
 """
 
 from __future__ import annotations
