@@ -24,16 +24,18 @@ pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="the fer-live script
 
 
 def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    # a shell's background job may have SIGINT ignored; the child must get the default
-    def default_sigint() -> None:
+    # a shell's background job may have SIGINT ignored, and a run under nohup SIGHUP; the child
+    # must get the defaults (fer-live rightly keeps a signal its parent ignores ignored)
+    def default_signals() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
     return subprocess.Popen(
         [str(SCRIPT), *args],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        preexec_fn=default_sigint,
+        preexec_fn=default_signals,
     )
 
 
