@@ -32,16 +32,25 @@ def crop_squares(xyxy: np.ndarray, framing: CropFraming) -> np.ndarray:
     return np.stack([cx, cy, framing.scale * size], axis=1)
 
 
-def _cut_square(image: np.ndarray, cx: float, cy: float, side: float, out: int) -> np.ndarray:
-    """Cut a square (replicating the border where it leaves the image) and resize to ``out``."""
+def _cut_square(
+    image: np.ndarray, cx: float, cy: float, side: float, out: int, convert: int
+) -> np.ndarray:
+    """Cut a square (replicating the border where it leaves the image), convert its colours
+    with the cv2 code ``convert`` and resize it to ``out``.
+
+    Converting the cut region, not the whole frame, gives the same pixels (the conversion is
+    per pixel) for a fraction of the work: a 1080p frame's conversion costs ~0.8 ms.
+    """
     h, w = image.shape[:2]
     side_px = max(int(round(side)), 2)
     x0 = int(round(cx - side_px / 2.0))
     y0 = int(round(cy - side_px / 2.0))
     x1, y1 = x0 + side_px, y0 + side_px
     region = image[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+    channels = () if convert == cv2.COLOR_BGR2GRAY else (3,)
     if region.size == 0:
-        return np.zeros((out, out) + image.shape[2:], np.uint8)
+        return np.zeros((out, out, *channels), np.uint8)
+    region = cv2.cvtColor(region, convert)
     pads = (max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0))
     if any(pads):
         region = cv2.copyMakeBorder(region, *pads, cv2.BORDER_REPLICATE)
@@ -62,15 +71,13 @@ def crop_faces(image_bgr: np.ndarray, xyxy: np.ndarray, card: ModelCard) -> np.n
         uint8 crops (N, S, S) for grayscale models or (N, S, S, 3) RGB for colour models.
     """
     check_shape("image_bgr", image_bgr, (None, None, 3))
-    if card.channels == 1:
-        image = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-    else:
-        image = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+    convert = cv2.COLOR_BGR2GRAY if card.channels == 1 else cv2.COLOR_BGR2RGB
     size = card.input_size
     squares = crop_squares(xyxy, card.crop)
-    crops = [_cut_square(image, cx, cy, side, size) for cx, cy, side in squares]
+    crops = [_cut_square(image_bgr, cx, cy, side, size, convert) for cx, cy, side in squares]
     if not crops:
-        return np.zeros((0, size, size) + image.shape[2:], np.uint8)
+        channels = () if card.channels == 1 else (3,)
+        return np.zeros((0, size, size, *channels), np.uint8)
     return np.stack(crops)
 
 

@@ -112,3 +112,21 @@ def test_empty_batch_has_the_model_input_shape(tiny_model_card, shape):
     size = tiny_model_card.input_size
     assert pixels.shape == (0, tiny_model_card.channels, size, size)
     assert pixels.dtype == np.float32
+
+
+def test_crops_equal_cutting_the_whole_converted_frame(tiny_model_card):
+    # given a colourful frame and boxes inside, across the borders, enlarged and far outside
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    card = dataclasses.replace(tiny_model_card, crop=CropFraming(scale=1.3, shift_y=-0.05))
+    boxes = np.array(
+        [[30, 20, 90, 80], [-20, -10, 40, 50], [120, 90, 190, 150], [5, 5, 150, 115],
+         [400, 400, 450, 450]], np.float32,
+    )  # fmt: skip
+    # when the crops are cut (each face's region converted to gray on its own)
+    crops = crop_faces(image, boxes, card)
+    # then they are the crops of the whole frame converted first, pixel for pixel (a gray frame
+    # given as three equal channels converts to itself)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    assert np.array_equal(cv2.cvtColor(np.dstack([gray] * 3), cv2.COLOR_BGR2GRAY), gray)
+    np.testing.assert_array_equal(crops, crop_faces(np.dstack([gray] * 3), boxes, card))
