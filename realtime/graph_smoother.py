@@ -24,8 +24,9 @@ import numpy as np
 
 from realtime.card import ModelCard
 from realtime.decision import DecisionRule
-from realtime.errors import ConfigError, ModelError
+from realtime.errors import ModelError
 from realtime.smooth_graph import GusHeadWeights, load_head
+from realtime.smooth_window import check_window_settings
 from realtime.track_rings import TrackRings
 from realtime.types import Predictions
 
@@ -78,7 +79,9 @@ class GraphSmoother:
         evict_after_s: float = 2.0,
         decision: DecisionRule | None = None,
     ) -> None:
-        _check_ranges(window, max_gap_s, ema_s, evict_after_s, decay_s)
+        check_window_settings(
+            window, max_gap_s=max_gap_s, evict_after_s=evict_after_s, ema_s=ema_s, decay_s=decay_s
+        )
         if card is None and model is not None:
             card = card_beside(Path(model))
         self.weights: GusHeadWeights = load_head(head, model, card)
@@ -248,17 +251,3 @@ def card_beside(model: Path) -> ModelCard | None:
         logger.debug("no card for %s: %s", model, exc)
         return None
     return card
-
-
-def _check_ranges(
-    window: int, max_gap_s: float, ema_s: float, evict_after_s: float, decay_s: float | None
-) -> None:
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ConfigError(f"window must be an integer >= 1, got {window!r}")
-    for name, value in (("max_gap_s", max_gap_s), ("evict_after_s", evict_after_s)):
-        if not value > 0:
-            raise ConfigError(f"{name} must be > 0, got {value}")
-    if not ema_s >= 0:
-        raise ConfigError(f"ema_s must be >= 0, got {ema_s}")
-    if decay_s is not None and not decay_s > 0:
-        raise ConfigError(f"decay_s must be > 0 or None, got {decay_s}")

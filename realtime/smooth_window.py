@@ -34,6 +34,25 @@ def ema_keep(dt_s: float, time_constant_s: float) -> float:
     return math.exp(-max(dt_s, 0.0) / time_constant_s)
 
 
+def check_window_settings(window: int, **seconds: float | None) -> None:
+    """Check a smoother's window length and its time settings, named as the caller names them.
+
+    ``seconds`` are durations that must be > 0 (None: not set), except names ending in
+    ``_constant_s`` or equal to ``ema_s``, which may be 0 (off).
+
+    Raises:
+        ConfigError: A value out of range; the message names it.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ConfigError(f"window must be an integer >= 1, got {window!r}")
+    for name, value in seconds.items():
+        if value is None:
+            continue
+        may_be_zero = name == "ema_s" or name.endswith("_constant_s")
+        if not (value >= 0 if may_be_zero else value > 0):
+            raise ConfigError(f"{name} must be {'>=' if may_be_zero else '>'} 0, got {value}")
+
+
 @dataclass
 class TrackWindow:
     """The recent history of one track.
@@ -99,14 +118,10 @@ class WindowedSmoother(ABC):
         time_constant_s: float = 0.0,
         max_gap_s: float | None = None,
     ) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ConfigError(f"window must be an integer >= 1, got {window!r}")
-        if not evict_after_s > 0:
-            raise ConfigError(f"evict_after_s must be > 0, got {evict_after_s}")
-        if not time_constant_s >= 0:
-            raise ConfigError(f"time_constant_s must be >= 0, got {time_constant_s}")
-        if max_gap_s is not None and not max_gap_s > 0:
-            raise ConfigError(f"max_gap_s must be > 0, got {max_gap_s}")
+        check_window_settings(
+            window, evict_after_s=evict_after_s, time_constant_s=time_constant_s,
+            max_gap_s=max_gap_s,
+        )  # fmt: skip
         self.window = window
         self.evict_after_s = float(evict_after_s)
         self.time_constant_s = float(time_constant_s)
