@@ -315,6 +315,27 @@ def _part(work: np.ndarray | None, index: int) -> np.ndarray | None:
     return None if work is None else work[index]
 
 
+def write_head_file(
+    path: Path, arrays: dict[str, np.ndarray], norm: str, p: float, threshold: float,
+    **meta: Any,
+) -> Path:  # fmt: skip
+    """Write a ``.gus.npz`` head (``w1``, ``w2``, ``fc_w``, ``fc_b``) that ``GusHeadWeights.load``
+    reads; ``meta`` is provenance (``base_sha256``, ``labels``, metrics...)."""
+    info = dict(meta, format=GUS_FORMAT, norm=norm, p=p, threshold=threshold)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        np.savez(
+            handle,
+            w1=np.asarray(arrays["w1"], np.float32),
+            w2=np.asarray(arrays["w2"], np.float32),
+            fc_w=np.asarray(arrays["fc_w"], np.float32),
+            fc_b=np.asarray(arrays["fc_b"], np.float32),
+            meta=np.array(json.dumps(info, sort_keys=True)),
+        )
+    return path
+
+
 def head_path_for(model_path: Path) -> Path:
     """``weights/fer_default.onnx`` -> ``weights/fer_default.gus.npz``."""
     return model_path.with_name(model_path.name.split(".")[0] + HEAD_SUFFIX)

@@ -12,7 +12,7 @@ import pytest
 from realtime.bench_smooth import pass_order
 from realtime.card import sha256_file
 from realtime.cli import main
-from realtime.smooth_graph import GUS_FORMAT, head_path_for
+from realtime.smooth_graph import head_path_for, write_head_file
 from tests.realtime.conftest import TINY_FILTERS
 
 
@@ -31,16 +31,14 @@ def _model_with_head(tiny_model_path: Path, folder: Path) -> Path:
     model = folder / tiny_model_path.name
     rng = np.random.default_rng(0)
     h, c = 8, 8
-    meta = {"format": GUS_FORMAT, "norm": "mlgcn", "p": 0.5, "threshold": 0.5,
-            "base_sha256": sha256_file(model)}  # fmt: skip
-    np.savez(
-        head_path_for(model),
-        w1=rng.uniform(-0.3, 0.3, (TINY_FILTERS, h)).astype(np.float32),
-        w2=rng.uniform(-0.3, 0.3, (h, h)).astype(np.float32),
-        fc_w=rng.uniform(-1, 1, (c, h)).astype(np.float32),
-        fc_b=np.zeros(c, np.float32),
-        meta=np.array(json.dumps(meta)),
-    )
+    arrays = {
+        "w1": rng.uniform(-0.3, 0.3, (TINY_FILTERS, h)), "w2": rng.uniform(-0.3, 0.3, (h, h)),
+        "fc_w": rng.uniform(-1, 1, (c, h)), "fc_b": np.zeros(c),
+    }  # fmt: skip
+    write_head_file(
+        head_path_for(model), arrays, norm="mlgcn", p=0.5, threshold=0.5,
+        base_sha256=sha256_file(model),
+    )  # fmt: skip
     return model
 
 

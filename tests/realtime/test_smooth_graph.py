@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -16,25 +15,20 @@ from realtime.config import SmoothConfig
 from realtime.errors import ModelError
 from realtime.graph_smoother import GraphSmoother, card_beside
 from realtime.smooth import SMOOTHERS, EmaSmoother, make_smoother
-from realtime.smooth_graph import GUS_FORMAT, GusHeadWeights, head_path_for
+from realtime.smooth_graph import GusHeadWeights, head_path_for, write_head_file
 from realtime.types import Predictions
 
 D, H, C = 16, 8, 4
 
 
 def write_head(path: Path, norm: str = "mlgcn", threshold: float = 0.5, **meta: object) -> Path:
-    """A random GUS head file in the format ``save_gus_head`` writes (numpy only)."""
+    """A random GUS head file (numpy only)."""
     rng = np.random.default_rng(0)
-    info = dict(meta, format=GUS_FORMAT, norm=norm, p=0.5, threshold=threshold)
-    np.savez(
-        path,
-        w1=rng.uniform(-0.3, 0.3, (D, H)).astype(np.float32),
-        w2=rng.uniform(-0.3, 0.3, (H, H)).astype(np.float32),
-        fc_w=rng.uniform(-1, 1, (C, H)).astype(np.float32),
-        fc_b=np.zeros(C, np.float32),
-        meta=np.array(json.dumps(info)),
-    )
-    return path
+    arrays = {
+        "w1": rng.uniform(-0.3, 0.3, (D, H)), "w2": rng.uniform(-0.3, 0.3, (H, H)),
+        "fc_w": rng.uniform(-1, 1, (C, H)), "fc_b": np.zeros(C),
+    }  # fmt: skip
+    return write_head_file(path, arrays, norm=norm, p=0.5, threshold=threshold, **meta)
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from realtime.engine.onnx_fp16 import to_fp16
 from realtime.errors import ModelError
 from realtime.graph_smoother import GraphSmoother
 from realtime.smooth import make_smoother
-from realtime.smooth_graph import GUS_FORMAT, head_path_for
+from realtime.smooth_graph import head_path_for, write_head_file
 from realtime.types import Predictions
 from trainer.ensemble_export import build_ensemble
 from trainer.export import export_onnx, export_torchscript, read_onnx_card
@@ -29,19 +28,15 @@ H, C = 16, 8
 
 
 def write_head(path: Path, dim: int, base_sha256: str, seed: int = 0) -> Path:
-    """A random head in the ``save_gus_head`` format, recorded against ``base_sha256``."""
+    """A random head recorded against ``base_sha256``."""
     rng = np.random.default_rng(seed)
-    meta = {"format": GUS_FORMAT, "norm": "mlgcn", "p": 0.5, "threshold": 0.5,
-            "base_sha256": base_sha256}  # fmt: skip
-    np.savez(
-        path,
-        w1=rng.uniform(-0.3, 0.3, (dim, H)).astype(np.float32),
-        w2=rng.uniform(-0.3, 0.3, (H, H)).astype(np.float32),
-        fc_w=rng.uniform(-1, 1, (C, H)).astype(np.float32),
-        fc_b=np.zeros(C, np.float32),
-        meta=np.array(json.dumps(meta)),
+    arrays = {
+        "w1": rng.uniform(-0.3, 0.3, (dim, H)), "w2": rng.uniform(-0.3, 0.3, (H, H)),
+        "fc_w": rng.uniform(-1, 1, (C, H)), "fc_b": np.zeros(C),
+    }  # fmt: skip
+    return write_head_file(
+        path, arrays, norm="mlgcn", p=0.5, threshold=0.5, base_sha256=base_sha256
     )
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -16,19 +16,17 @@ that ``realtime.smooth_graph`` runs in numpy. ``GusNet`` trains backbone and hea
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from realtime.errors import ConfigError
-from realtime.smooth_graph import GUS_FORMAT
+from realtime.smooth_graph import write_head_file
 from trainer.methods.graph_ops import (
     NORMS,
     group_mask,
@@ -195,21 +193,11 @@ def save_gus_head(head: GusHead, path: Path, meta: dict[str, Any]) -> Path:
     Returns:
         The written path.
     """
-    info = dict(
-        meta,
-        format=GUS_FORMAT,
-        norm=head.gus1.norm,
-        p=head.gus1.p,
-        threshold=head.eval_threshold,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        np.savez(
-            handle,
-            w1=head.gus1.weight.detach().cpu().numpy().astype(np.float32),
-            w2=head.gus2.weight.detach().cpu().numpy().astype(np.float32),
-            fc_w=head.fc.weight.detach().cpu().numpy().astype(np.float32),
-            fc_b=head.fc.bias.detach().cpu().numpy().astype(np.float32),
-            meta=np.array(json.dumps(info, sort_keys=True)),
-        )
-    return path
+    arrays = {
+        "w1": head.gus1.weight, "w2": head.gus2.weight, "fc_w": head.fc.weight,
+        "fc_b": head.fc.bias,
+    }  # fmt: skip
+    return write_head_file(
+        path, {k: v.detach().cpu().numpy() for k, v in arrays.items()}, norm=head.gus1.norm,
+        p=head.gus1.p, threshold=head.eval_threshold, **meta,
+    )  # fmt: skip
