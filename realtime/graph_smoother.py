@@ -7,16 +7,16 @@ isolated head), a track's window restarts after a gap longer than ``max_gap_s`` 
 or an embedding jump (cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut), and
 windows never mix tracks.
 
-The work per frame is vectorised over the frame's tracks, on ring buffers that are allocated
-once (``realtime.track_rings``): one row of cosines per new frame, the first layer's projection
-taken from the model's ``gus_proj`` output when the head is folded in (else ``f W1`` here), and
-then the O(W^2 H) graph part only.
+A frame's work is one compiled call over its tracks (``realtime.graph_kernel``) on ring buffers
+allocated once (``realtime.track_rings``): one row of cosines per new frame, the first layer's
+projection taken from the model's ``gus_proj`` output when the head is folded in (else ``f W1``
+here), then the O(W^2 H) graph part for the newest node only.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import numpy as np
 from realtime.card import ModelCard
 from realtime.decision import DecisionRule
 from realtime.errors import ModelError
+from realtime.graph_kernel import NORMS, smooth_step
 from realtime.smooth_graph import GusHeadWeights, load_head
 from realtime.smooth_window import check_window_settings
 from realtime.track_rings import TrackRings
@@ -91,20 +92,16 @@ class GraphSmoother:
         self.window, self.max_gap_s, self.reset_cos = window, max_gap_s, reset_cos
         self.decay_s, self.ema_s = decay_s, ema_s
         self.evict_after_s = min(evict_after_s, max_gap_s)
-        self._neg_rate = np.array(-1.0 / ema_s if ema_s else 0.0)
+        self._neg_rate = -1.0 / ema_s if ema_s else 0.0
         self._fold_checked = False
         # The decision rule folds into the head's last affine map: (z W + b) / T + o.
         rule = self.decision
         self._out_w = (self.weights.w2_fc / np.float32(rule.temperature)).astype(np.float32)
-        self._out_b = rule.adjust(self.weights.fc_b)
+        self._out_b = np.ascontiguousarray(rule.adjust(self.weights.fc_b), np.float32)
         classes = int(self.weights.fc_b.shape[0])
         dims = (self.weights.embedding_dim, self.weights.hidden_dim, classes)
-        self._rings = TrackRings(
-            window, *dims, threshold=self.weights.threshold, keep_times=bool(decay_s)
-        )
-        # Scratch space for the (K, W, H) intermediates: fresh arrays that size cost page faults.
-        self._work = np.empty((2, 0, window, self.weights.hidden_dim), np.float32)
-        self._take = np.empty((0, window, self.weights.hidden_dim), np.float32)
+        self._rings = TrackRings(window, *dims)
+        self._warm_up()
 
     @property
     def rings(self) -> TrackRings:
@@ -127,43 +124,37 @@ class GraphSmoother:
         if len(preds) == 0:
             return preds
         embedding = self._embedding(preds)
-        unit = embedding / np.maximum(np.sqrt(_row_dots(embedding)), _TINY)[:, None]
         proj = self._projection(preds, embedding)
         slots, _ = rings.slots_for(preds.track_id.tolist())
-        prev = rings.newest[slots]
-        cos = rings.cosines(slots, unit)
-        # A new slot's "previous" entry is stale; clearing it again is harmless.
-        jump = cos[_arange(len(slots)), prev] < self.reset_cos
-        if jump.any():
-            rings.clear(slots[jump])
-        dt_s = t_s - rings.last_t_s[slots]  # inf for a new or restarted window
-        newest = rings.push(slots, unit, proj, cos, t_s, prev)
-        logits = self._features(slots, newest) @ self._out_w
-        logits += self._out_b
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits, out=logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        probs = self._ema(slots, probs, dt_s)
+        probs = self._step(rings, slots, embedding, proj, float(t_s))
         return Predictions(preds.track_id, probs, preds.embedding, preds.projection)
 
-    def _features(self, slots: np.ndarray, newest: np.ndarray) -> np.ndarray:
-        """The head's aggregate (K, H) for these slots' windows; no (K, W, H) allocations."""
-        rings, k = self._rings, len(slots)
-        if len(self._work[0]) < k:
-            self._work = np.empty((2, 2 * k, *rings.proj.shape[1:]), np.float32)
-        work = self._work[:, :k]
-        if slots.tolist() == list(range(k)):  # the usual case: read the slots in place
-            edges, proj, valid = rings.edges[:k], rings.proj[:k], rings.valid[:k]
-        else:
-            edges, valid = rings.edges[slots], rings.valid[slots]
-            proj = np.take(rings.proj, slots, axis=0, out=self._gathered(k))
-        weights = self._decay(slots)
-        return self.weights.window_features(edges, proj, valid, newest, weights, work)
+    def _step(
+        self, rings: TrackRings, slots: np.ndarray, embedding: np.ndarray, proj: np.ndarray,
+        t_s: float,
+    ) -> np.ndarray:  # fmt: skip
+        """One compiled GUS-T step over these slots' windows; their probabilities (K, C)."""
+        probs = np.empty((len(slots), len(self._out_b)), np.float32)
+        smooth_step(
+            slots, embedding, proj, t_s, rings.unit, rings.proj, rings.edges, rings.t_s,
+            rings.valid, rings.newest, rings.last_t_s, rings.smoothed, self.weights.threshold,
+            self.reset_cos, NORMS[self.weights.norm], self.weights.p, self.decay_s or 0.0,
+            self._neg_rate, self._out_w, self._out_b, probs,
+        )  # fmt: skip
+        rings.seen(t_s)
+        return probs
 
-    def _gathered(self, k: int) -> np.ndarray:
-        if len(self._take) < k:
-            self._take = np.empty((2 * k, *self._rings.proj.shape[1:]), np.float32)
-        return self._take[:k]
+    def _warm_up(self) -> None:
+        """Compile (first run) or load (later runs) the kernel now, not on the first frame."""
+        start = time.perf_counter()
+        dim, hidden = self.weights.embedding_dim, self.weights.hidden_dim
+        scratch = TrackRings(self.window, dim, hidden, len(self._out_b))
+        slots, _ = scratch.slots_for([0])
+        ones = np.ones((1, dim), np.float32), np.ones((1, hidden), np.float32)
+        self._step(scratch, slots, *ones, 0.0)
+        spent = time.perf_counter() - start
+        if spent > 1.0:
+            logger.info("compiled the GUS-T kernel in %.1f s (cached for later runs)", spent)
 
     def _embedding(self, preds: Predictions) -> np.ndarray:
         if preds.embedding is None:
@@ -173,13 +164,13 @@ class GraphSmoother:
                 f"GUS head expects {self.weights.embedding_dim}-d embeddings, "
                 f"the model gives {preds.embedding.shape[1]}"
             )
-        return np.asarray(preds.embedding, np.float32)
+        return np.ascontiguousarray(preds.embedding, np.float32)
 
     def _projection(self, preds: Predictions, embedding: np.ndarray) -> np.ndarray:
         """The model's folded ``gus_proj`` rows (checked once against ``f W1``), else ``f W1``."""
         folded = preds.projection
         if folded is None or folded.shape[1] != self.weights.hidden_dim:
-            return self.weights.project(embedding)
+            return np.ascontiguousarray(self.weights.project(embedding), np.float32)
         if not self._fold_checked:
             expected = self.weights.project(embedding)
             scale = max(float(np.abs(expected).max()), 1e-6)
@@ -189,47 +180,7 @@ class GraphSmoother:
                     "fold the head again (fer-train fold-gus)"
                 )
             self._fold_checked = True
-        return np.asarray(folded, np.float32)
-
-    def _decay(self, slots: np.ndarray) -> np.ndarray | None:
-        if not self.decay_s:
-            return None
-        times = self._rings.t_s[slots]
-        gaps = np.abs(times[:, :, None] - times[:, None, :])
-        return np.exp(-gaps / self.decay_s).astype(np.float32)
-
-    def _ema(self, slots: np.ndarray, probs: np.ndarray, dt_s: np.ndarray) -> np.ndarray:
-        """``probs`` mixed with each track's previous output, which keeps ``exp(-dt / ema_s)``.
-
-        A new or restarted window has dt = inf, so it starts afresh. Both rows sum to 1, so their
-        convex combination does too.
-        """
-        rings = self._rings
-        if self.ema_s:
-            keep = np.exp(np.minimum(dt_s * self._neg_rate, 0.0))[:, None]  # dt < 0: keep 1
-            previous = rings.smoothed[slots]
-            previous -= probs
-            previous *= keep
-            probs += previous  # keep * previous + (1 - keep) * probs
-        rings.smoothed[slots] = probs
-        return probs
-
-
-def _row_dots(x: np.ndarray) -> np.ndarray:
-    """Each row's dot product with itself (K,); numpy 2's vecdot is the cheapest call."""
-    if _VECDOT is not None:
-        return _VECDOT(x, x)
-    return np.einsum("kd,kd->k", x, x)
-
-
-_VECDOT = getattr(np, "vecdot", None)  # numpy >= 2.0
-
-
-@functools.cache
-def _arange(n: int) -> np.ndarray:
-    rows = np.arange(n)
-    rows.flags.writeable = False
-    return rows
+        return np.ascontiguousarray(folded, np.float32)
 
 
 def card_beside(model: Path) -> ModelCard | None:

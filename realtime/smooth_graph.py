@@ -4,8 +4,8 @@ The GUS graph over a window of one face's frames: binarized cosine similarity ab
 threshold, unit diagonal, optional time decay, normalized with the operator the head was trained
 with; two trained GUS layers and the classifier give the newest frame's logits. The smoother
 that keeps the windows is ``realtime.graph_smoother``; the reference operators here (one graph
-at a time) and their batched twins (K windows at once, the smoother's hot path) agree, and the
-tests check both against each other and against the torch training code.
+at a time) and its compiled hot path (``realtime.graph_kernel``) agree, and the tests check
+both against each other and against the torch training code.
 
 The head (``<model stem>.gus.npz``, written by ``trainer.methods.gus.save_gus_head``) is found
 beside the model file. Its first layer's projection ``f W1`` can be folded into the model as the
@@ -25,6 +25,7 @@ import numpy as np
 
 from realtime.card import FoldedHead, ModelCard, sha256_file
 from realtime.errors import ModelError
+from realtime.graph_kernel import NORMS, newest_features
 from realtime.json_checks import is_number, short
 from realtime.safe_npz import read_npz
 
@@ -78,70 +79,6 @@ def normalize_adjacency(adj: np.ndarray, norm: str, p: float = 0.5) -> np.ndarra
 
 def _leaky(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, 0.2 * x)
-
-
-# Batched twins of the operators above, over K windows of N ring entries at once. ``valid``
-# (K, N) marks the entries that hold frames: the others get no edges (not even a self-loop), so
-# they add nothing to any valid node's sums and the valid block equals the graph over the
-# valid entries alone, in any order.
-
-
-def masked_adjacency(
-    cos: np.ndarray, threshold: float, valid: np.ndarray, weights: np.ndarray | None = None
-) -> np.ndarray:
-    """``A = 1[cos > threshold] * weights`` (K, N, N) between valid entries, unit diagonal."""
-    adj = ((cos > threshold) & valid[:, :, None] & valid[:, None, :]).astype(np.float32)
-    if weights is not None:
-        adj *= weights
-    diag = np.arange(adj.shape[1])
-    adj[:, diag, diag] = valid
-    return adj
-
-
-def batched_norm(adj: np.ndarray, norm: str, p: float = 0.5) -> np.ndarray:
-    """``normalize_adjacency`` of each (N, N) matrix of ``adj`` (K, N, N)."""
-    eye = _eye(adj.shape[1])
-    if norm == "mlgcn":
-        scale = adj.sum(axis=1)  # column sums
-        scale += _EPS
-        np.divide(_const(p), scale, out=scale)
-        tilde_t = adj.transpose(0, 2, 1) * scale[:, :, None]
-        tilde_t += eye  # (pA / colsum + I)^T
-        inv_sqrt = tilde_t.sum(axis=1)  # row sums of the untransposed matrix
-        np.sqrt(inv_sqrt, out=inv_sqrt)
-        np.divide(_ONE, inv_sqrt, out=inv_sqrt)
-    elif norm == "kipf":
-        tilde_t = adj + eye  # symmetric
-        inv_sqrt = 1.0 / np.sqrt(tilde_t.sum(axis=2))
-    else:
-        raise ModelError(f"unknown graph norm {norm!r} in GUS head")
-    tilde_t *= inv_sqrt[:, :, None]
-    tilde_t *= inv_sqrt[:, None, :]
-    return tilde_t
-
-
-# 0-d float32 operands: cheaper than Python floats in numpy's small-array operations
-_EPS = np.array(1e-6, np.float32)
-_ONE = np.array(1.0, np.float32)
-
-
-@functools.cache
-def _const(value: float) -> np.ndarray:
-    return np.array(value, np.float32)
-
-
-@functools.cache
-def _range(n: int) -> np.ndarray:
-    rows = np.arange(n)
-    rows.flags.writeable = False
-    return rows
-
-
-@functools.cache
-def _eye(n: int) -> np.ndarray:
-    eye = np.eye(n, dtype=np.float32)
-    eye.flags.writeable = False
-    return eye
 
 
 @dataclass(frozen=True)
@@ -220,86 +157,20 @@ class GusHeadWeights:
         proj: np.ndarray,
         valid: np.ndarray,
         newest: np.ndarray,
-        weights: np.ndarray | None = None,
+        times: np.ndarray | None = None,
+        decay_s: float | None = None,
     ) -> np.ndarray:
-        """Logits (K, C) of the newest node of K windows at once (``window_features`` args)."""
-        return self.window_features(edges, proj, valid, newest, weights) @ self.w2_fc + self.fc_b
-
-    def window_features(
-        self,
-        edges: np.ndarray,
-        proj: np.ndarray,
-        valid: np.ndarray,
-        newest: np.ndarray,
-        weights: np.ndarray | None = None,
-        work: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """The second GUS layer's aggregate (K, H) of the newest node of K windows at once.
-
-        ``features @ w2 @ fc_w.T + fc_b`` are its logits; the smoother's hot path.
-
-        Args:
-            edges: (K, N, N) bool first-layer edges ``cos(f_i, f_j) > t`` with a unit diagonal
-                (kept across frames); entries that are not ``valid`` are ignored.
-            proj: (K, N, H) first-layer projections ``f W1`` (from the model, or ``project``).
-            valid: (K, N) entries that hold frames.
-            newest: (K,) index of each window's newest entry.
-            weights: Optional (K, N, N) edge weights (time decay, 1 on the diagonal).
-            work: Optional float32 (2, K, N, H) scratch space for the (K, N, H) intermediates.
-        """
-        both = valid[:, :, None] & valid[:, None, :]
-        edges = edges & both
-        # A full window whose frames are all linked (a steady face) has a closed-form graph.
-        complete = weights is None and bool(edges.all())
-        if complete:
-            h1 = self._complete(proj, _part(work, 0))
-        else:
-            adj = edges.astype(np.float32)
-            if weights is not None:
-                adj *= weights
-            h1 = np.matmul(batched_norm(adj, self.norm, self.p), proj, out=_part(work, 0))
-        leak = np.multiply(h1, _const(0.2), out=_part(work, 1))
-        np.maximum(h1, leak, out=h1)  # LeakyReLU(0.2)
-        # cos(h_i, h_j) > t as h_i.h_j > t |h_i| |h_j|, from the Gram matrix (its diagonal holds
-        # the squared norms): no unit rows. The same test for t >= 0 (a zero row has no edges).
-        gram = h1 @ h1.transpose(0, 2, 1)
-        norms = np.sqrt(np.diagonal(gram, axis1=1, axis2=2))
-        bound = (norms * _const(self.threshold))[:, :, None] * norms[:, None, :]
-        np.greater(gram, bound, out=both, where=both)  # edges only between valid entries
-        newest_h1 = h1[_range(len(newest)), newest]
-        if complete and bool(both.all()):
-            return self._complete(h1, None, newest_h1)
-        adj = both.astype(np.float32)
-        if weights is not None:
-            adj *= weights
-        diag = _range(adj.shape[1])
-        adj[:, diag, diag] = valid
-        rows = batched_norm(adj, self.norm, self.p)[_range(len(newest)), newest]
-        return (rows[:, None, :] @ h1)[:, 0]
-
-    def _complete(
-        self, h: np.ndarray, out: np.ndarray | None, node: np.ndarray | None = None
-    ) -> np.ndarray:
-        """``Â h`` (K, N, H) over complete graphs of N nodes, or row ``node`` (K, H) of it.
-
-        Every node has N edges (its own included), so ``Â = a 11^T + b I`` with
-        mlgcn: ``a = p / (N + 1e-6) * b``, ``b = 1 / (1 + N p / (N + 1e-6))``;
-        kipf: ``a = b = 1 / (N + 1)``.
-        """
-        n = h.shape[1]
-        if self.norm == "mlgcn":
-            share = self.p / (n + 1e-6)
-            b = 1.0 / (1.0 + n * share)
-            a = share * b
-        else:
-            a = b = 1.0 / (n + 1)
-        total = h.sum(axis=1, keepdims=True)
-        total *= _const(a)
-        if node is not None:
-            return node * _const(b) + total[:, 0]
-        out = np.multiply(h, _const(b), out=out)
-        out += total
-        return out
+        """Logits (K, C) of the newest node of K ring-ordered windows, through the smoother's
+        compiled graph (``realtime.graph_kernel.newest_features``; its arguments, batched)."""
+        times = np.zeros(valid.shape) if times is None else times
+        feats = [
+            newest_features(
+                edges[i], np.ascontiguousarray(proj[i], np.float32), valid[i], times[i],
+                int(newest[i]), self.threshold, NORMS[self.norm], self.p, decay_s or 0.0,
+            )
+            for i in range(len(newest))
+        ]  # fmt: skip
+        return np.stack(feats) @ self.w2_fc + self.fc_b
 
     @functools.cached_property
     def w2_fc(self) -> np.ndarray:
@@ -309,10 +180,6 @@ class GusHeadWeights:
     def _layer1(self, unit: np.ndarray, proj: np.ndarray, weights: np.ndarray | None):  # noqa: ANN202
         adj = threshold_adjacency(unit, self.threshold, weights)
         return _leaky(normalize_adjacency(adj, self.norm, self.p) @ proj)
-
-
-def _part(work: np.ndarray | None, index: int) -> np.ndarray | None:
-    return None if work is None else work[index]
 
 
 def write_head_file(

@@ -6,12 +6,11 @@ entries (W, W): 1[cos > threshold], unit diagonal (only valid entries count). A 
 overwrites the oldest entry and adds one row and column of edges; the rest of the matrix is what
 the previous frames' graphs already computed. The output EMA's state lives here too. Slots of
 evicted tracks are reused, and the arrays double when more tracks are live than there are
-slots, so a frame allocates only its own small results.
+slots, so a frame allocates only its own small results. ``realtime.graph_kernel`` writes the
+frames in; this class keeps the slots.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
@@ -28,33 +27,25 @@ class TrackRings:
         dim: D, embedding size.
         hidden: H, projection size.
         classes: C, size of a probability row (the EMA state).
-        threshold: Cosine threshold of an edge.
-        keep_times: Record every entry's time in ``t_s`` (for a time decay of the edges).
 
     Attributes:
         unit: (S, W, D) unit embeddings.
         proj: (S, W, H) first-layer projections.
         edges: (S, W, W) bool, 1[cos > threshold] between a slot's entries, unit diagonal;
             rows and columns of entries that are not ``valid`` are stale.
-        t_s: (S, W) timestamps (when ``keep_times``).
+        t_s: (S, W) timestamps.
         valid: (S, W) entries that hold frames.
         newest: (S,) index of each slot's newest entry; ``last_t_s`` (S,) its time, -inf for a
             window that restarted since (so an output EMA gives its previous row no weight).
         smoothed: (S, C) the previous output row of each slot.
     """
 
-    def __init__(
-        self,
-        window: int,
-        dim: int,
-        hidden: int,
-        classes: int,
-        threshold: float,
-        keep_times: bool = True,
-    ) -> None:
-        self.window, self.threshold, self.keep_times = window, threshold, keep_times
-        self._next = np.roll(np.arange(window), -1)  # entry after entry i, wrapping around
+    def __init__(self, window: int, dim: int, hidden: int, classes: int) -> None:
+        self.window = window
         self._slot_of: dict[int, int] = {}
+        # The last frame's ids and their (slots, none new): most frames show the same faces.
+        self._last_ids: list[int] | None = None
+        self._last_slots = (np.zeros(0, np.int64), np.zeros(0, bool))
         self._oldest_t_s = np.inf  # a lower bound of the live tracks' last times
         self.unit = np.zeros((0, window, dim), np.float32)
         self.proj = np.zeros((0, window, hidden), np.float32)
@@ -90,6 +81,8 @@ class TrackRings:
         Raises:
             ValueError: A track id appears twice in one frame.
         """
+        if track_ids == self._last_ids:  # the usual frame: the same faces as the last one
+            return self._last_slots
         if len(set(track_ids)) != len(track_ids):
             raise ValueError(f"track ids must be unique within a frame, got {track_ids}")
         slots = [self._slot_of.get(track_id, -1) for track_id in track_ids]
@@ -97,6 +90,8 @@ class TrackRings:
         for i, track_id in enumerate(track_ids):
             if new[i]:
                 slots[i] = self._new_slot(track_id)
+        self._last_ids = list(track_ids)
+        self._last_slots = (np.array(slots, np.int64), np.zeros(len(slots), bool))  # not to write
         return np.array(slots, np.int64), np.array(new, bool)
 
     def _new_slot(self, track_id: int) -> int:
@@ -121,6 +116,8 @@ class TrackRings:
         if t_s - self._oldest_t_s <= after_s:  # last times only grow: nobody is stale yet
             return
         stale = np.flatnonzero(self.live & (t_s - self.last_t_s > after_s))
+        if len(stale):
+            self._last_ids = None
         for slot in stale.tolist():
             del self._slot_of[int(self.track_of[slot])]
         self.live[stale] = False
@@ -129,56 +126,13 @@ class TrackRings:
     def reset(self) -> None:
         """Forget every track."""
         self._slot_of.clear()
+        self._last_ids = None
         self.live[:] = False
         self._oldest_t_s = np.inf
 
-    def cosines(self, slots: np.ndarray, unit: np.ndarray) -> np.ndarray:
-        """(K, W) cosines of each new unit embedding (K, D) with its slot's entries."""
-        k = len(slots)
-        if slots.tolist() == list(range(k)):  # the usual case: slots 0..K-1, read in place
-            return np.matmul(self.unit[:k], unit[:, :, None])[:, :, 0]
-        return np.stack([self.unit[s] @ u for s, u in zip(slots.tolist(), unit, strict=True)])
-
-    def push(
-        self,
-        slots: np.ndarray,
-        unit: np.ndarray,
-        proj: np.ndarray,
-        cos: np.ndarray,
-        t_s: float,
-        prev: np.ndarray,
-    ) -> np.ndarray:
-        """Write one frame per slot over its oldest entry; returns the entries written (K,).
-
-        Args:
-            slots: (K,) distinct slots.
-            unit: (K, D) unit embeddings.
-            proj: (K, H) first-layer projections.
-            cos: (K, W) ``cosines(slots, unit)``.
-            t_s: The frame's time.
-            prev: ``newest[slots]`` before this push.
-        """
-        pos = self._next[prev]
-        bits = cos > self.threshold
-        bits[_range(len(slots)), pos] = True
-        self.edges[slots, pos, :] = bits
-        self.edges[slots, :, pos] = bits
-        self.unit[slots, pos] = unit
-        self.proj[slots, pos] = proj
-        if self.keep_times:
-            self.t_s[slots, pos] = t_s
-        self.valid[slots, pos] = True
-        self.newest[slots] = pos
-        self.last_t_s[slots] = t_s
+    def seen(self, t_s: float) -> None:
+        """Note that the live tracks' windows were written at ``t_s`` (for ``evict``)."""
         self._oldest_t_s = min(self._oldest_t_s, t_s)
-        return pos
-
-
-@functools.cache
-def _range(n: int) -> np.ndarray:
-    rows = np.arange(n)
-    rows.flags.writeable = False
-    return rows
 
 
 def _grown(array: np.ndarray, slots: int) -> np.ndarray:
