@@ -48,6 +48,30 @@ def gus_head(
     console.print(f"wrote {target}: {json.dumps(meta['metrics'])}")
 
 
+@methods_app.command("gus-windows")
+def gus_windows(
+    model: Path = typer.Option(Path("weights/fer_default.onnx"), help="Frozen base model."),
+    head: Path | None = typer.Option(None, help="Head to start from (default: beside model)."),
+    out: Path = typer.Option(..., help="Output .gus.npz."),
+    data_root: Path = typer.Option(DEFAULT_DATA_ROOT, help="FERPlus root."),
+    images: int = typer.Option(10000, help="Train images (0 = all), each as jittered frames."),
+    views: int = typer.Option(12, help="Jittered frames per image."),
+    epochs: int = typer.Option(8),
+    lr: float = typer.Option(3e-4),
+    seed: int = typer.Option(0),
+) -> None:
+    """Fine-tune a GUS head on windows of one face's jittered frames (GUS-T's graphs)."""
+    import logging
+
+    from realtime.smooth_graph import head_path_for
+    from trainer.methods.window_head import WindowConfig, run_window_head
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = WindowConfig(images=images, views=views, epochs=epochs, lr=lr, seed=seed)
+    meta = run_window_head(model, head or head_path_for(model), out, data_root, cfg)
+    console.print(f"wrote {out}: {json.dumps(meta['window_finetune'])}")
+
+
 @methods_app.command("train")
 def train(
     name: str = typer.Option(..., help="Run name (runs/<name>)."),
