@@ -31,9 +31,12 @@ import cv2
 from realtime.av_capture import AvCapture, upright_bgr
 from realtime.errors import SourceError
 from realtime.live import LiveSource
+from realtime.read_ahead import ReadAhead
 from realtime.redact import mask_url
 from realtime.source_base import Capture, FrameSource, one_line
 from realtime.types import Frame
+
+_READ_AHEAD = 4  # frames decoded ahead: covers a slow frame without holding much memory
 
 __all__ = [
     "Capture",
@@ -57,6 +60,9 @@ STREAM_BUFFER_FRAMES = 32
 class VideoFileSource(FrameSource):
     """Every frame of a video file (or animated GIF) in order, timed by container pts (PyAV).
 
+    Frames are decoded a few ahead on a thread (``realtime.read_ahead``), so decoding overlaps
+    the pipeline's work on the current frame; none is skipped.
+
     Frames are turned upright as the stream's display matrix (or ``rotate`` tag) says, so a
     phone video recorded in portrait is processed in portrait; ``size`` is the upright size.
     """
@@ -65,6 +71,7 @@ class VideoFileSource(FrameSource):
         super().__init__(str(path), max_frames)
         self.path = path
         self._container: Any = None
+        self._reader: ReadAhead[Frame] | None = None
 
     @property
     def input_files(self) -> tuple[Path, ...]:
@@ -92,15 +99,22 @@ class VideoFileSource(FrameSource):
         self.size = (int(stream.codec_context.width), int(stream.codec_context.height))
 
     def close(self) -> None:
+        if self._reader is not None:  # it reads from the container: end it first
+            self._reader.stop()
+            self._reader = None
         if self._container is not None:
             self._container.close()
             self._container = None
 
     def _frames(self) -> Iterator[Frame]:
-        import av
-
         if self._container is None:
             raise SourceError(f"video '{self.path}' is not open; use it as a context manager")
+        self._reader = ReadAhead(self._decode, depth=_READ_AHEAD, name="decode")
+        yield from self._reader
+
+    def _decode(self) -> Iterator[Frame]:
+        import av
+
         stream = self._container.streams.video[0]
         decoded = self._container.decode(stream)
         index, t0, t_s = 0, None, 0.0

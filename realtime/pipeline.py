@@ -27,6 +27,7 @@ from realtime.batch import collate, route
 from realtime.card import ModelCard
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError, ModelError, SourceError
+from realtime.read_ahead import ReadAhead
 from realtime.render import Hud, OverlayRenderer
 from realtime.sinks import Sink
 from realtime.smooth import Smoother
@@ -34,6 +35,9 @@ from realtime.types import FaceBoxes, Frame, FrameResult, ModelOutput, Tracks
 
 logger = logging.getLogger(__name__)
 
+# Located frames queued ahead of inference: enough to cover a search frame (tiled 1080p takes
+# several detector calls) without adding latency to a live camera.
+_LOCATE_AHEAD = 2
 STAGES = ("decode", "detect", "track", "preprocess", "infer", "smooth", "render", "write")
 
 
@@ -103,6 +107,10 @@ def _ms_since(t0: float) -> float:
 def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None, None]:
     """Process frames in order, yielding one FrameResult per frame.
 
+    Reading, detection and tracking run on a thread a frame or two ahead of collate, infer and
+    smooth (``realtime.read_ahead``): PyAV, MediaPipe, OpenCV and ONNX Runtime release the GIL,
+    so on two cores the two halves overlap. Order is kept and no frame is skipped.
+
     Preprocess and infer times of a multi-frame batch are split evenly over its frames. When
     the source fails mid-stream (SourceError), the frames already read are finished and
     yielded before the error propagates, so no processed frame is lost.
@@ -115,17 +123,34 @@ def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None,
         FrameResult with ``timings_ms`` for decode, detect, track, preprocess, infer, smooth.
     """
     pending: list[_Pending] = []
+    located = iter(ReadAhead(lambda: _locate(frames, stages), _LOCATE_AHEAD, "detect"))
+    try:
+        while True:
+            try:
+                item = next(located, None)
+            except SourceError:
+                yield from _finish(pending, stages)
+                raise
+            if item is None:
+                break
+            pending.append(item)
+            if len(pending) >= stages.batch_frames:
+                yield from _finish(pending, stages)
+                pending = []
+        yield from _finish(pending, stages)
+    finally:
+        located.close()  # ends the thread before the caller closes the source
+
+
+def _locate(frames: Iterable[Frame], stages: Stages) -> Iterator[_Pending]:
+    """Read, detect and track: each frame with its tracks, on the read-ahead thread."""
     frame_iter = iter(frames)
     count = 0
     while True:
         t0 = time.perf_counter()
-        try:
-            frame = next(frame_iter, None)
-        except SourceError:
-            yield from _finish(pending, stages)
-            raise
+        frame = next(frame_iter, None)
         if frame is None:
-            break
+            return
         timings = {"decode": _ms_since(t0)}
         t0 = time.perf_counter()
         boxes = stages.detector.detect(frame) if count % stages.detect_every == 0 else None
@@ -137,12 +162,8 @@ def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None,
         timings["track"] = _ms_since(t0)
         # Frames between two searches (tiled 1080p: 2 of 3) hold boxes the tracker carried.
         box_source = boxes.source if boxes is not None else "tracker"
-        pending.append(_Pending(frame, tracks, timings, box_source))
+        yield _Pending(frame, tracks, timings, box_source)
         count += 1
-        if len(pending) >= stages.batch_frames:
-            yield from _finish(pending, stages)
-            pending = []
-    yield from _finish(pending, stages)
 
 
 def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult]:
