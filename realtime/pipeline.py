@@ -123,7 +123,8 @@ def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None,
         FrameResult with ``timings_ms`` for decode, detect, track, preprocess, infer, smooth.
     """
     pending: list[_Pending] = []
-    located = iter(ReadAhead(lambda: _locate(frames, stages), _LOCATE_AHEAD, "detect"))
+    reader = ReadAhead(lambda: _locate(frames, stages), _LOCATE_AHEAD, "detect")
+    located = iter(reader)
     try:
         while True:
             try:
@@ -139,7 +140,7 @@ def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None,
                 pending = []
         yield from _finish(pending, stages)
     finally:
-        located.close()  # ends the thread before the caller closes the source
+        reader.stop()  # ends the thread before the caller closes the source
 
 
 def _locate(frames: Iterable[Frame], stages: Stages) -> Iterator[_Pending]:
