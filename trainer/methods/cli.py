@@ -58,6 +58,8 @@ def gus_windows(
     views: int = typer.Option(12, help="Jittered frames per image."),
     epochs: int = typer.Option(8),
     lr: float = typer.Option(3e-4),
+    change_p: float = typer.Option(0.25, help="Share of windows that start with another image."),
+    short_p: float = typer.Option(0.25, help="Share of partly filled windows."),
     seed: int = typer.Option(0),
 ) -> None:
     """Fine-tune a GUS head on windows of one face's jittered frames (GUS-T's graphs)."""
@@ -67,7 +69,10 @@ def gus_windows(
     from trainer.methods.window_head import WindowConfig, run_window_head
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = WindowConfig(images=images, views=views, epochs=epochs, lr=lr, seed=seed)
+    cfg = WindowConfig(
+        images=images, views=views, epochs=epochs, lr=lr, change_p=change_p, short_p=short_p,
+        seed=seed,
+    )  # fmt: skip
     meta = run_window_head(model, head or head_path_for(model), out, data_root, cfg)
     console.print(f"wrote {out}: {json.dumps(meta['window_finetune'])}")
 
