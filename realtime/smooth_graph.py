@@ -25,7 +25,6 @@ import numpy as np
 
 from realtime.card import FoldedHead, ModelCard, sha256_file
 from realtime.errors import ModelError
-from realtime.graph_kernel import NORMS, newest_features
 from realtime.json_checks import is_number, short
 from realtime.safe_npz import read_npz
 
@@ -150,27 +149,6 @@ class GusHeadWeights:
         adj = threshold_adjacency(unit_rows(h1), self.threshold, weights)
         row = normalize_adjacency(adj, self.norm, self.p)[-1]
         return ((row @ h1) @ self.w2) @ self.fc_w.T + self.fc_b
-
-    def window_logits(
-        self,
-        edges: np.ndarray,
-        proj: np.ndarray,
-        valid: np.ndarray,
-        newest: np.ndarray,
-        times: np.ndarray | None = None,
-        decay_s: float | None = None,
-    ) -> np.ndarray:
-        """Logits (K, C) of the newest node of K ring-ordered windows, through the smoother's
-        compiled graph (``realtime.graph_kernel.newest_features``; its arguments, batched)."""
-        times = np.zeros(valid.shape) if times is None else times
-        feats = [
-            newest_features(
-                edges[i], np.ascontiguousarray(proj[i], np.float32), valid[i], times[i],
-                int(newest[i]), self.threshold, NORMS[self.norm], self.p, decay_s or 0.0,
-            )
-            for i in range(len(newest))
-        ]  # fmt: skip
-        return np.stack(feats) @ self.w2_fc + self.fc_b
 
     @functools.cached_property
     def w2_fc(self) -> np.ndarray:

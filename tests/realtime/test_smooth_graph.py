@@ -13,6 +13,7 @@ import pytest
 from realtime.card import FoldedHead, ModelCard, sha256_file
 from realtime.config import SmoothConfig
 from realtime.errors import ModelError
+from realtime.graph_kernel import NORMS, newest_features
 from realtime.graph_smoother import GraphSmoother, card_beside
 from realtime.smooth import SMOOTHERS, EmaSmoother, make_smoother
 from realtime.smooth_graph import GusHeadWeights, head_path_for, write_head_file
@@ -237,7 +238,14 @@ def test_compiled_windows_equal_the_reference_graph_in_any_ring_order(
         newest[i] = order[-1]
         expected.append(weights.last_logits(unit.astype(np.float32), weights.project(f), w))
     # when
-    got = weights.window_logits(edges, proj, valid, newest, times, decay)
+    feats = [
+        newest_features(
+            edges[i], proj[i], valid[i], times[i], int(newest[i]), weights.threshold,
+            NORMS[norm], weights.p, decay or 0.0,
+        )
+        for i in range(k)
+    ]  # fmt: skip
+    got = np.stack(feats) @ weights.w2_fc + weights.fc_b
     # then
     np.testing.assert_allclose(got, np.stack(expected), atol=1e-4, rtol=0)
 
