@@ -109,8 +109,9 @@ TilesOpt = Annotated[
     int | None,
     typer.Option(
         "--detect-tiles",
-        help="Also detect on tiles, N across the longer side, for small faces (default: 2 for "
-        "images; for video from the frame size: 1 up to 1280 px, 2 for 1080p, 3 for 1440p).",
+        help="Also detect on tiles, N across the longer side, for small faces (default for "
+        "images: up to 4, tiles of at least 160 px; for video from the frame size: 1 up to "
+        "1280 px, 2 for 1080p, 3 for 1440p).",
     ),
 ]
 DetectorOpt = Annotated[

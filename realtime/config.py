@@ -89,8 +89,8 @@ class DetectConfig:
         every: Detect every K-th frame; None chooses from the tiles (1 untiled, 3 tiled; see
             ``realtime.detect_plan``).
         tiles: Also detect on tiles, N across the longer side (small, far faces; one detector
-            call per tile). None means 2 for still images and, for video, chosen from each
-            frame's size (1 up to 1280 px, 2 for 1080p; see ``for_source``).
+            call per tile). None chooses from each image's size: for video 1 up to 1280 px and
+            2 for 1080p, for stills up to 4 (``realtime.detect_plan``).
         stills: Frames are unrelated still images: each is its own scene, and an image the
             detector misses is retried padded, then read whole (``realtime.still_fallback``).
         detector: ``--detector``: the shipped BlazeFace model, ``short`` or ``full`` range.
@@ -233,13 +233,12 @@ class LiveConfig:
     def for_source(self, live: bool, still: bool) -> LiveConfig:
         """Adapt to the source: one frame per batch when live; stills are independent images.
 
-        Independent images get detection on every image (on 2 tiles across too unless
-        ``--detect-tiles`` says otherwise), tracks reported at once and no temporal smoothing;
-        a live source gets single-frame batches (no added latency). Video keeps ``tiles=None``
-        unless set: each frame's size chooses (``realtime.detect_plan``).
+        Independent images get detection on every image (tiled as each image's size calls for
+        unless ``--detect-tiles`` says otherwise, weak tile hits rechecked), tracks reported at
+        once and no temporal smoothing; a live source gets single-frame batches (no added
+        latency).
         """
-        tiles = self.detect.tiles if self.detect.tiles is not None else (2 if still else None)
-        config = replace(self, detect=replace(self.detect, tiles=tiles))
+        config = self
         if live and self.batch.frames != 1:
             logger.warning(
                 "--batch-frames %d ignored: live sources process each frame at once",

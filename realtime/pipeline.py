@@ -370,7 +370,7 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         # Video: the plan chooses tiles and the detect interval per frame size (Stages runs it
         # on every frame); stills: every image, whole and tiled.
         detector: Detector = (
-            StillFallback(mediapipe, backend.card.crop)
+            StillFallback(mediapipe, backend.card.crop, cfg.detect.tiles)
             if stills
             else PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
         )

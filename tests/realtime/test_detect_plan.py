@@ -7,7 +7,7 @@ from contextlib import nullcontext as does_not_raise
 import numpy as np
 import pytest
 
-from realtime.detect_plan import PlannedDetector, auto_every, auto_tiles
+from realtime.detect_plan import PlannedDetector, auto_every, auto_tiles, still_tiles
 from realtime.errors import ConfigError
 from realtime.types import FaceBoxes, Frame
 
@@ -44,6 +44,22 @@ def frames(width: int, height: int, count: int, start: int = 0) -> list[Frame]:
 def test_auto_plan_by_frame_size(width, height, tiles, every):
     assert auto_tiles(width, height) == tiles
     assert auto_every(tiles) == every
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "tiles"),
+    [
+        (192, 192, 1),  # a tight face crop: tiles would only cut the face
+        (300, 300, 2),
+        (480, 270, 3),
+        (640, 360, 4),
+        (360, 640, 4),
+        (1920, 1080, 4),
+        (120, 4000, 4),
+    ],
+)
+def test_still_images_get_as_many_tiles_as_keep_them_large_enough(width, height, tiles):
+    assert still_tiles(width, height) == tiles
 
 
 def test_small_frames_are_searched_whole_on_every_frame():

@@ -72,9 +72,11 @@ class _Blind:
 
     def __init__(self) -> None:
         self.sizes: list[tuple[int, int]] = []
+        self.tiles: list[int | None] = []
 
-    def detect(self, frame: Frame) -> FaceBoxes:
+    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes:
         self.sizes.append(frame.image.shape[:2])
+        self.tiles.append(tiles)
         return FaceBoxes.empty()
 
 
@@ -87,5 +89,18 @@ def test_whole_image_only_for_roughly_square_pictures(h: int, w: int, found: int
     boxes = stage.detect(Frame(0, None, np.zeros((h, w, 3), np.uint8)))
     # then: one padded retry on a bordered copy, then the whole image (square-ish only)
     assert blind.sizes == [(h, w), (h + 2 * round(0.25 * w), w + 2 * round(0.25 * w))]
+    # tiles chosen from each searched image's size: the padded 200 x 300 copy gets 2 across
+    assert blind.tiles == [1, 2 if w == 200 else 1]
     assert len(boxes) == found
     assert boxes.source == ("whole_image" if found else "detector")
+
+
+def test_still_tiles_follow_the_flag_or_the_image_size() -> None:
+    # given a 640 x 360 still, searched with the automatic plan and with --detect-tiles 2
+    image = Frame(0, None, np.zeros((360, 640, 3), np.uint8))
+    auto, fixed = _Blind(), _Blind()
+    # when
+    StillFallback(auto, CropFraming()).detect(image)
+    StillFallback(fixed, CropFraming(), tiles=2).detect(image)
+    # then: 4 tiles across (12 tiles of 197 x 144 px) unless the flag says otherwise
+    assert auto.tiles[0] == 4 and fixed.tiles == [2, 2]
