@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from realtime.errors import ConfigError  # noqa: E402
+from trainer.methods.ensemble_tune import load_members, tune_ensemble  # noqa: E402
 from trainer.methods.run_outputs import load_outputs, merged_scores, score  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -144,6 +146,7 @@ MERGE_MEMBERS = {
 }
 CORRECT_THRESHOLD = 0.93
 SEEDS = (0, 1, 2)
+NOISY_RUN = re.compile(r"_n\d+_s\d+$")
 
 
 def _seed_runs(row: Row, kept: Path) -> list[dict[str, Any]]:
@@ -205,12 +208,61 @@ def _merge(kept: Path) -> dict[str, Any]:
         return {"status": "not run", "why": f"needs the kept runs {runs}"}
 
 
+def _ensemble(name: str, runs: list[Path]) -> dict[str, Any]:
+    """Uniform and Valid-tuned (NLL) merges of ``runs``' primary modes, scored on Test once."""
+    if len(runs) < 2:
+        return {"name": name, "status": "not run", "why": "needs 2 or more kept runs"}
+    tuned = tune_ensemble(load_members(runs), "nll")
+    members = [
+        {"run": Path(m["run_dir"]).name, "mode": m["mode"], "weight": round(m["weight"], 3)}
+        for m in tuned["members"]
+    ]
+    scores = {
+        kind: {key: round(100 * tuned[kind][key], 2) for key in ("valid_acc", "test_acc")}
+        for kind in ("uniform", "tuned")
+    }
+    return {"name": name, "status": "ok", "members": members, **scores}
+
+
+def _ensembles(kept: Path) -> list[dict[str, Any]]:
+    """The baseline's seeds together, against one seed-0 run of every method (diverse)."""
+    clean = sorted(run for run in kept.glob("full_*_s[0-9]") if not NOISY_RUN.search(run.name))
+    return [
+        _ensemble("baseline seeds", [r for r in clean if r.name.startswith("full_baseline_s")]),
+        _ensemble("one run per method (seed 0)", [r for r in clean if r.name.endswith("_s0")]),
+    ]
+
+
 def collect(kept: Path) -> dict[str, Any]:
     """Every row as data."""
     base = summarise(BASELINE, kept, None)
     rows = [base] + [summarise(r, kept, base) for r in ROWS[1:]]
     noise = [summarise(r, kept, None) for r in NOISE_ROWS]
-    return {"protocol": PROTOCOL, "rows": rows, "noise": noise, "merge": _merge(kept)}
+    return {
+        "protocol": PROTOCOL, "rows": rows, "noise": noise, "merge": _merge(kept),
+        "ensembles": _ensembles(kept),
+    }  # fmt: skip
+
+
+def _ensemble_lines(ensembles: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "Members' primary (deployable) modes; weights on the simplex tuned on Valid by NLL "
+        "(`trainer/methods/ensemble_tune.py`), Test scored once. Accuracy %.",
+        "",
+        "| ensemble | members (weight) | uniform valid / test | tuned valid / test |",
+        "|---|---|---|---|",
+    ]
+    for e in ensembles:
+        if e["status"] != "ok":
+            lines.append(f"| {e['name']} | not run: {e['why']} | - | - |")
+            continue
+        members = ", ".join(f"{m['run']} ({m['weight']:.2f})" for m in e["members"])
+        u, t = e["uniform"], e["tuned"]
+        lines.append(
+            f"| {e['name']} | {members} | {u['valid_acc']:.2f} / {u['test_acc']:.2f} | "
+            f"{t['valid_acc']:.2f} / {t['test_acc']:.2f} |"
+        )
+    return lines
 
 
 def _cell(row: dict[str, Any], split: str) -> str:
@@ -266,6 +318,7 @@ def to_markdown(data: dict[str, Any]) -> str:
         lines.append(f"- correcting changed {merge['corrected_changed']} test predictions")
     else:
         lines.append(f"not run: {merge['why']}")
+    lines += ["", "## Ensembles over kept runs", ""] + _ensemble_lines(data["ensembles"])
     lines += ["", "## Commands (seed 0; other seeds change `_s0` and `--seed`)", ""]
     done = set()
     for row in data["rows"] + data["noise"]:
