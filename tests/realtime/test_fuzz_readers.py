@@ -13,7 +13,6 @@ import json
 import struct
 import tracemalloc
 import zipfile
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from realtime.decision import DecisionRule
 from realtime.engine.engine_file import MAGIC, pack_engine, read_engine, unpack_engine
 from realtime.errors import FerLiveError
 from realtime.smooth_graph import GUS_FORMAT, GusHeadWeights
+from tests.fuzzing import mutations, refuses_cleanly
 
 FUZZ = settings(
     max_examples=150,
@@ -65,36 +65,6 @@ CARD_PATHS = (
     + [("crop", key) for key in CARD_DICT["crop"]]
     + [("decision", key) for key in CARD_DICT["decision"]]
 )
-
-
-def refuses_cleanly(read: Callable[..., Any], *args: Any) -> Any:
-    """Run a reader; a FerLiveError with a one-line message is fine, anything else fails."""
-    try:
-        return read(*args)
-    except FerLiveError as exc:
-        message = str(exc)
-        assert message and "\n" not in message and len(message) < 2000, message
-        return None
-
-
-def mutations(valid: bytes) -> st.SearchStrategy[bytes]:
-    """Truncated copies, copies with a few bytes changed, and copies with bytes inserted."""
-    positions = st.integers(0, max(len(valid) - 1, 0))
-
-    def flip(changes: list[tuple[int, int]]) -> bytes:
-        data = bytearray(valid)
-        for at, value in changes:
-            data[at] = value
-        return bytes(data)
-
-    def insert(args: tuple[int, bytes]) -> bytes:
-        return valid[: args[0]] + args[1] + valid[args[0] :]
-
-    return st.one_of(
-        st.integers(0, len(valid)).map(lambda n: valid[:n]),
-        st.lists(st.tuples(positions, st.integers(0, 255)), min_size=1, max_size=8).map(flip),
-        st.tuples(positions, st.binary(min_size=1, max_size=16)).map(insert),
-    )
 
 
 def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
