@@ -234,9 +234,8 @@ class LiveConfig:
         """Adapt to the source: one frame per batch when live; stills are independent images.
 
         Independent images get detection on every image (tiled as each image's size calls for
-        unless ``--detect-tiles`` says otherwise, weak tile hits rechecked), tracks reported at
-        once and no temporal smoothing; a live source gets single-frame batches (no added
-        latency).
+        unless ``--detect-tiles`` says otherwise), tracks reported at once and no temporal
+        smoothing; a live source gets single-frame batches (no added latency).
         """
         config = self
         if live and self.batch.frames != 1:

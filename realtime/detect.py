@@ -7,9 +7,10 @@ shorter side as keep them about square (the model pads a tile to a square, so sq
 least of its input), and merges the boxes. Which tiles a video frame gets is chosen from its size
 in ``realtime.detect_plan``.
 
-A still image can afford a closer look (``recheck``): a tile hit too weak to trust on its own is
-searched again in a crop of twice its size around it, where the face fills the detector's view as
-it was trained to see faces; the hit is kept only if that second look is confident.
+With ``recheck`` a tile hit too weak to trust on its own, and not already covered by a trusted
+box, is searched again in a crop of twice its size around it, where the face fills the
+detector's view as it was trained to see faces; the hit is kept only if that second look is
+confident.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ ALIGN_BYTES = 64
 MUTED_FIRST_FRAMES = 5
 # Rechecked tile hits: from this score up, re-searched in a crop RECHECK_ZOOM x the box. On FERPlus
 # faces pasted at 60-80 px into 640 x 360 frames (benchmarks/robustness.py), 4 tiles find 85 % at
-# TILE_MIN_SCORE; with the recheck 96 %, and no more hits on the faceless frames.
+# TILE_MIN_SCORE; with the recheck 95 %, and no more hits on the faceless frames. In a 1080p
+# frame on 2 tiles, 160 px faces go from 48 % found to 94 % (benchmarks/face_sizes.py).
 RECHECK_FROM = 0.4
 RECHECK_ZOOM = 2.0
 RECHECK_IOU = 0.3
@@ -63,6 +65,13 @@ def _intersection_over_smaller(box: np.ndarray, others: np.ndarray) -> np.ndarra
     areas = (others[:, 2:] - others[:, :2]).prod(axis=1)
     smaller = np.minimum(areas, (box[2:] - box[:2]).prod())
     return np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0)
+
+
+def _covered(box: np.ndarray, others: np.ndarray) -> bool:
+    """Whether ``box`` is the same face as one of ``others`` by ``nms``'s two criteria."""
+    if box_iou(box[None], others).max() >= NMS_IOU:
+        return True
+    return bool(_intersection_over_smaller(box, others).max() >= CONTAINED)
 
 
 def nms(xyxy: np.ndarray, score: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -141,8 +150,8 @@ class MediapipeDetector:
         max_faces: Keep at most this many faces (highest scores first).
         tiles: 1 runs on the whole frame; N >= 2 also runs on tiles, N across the longer side.
         model: The shipped model: ``short`` (short-range) or ``full`` (full-range, sparse).
-        recheck: Keep weak tile hits that a closer look confirms (stills; one more detector
-            call per weak hit).
+        recheck: Keep weak tile hits that a closer look confirms (one more detector call per
+            weak hit that no trusted box covers).
 
     Raises:
         BackendUnavailable: mediapipe is not installed.
@@ -253,20 +262,34 @@ class MediapipeDetector:
     def _add_tiles(
         self, rgb: np.ndarray, xyxy: np.ndarray, score: np.ndarray, tiles: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        all_boxes, all_scores = [xyxy], [score]
         trusted = max(self.min_score, TILE_MIN_SCORE)
-        for box in tile_grid(rgb.shape[0], rgb.shape[1], tiles):
-            boxes, scores = self._detect_rgb(_cut(rgb, box), self._weak)
-            boxes += np.asarray(box[:2] * 2, np.float64)
-            if self._weak is not None:
-                for weak in np.flatnonzero(scores < trusted):
-                    boxes[weak], scores[weak] = self._recheck(rgb, boxes[weak])
-            strong = scores >= trusted
-            all_boxes.append(boxes[strong])
-            all_scores.append(scores[strong])
-        xyxy, score = np.concatenate(all_boxes), np.concatenate(all_scores)
-        keep = nms(xyxy, score, NMS_IOU)
-        return xyxy[keep], score[keep]
+        boxes, scores = [xyxy], [score]
+        for tile in tile_grid(rgb.shape[0], rgb.shape[1], tiles):
+            found, found_scores = self._detect_rgb(_cut(rgb, tile), self._weak)
+            boxes.append(found + np.asarray(tile[:2] * 2, np.float64))
+            scores.append(found_scores)
+        # The whole-frame boxes passed min_score already; tile hits must be trusted or confirmed.
+        strong = np.concatenate([np.ones(len(xyxy), bool), *(s >= trusted for s in scores[1:])])
+        xyxy, score = np.concatenate(boxes), np.concatenate(scores)
+        if self._weak is not None:
+            xyxy, score, strong = self._confirm(rgb, xyxy, score, strong)
+        keep = nms(xyxy[strong], score[strong], NMS_IOU)
+        return xyxy[strong][keep], score[strong][keep]
+
+    def _confirm(
+        self, rgb: np.ndarray, xyxy: np.ndarray, score: np.ndarray, strong: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Recheck weak hits, best first, that no trusted box already covers (a face cut by a
+        tile border scores weak in one tile and strong in another: no second look needed)."""
+        xyxy, score, strong = xyxy.copy(), score.copy(), strong.copy()
+        for i in np.argsort(-score, kind="stable"):
+            if strong[i]:
+                continue
+            if strong.any() and _covered(xyxy[i], xyxy[strong]):
+                continue
+            xyxy[i], score[i] = self._recheck(rgb, xyxy[i])
+            strong[i] = score[i] >= max(self.min_score, TILE_MIN_SCORE)
+        return xyxy, score, strong
 
     def _recheck(self, rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:
         """The best box matching ``box`` in a crop RECHECK_ZOOM x its size, and its score."""

@@ -203,3 +203,24 @@ def test_recheck_adds_nothing_on_faceless_frames(shared_dir):
         found = [len(det.detect(f)) for f in frames[::3]]
     # then
     assert len(frames) == 30 and found == [0] * 10
+
+
+def test_recheck_skips_weak_hits_a_trusted_box_covers(monkeypatch):
+    # given a trusted box, a weak hit on the same face (cut by a tile border) and a weak hit
+    # elsewhere
+    xyxy = np.array([[100, 100, 200, 200], [100, 100, 160, 200], [400, 100, 450, 150]], float)
+    score = np.array([0.9, 0.5, 0.45])
+    looked: list[list[float]] = []
+
+    def second_look(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:
+        looked.append(box.tolist())
+        return box, 0.8
+
+    image = np.zeros((300, 600, 3), np.uint8)
+    with MediapipeDetector(recheck=True) as det:
+        monkeypatch.setattr(det, "_recheck", second_look)
+        # when
+        _, new_score, strong = det._confirm(image, xyxy, score, score >= 0.7)
+    # then: only the lone weak hit gets a second look, and its confirmed score keeps it
+    assert looked == [[400.0, 100.0, 450.0, 150.0]]
+    assert strong.tolist() == [True, False, True] and new_score[2] == 0.8
