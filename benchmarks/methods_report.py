@@ -38,8 +38,8 @@ PROTOCOL = (
     f"labels, {EPOCHS} epochs (the default's count) AdamW (lr 1e-3, weight decay 0.05, half an "
     "epoch of warm-up then cosine), batch 128, the project's augmentation, no weight EMA; best "
     "epoch on all 3,191 Valid images, flip-TTA; reported once on all 3,137 Test images. One "
-    "torch thread per run, two runs at a time on a 2-core x86_64 CPU. Only full-scale runs "
-    "appear here."
+    "torch thread per run, two runs at a time on a 2-core x86_64 CPU (full_ulc_s0: alone, two "
+    "threads). Only full-scale runs appear here."
 )
 SPEC_ABAW_WEIGHTS = "1,1,1,1,1,3,5,3"  # spec [1,3,5,1,1,1] in FERPlus order; contempt as disgust
 TEMPERED_ABAW_WEIGHTS = "1,1,1,1,1,1.73,2.24,1.73"  # the spec's weights to the power 0.5
