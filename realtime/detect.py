@@ -152,6 +152,8 @@ class MediapipeDetector:
         model: The shipped model: ``short`` (short-range) or ``full`` (full-range, sparse).
         recheck: Keep weak tile hits that a closer look confirms (one more detector call per
             weak hit that no trusted box covers).
+        recheck_covered: Also look again at weak hits a trusted box covers (stills): the closer
+            look's box is better framed, and wins the merge when it scores higher.
 
     Raises:
         BackendUnavailable: mediapipe is not installed.
@@ -171,6 +173,7 @@ class MediapipeDetector:
         tiles: int = 1,
         model: str = "short",
         recheck: bool = False,
+        recheck_covered: bool = False,
     ) -> None:
         from realtime.assets import DETECTOR_MODELS, detector_path
 
@@ -185,6 +188,7 @@ class MediapipeDetector:
         self.min_score = min_score
         self.max_faces = max_faces
         self.tiles = tiles
+        self.recheck_covered = recheck_covered
         self._muted_frames = MUTED_FIRST_FRAMES
         self._mp, base_options, vision = _import_mediapipe()
         if model_path is None:
@@ -285,7 +289,7 @@ class MediapipeDetector:
         for i in np.argsort(-score, kind="stable"):
             if strong[i]:
                 continue
-            if strong.any() and _covered(xyxy[i], xyxy[strong]):
+            if not self.recheck_covered and strong.any() and _covered(xyxy[i], xyxy[strong]):
                 continue
             xyxy[i], score[i] = self._recheck(rgb, xyxy[i])
             strong[i] = score[i] >= max(self.min_score, TILE_MIN_SCORE)

@@ -121,4 +121,5 @@ def mediapipe_detector(config: DetectConfig) -> MediapipeDetector:
         tiles=config.tiles or 1,
         model=config.detector,
         recheck=True,
+        recheck_covered=config.stills,
     )
