@@ -7,10 +7,10 @@ shorter side as keep them about square (the model pads a tile to a square, so sq
 least of its input), and merges the boxes. Which tiles a video frame gets is chosen from its size
 in ``realtime.detect_plan``.
 
-With ``recheck`` a tile hit too weak to trust on its own, and not already covered by a trusted
-box, is searched again in a crop of twice its size around it, where the face fills the
-detector's view as it was trained to see faces; the hit is kept only if that second look is
-confident.
+With ``recheck`` a tile hit too weak to trust on its own, and (unless ``recheck_covered``) not
+already covered by a trusted box, is searched again in a crop of twice its size around it, where
+the face fills the detector's view as it was trained to see faces; the hit is kept only if that
+second look is confident.
 """
 
 from __future__ import annotations
@@ -276,12 +276,17 @@ class MediapipeDetector:
         strong = np.concatenate([np.ones(len(xyxy), bool), *(s >= trusted for s in scores[1:])])
         xyxy, score = np.concatenate(boxes), np.concatenate(scores)
         if self._weak is not None:
-            xyxy, score, strong = self._confirm(rgb, xyxy, score, strong)
+            xyxy, score, strong = self._confirm(rgb, xyxy, score, strong, trusted)
         keep = nms(xyxy[strong], score[strong], NMS_IOU)
         return xyxy[strong][keep], score[strong][keep]
 
     def _confirm(
-        self, rgb: np.ndarray, xyxy: np.ndarray, score: np.ndarray, strong: np.ndarray
+        self,
+        rgb: np.ndarray,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        strong: np.ndarray,
+        trusted: float,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Recheck weak hits, best first, that no trusted box already covers (a face cut by a
         tile border scores weak in one tile and strong in another: no second look needed)."""
@@ -292,7 +297,7 @@ class MediapipeDetector:
             if not self.recheck_covered and strong.any() and _covered(xyxy[i], xyxy[strong]):
                 continue
             xyxy[i], score[i] = self._recheck(rgb, xyxy[i])
-            strong[i] = score[i] >= max(self.min_score, TILE_MIN_SCORE)
+            strong[i] = score[i] >= trusted
         return xyxy, score, strong
 
     def _recheck(self, rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:

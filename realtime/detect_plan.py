@@ -10,9 +10,9 @@ on every frame, as before.
 
 A still image is searched once, so it can afford more: as many tiles as keep each at least
 ``STILL_TILE_MIN_PX`` on its longer side (a 640 x 360 photo gets 4 across, 12 tiles, and faces
-down to about 35 px). Weak tile hits that no trusted box covers get a second look, in video and
-stills alike (``MediapipeDetector(recheck=True)``); a crowd of faces the tiles find clearly costs
-no extra detector call.
+down to about 35 px). Weak tile hits get a second look (``MediapipeDetector(recheck=True)``):
+in video only those no trusted box covers, so a crowd of faces the tiles find clearly costs no
+extra detector call; in stills every one, as the closer look frames the face better.
 """
 
 from __future__ import annotations

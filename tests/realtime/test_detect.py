@@ -220,7 +220,7 @@ def test_recheck_skips_weak_hits_a_trusted_box_covers(monkeypatch):
     with MediapipeDetector(recheck=True) as det:
         monkeypatch.setattr(det, "_recheck", second_look)
         # when
-        _, new_score, strong = det._confirm(image, xyxy, score, score >= 0.7)
+        _, new_score, strong = det._confirm(image, xyxy, score, score >= 0.7, 0.7)
     # then: only the lone weak hit gets a second look, and its confirmed score keeps it
     assert looked == [[400.0, 100.0, 450.0, 150.0]]
     assert strong.tolist() == [True, False, True] and new_score[2] == 0.8
@@ -228,5 +228,5 @@ def test_recheck_skips_weak_hits_a_trusted_box_covers(monkeypatch):
     looked.clear()
     with MediapipeDetector(recheck=True, recheck_covered=True) as det:
         monkeypatch.setattr(det, "_recheck", second_look)
-        det._confirm(image, xyxy, score, score >= 0.7)
+        det._confirm(image, xyxy, score, score >= 0.7, 0.7)
     assert looked == [[100.0, 100.0, 160.0, 200.0], [400.0, 100.0, 450.0, 150.0]]
