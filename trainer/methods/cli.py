@@ -84,6 +84,7 @@ def train(
     opt: list[str] = typer.Option([], help="Method option key=value; repeat."),
     init: str = typer.Option("imagenet", help="imagenet, or a fer-train checkpoint (best.pt)."),
     arch: str = typer.Option("mobilenetv2", help="Backbone when init is imagenet."),
+    input_size: int = typer.Option(64, help="Input side in pixels when init is imagenet."),
     loss: str = typer.Option("ce", help="ce, paper or recommended (mixed loss profiles)."),
     epochs: int = typer.Option(4),
     batch_size: int = typer.Option(128),
@@ -113,7 +114,8 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     options = dict(_split_option(item) for item in opt)
     cfg = MethodConfig(
-        name=name, method=method, options=options, init=init, arch=arch, loss=loss,
+        name=name, method=method, options=options, init=init, arch=arch, input_size=input_size,
+        loss=loss,
         epochs=epochs, batch_size=batch_size, lr=lr, head_lr_mult=head_lr_mult, noise=noise,
         noise_seed=noise_seed, hard_targets=not soft, max_train=max_train, max_eval=max_eval,
         seed=seed, device=device,
