@@ -9,6 +9,9 @@
 # (cp312, shared libraries stripped). It is xz-compressed and split into parts of 33 MB, so
 # each call (checkout + one part) stays under the 64 MiB limit:
 #   .cache/gpu/bundle.tar.xz.part-aa ... and .cache/gpu/bundle.sha256
+# The checkout travels with every call too (66 MiB as it stands), so first make it a slim
+# detached commit without the accurate tier's files and the kept method runs (28 MiB):
+#   bash benchmarks/gpu_run.sh slim       ... the calls ...       git checkout main
 # Calls, back to back (a machine idle for 30 s is given back and the staged parts are lost):
 #   run(command="bash benchmarks/gpu_run.sh stage", carry=[".cache/gpu/bundle.tar.xz.part-aa"])
 #   ... one `stage` call per part but the last ...
@@ -19,7 +22,8 @@
 #   against ONNX Runtime on FERPlus Test), and `fer-live bench` on the Pexels clip with
 #   --device cuda and --device cpu (pipeline FPS against its decode+detect ceiling).
 # train: benchmarks/gpu_methods.py (issue 12's rows, gpu_* runs) -> methods_runs.tar.gz.
-# Results come back under "$OUT" (at most 8 files each call).
+# Results come back under "$OUT" (at most 8 files each call); on main, the runs go in with
+#   tar -xzf methods_runs.tar.gz -C benchmarks/results methods_runs
 set -uo pipefail
 
 PARTS_HERE=.cache/gpu
@@ -48,6 +52,16 @@ prepare() {  # on the development machine
   tar -C "$work" -cf - . | xz -9 -T2 | split -b 33M - "$PARTS_HERE/bundle.tar.xz.part-"
   (cd "$PARTS_HERE" && sha256sum bundle.tar.xz.part-* > bundle.sha256)
   ls -l "$PARTS_HERE"; rm -rf "$work" "$wheels"
+}
+
+slim() {  # on the development machine: a detached commit that leaves room for one part
+  git diff --quiet HEAD || { echo "commit or stash your changes first"; return 1; }
+  git checkout -q --detach || return 1
+  git rm -rq --ignore-unmatch weights/fer_accurate.onnx weights/fer_accurate.gus.npz \
+    benchmarks/results/methods_runs
+  git ls-files 'benchmarks/results/*.png' | xargs -r git rm -q
+  git commit -qm "slim tree for the GPU machine (bash benchmarks/gpu_run.sh slim)"
+  git ls-files -z | xargs -0 stat -c %s | awk '{s += $1} END {printf "%.1f MiB tracked\n", s / 2^20}'
 }
 
 stage() {  # keep the parts that came with this call in /tmp while the machine stays warm
@@ -105,8 +119,9 @@ train() {
 
 case "${1:-verify}" in
   prepare) prepare ;;
+  slim) slim ;;
   stage) stage ;;
   verify) mkdir -p "$OUT"; verify 2>&1 | tee "$OUT/run.log" ;;
   train) mkdir -p "$OUT"; train 2>&1 | tee "$OUT/train.log" ;;
-  *) echo "usage: $0 [prepare|stage|verify|train]"; exit 2 ;;
+  *) echo "usage: $0 [prepare|slim|stage|verify|train]"; exit 2 ;;
 esac
