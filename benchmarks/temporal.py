@@ -14,7 +14,8 @@ plain softmax everywhere (the protocol of the first GUS-T results). GUS-T's defa
 chosen with ``--split valid``; the published tables use the test split.
 
 Run: ``python benchmarks/temporal.py [--model weights/fer_default.onnx] [--split valid]
-[--no-rule] [--name temporal]``; writes ``benchmarks/results/<name>.{json,md,png}``.
+[--no-rule] [--name temporal] [--base-weights 0 0.25 ...] [--clips]``; writes
+``benchmarks/results/<name>.{json,md,png}`` (the plot only with clips).
 """
 
 from __future__ import annotations
@@ -92,19 +93,31 @@ def infer(model: Path, images: np.ndarray, rule: bool, batch: int = 256) -> Fram
     return Frames(np.concatenate(probs), np.concatenate(embs), folded)
 
 
-def make_smoothers(model: Path, head: Path | None, rule: bool) -> dict[str, Callable[[], Smoother]]:
+def make_smoothers(
+    model: Path, head: Path | None, rule: bool, base_weights: Sequence[float] = ()
+) -> dict[str, Callable[[], Smoother]]:
     """The compared smoothers (fresh instances per sequence); ``graph`` is the product's default
-    (``--smooth auto`` with a head); GUS-T applies the card's rule when ``rule``."""
+    (``--smooth auto`` with a head); GUS-T applies the card's rule when ``rule``. ``graph-head``
+    leaves out the model's own probabilities (``base_weight=0``); each of ``base_weights`` adds
+    a ``graph bw=X`` row (the sweep that chose the default, on Valid)."""
     decision = None if rule else DecisionRule()
-    return {
+    makers: dict[str, Callable[[], Smoother]] = {
         "none": NoSmoother,
         "ema": EmaSmoother,
+        "graph-head": lambda: GraphSmoother(
+            head=head, model=model, base_weight=0.0, decision=decision
+        ),
         "graph-noema": lambda: GraphSmoother(head=head, model=model, ema_s=0.0, decision=decision),
         "graph+decay": lambda: GraphSmoother(
             head=head, model=model, decay_s=8 / FPS, decision=decision
         ),
         "graph": lambda: GraphSmoother(head=head, model=model, decision=decision),
     }
+    for weight in base_weights:
+        makers[f"graph bw={weight:g}"] = lambda w=weight: GraphSmoother(
+            head=head, model=model, base_weight=w, decision=decision
+        )
+    return makers
 
 
 class Timer:
@@ -295,6 +308,8 @@ def markdown(results: dict) -> str:
             f"| {name} | {row['mean_frames']:.2f} | {row['median_frames']:.1f} "
             f"| {row['p90_frames']:.1f} | {row['within_6']:.3f} | {row['never']:.3f} |"
         )
+    if not results["clips"]:
+        return "\n".join(lines) + "\n"
     clips = [k for k in next(iter(results["clips"].values())) if _is_clip(k)]
     lines += ["\n## (c) Real clips: label changes per second of track\n",
               "| smoother | " + " | ".join(clips) + " | ms/face/frame |",
@@ -363,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--no-rule", dest="rule", action="store_false",
                         help="plain softmax instead of the card's decision rule")  # fmt: skip
     parser.add_argument("--clips", nargs="*", default=list(CLIPS), help="under shared/videos")
+    parser.add_argument("--base-weights", type=float, nargs="*", default=[],
+                        help="also GUS-T with these base_weight values (Valid sweep)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument(
         "--name", default="temporal", help="result files <out>/<name>.{json,md,png}"
@@ -374,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     images, labels = load_images(args.split, args.images, rng)
     frames = infer(args.model, jittered(images, SEQ, rng), args.rule)
     seqs = frames.per_sequence(len(labels))
-    makers = make_smoothers(args.model, args.head, args.rule)
+    makers = make_smoothers(args.model, args.head, args.rule, args.base_weights)
     rule = "the card's decision rule" if args.rule else "plain softmax (no decision rule)"
     results = {
         "setup": f"model {args.model.name}, {args.images} FERPlus {args.split} images x {SEQ} "
@@ -389,8 +406,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     results["clips"] = bench_clips(args.model, clips, makers, args.rule) if clips else {}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(results))
     if clips:
-        (args.out / f"{args.name}.md").write_text(markdown(results))
         plot(results, args.out / f"{args.name}.png")
     logger.info("%s", json.dumps({k: results[k] for k in ("jitter", "switch")}, indent=1))
     return results

@@ -9,7 +9,8 @@ this kernel against them.
 Per track slot it: scales the embedding to unit length, takes its cosines with the window's
 entries, restarts the window on an embedding jump, writes the new entry over the oldest (one row
 and column of first-layer edges), runs both GUS layers for the newest node, applies the head's
-affine map with the decision rule folded in, a softmax, and the output EMA.
+affine map with the decision rule folded in, adds the weighted log of the model's own
+probabilities averaged over the newest node's neighbours, a softmax, and the output EMA.
 """
 
 from __future__ import annotations
@@ -158,9 +159,9 @@ def newest_features(
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def smooth_step(
-    slots, embedding, proj, t_s, rings_unit, rings_proj, rings_edges, rings_t, rings_valid,
-    rings_newest, rings_last_t, rings_smoothed, threshold, reset_cos, norm, p, decay_s,
-    neg_rate, out_w, out_b, probs,
+    slots, embedding, proj, base, t_s, rings_unit, rings_proj, rings_base, rings_edges, rings_t,
+    rings_valid, rings_newest, rings_last_t, rings_smoothed, threshold, reset_cos, norm, p,
+    decay_s, base_weight, neg_rate, out_w, out_b, probs,
 ) -> None:  # fmt: skip
     """One frame of GUS-T for K tracks; writes their probabilities (K, C) into ``probs``.
 
@@ -168,11 +169,14 @@ def smooth_step(
         slots: (K,) distinct ring slots of the frame's tracks.
         embedding: (K, D) the model's embeddings.
         proj: (K, H) their first-layer projections ``f W1``.
+        base: (K, C) the model's own probabilities for these faces (decision rule applied).
         t_s: The frame's time (s).
         rings_*: ``TrackRings`` arrays, updated in place (see its attributes).
         threshold: Cosine threshold of an edge (both layers).
         reset_cos: Restart a window when cos(f_t, f_t-1) is below this.
         norm, p, decay_s: As ``newest_features``.
+        base_weight: Weight of the log of the newest frame's neighbourhood-mean ``base``
+            probabilities added to the head's logits (0 = the head alone); see ``_base_prior``.
         neg_rate: ``-1 / ema_s`` of the output EMA; 0 = none.
         out_w, out_b: (H, C), (C,) the head's last affine map, decision rule folded in.
         probs: (K, C) float32 output.
@@ -180,6 +184,7 @@ def smooth_step(
     w, dim = rings_unit.shape[1], embedding.shape[1]
     unit = np.empty(dim, np.float32)
     cos = np.empty(w, np.float32)
+    prior = np.zeros(out_b.shape[0], np.float32)
     for k in range(slots.shape[0]):
         s = slots[k]
         squared = np.float32(0.0)
@@ -205,6 +210,7 @@ def smooth_step(
             rings_edges[s, j, pos] = bit
         rings_unit[s, pos, :] = unit
         rings_proj[s, pos, :] = proj[k]
+        rings_base[s, pos, :] = base[k]
         rings_t[s, pos] = t_s
         rings_valid[s, pos] = True
         rings_newest[s] = pos
@@ -213,22 +219,52 @@ def smooth_step(
             rings_edges[s], rings_proj[s], rings_valid[s], rings_t[s], pos, threshold, norm, p,
             decay_s,
         )  # fmt: skip
+        if base_weight != 0.0:
+            _base_prior(
+                rings_base[s], rings_edges[s], rings_valid[s], rings_t[s], pos, decay_s,
+                base_weight, prior,
+            )  # fmt: skip
         decay = dt * neg_rate if neg_rate != 0.0 else -np.inf
-        _softmax_ema(feat, out_w, out_b, decay, rings_smoothed[s], probs[k])
+        _softmax_ema(feat, out_w, out_b, prior, decay, rings_smoothed[s], probs[k])
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _base_prior(
+    base: np.ndarray, edges: np.ndarray, valid: np.ndarray, times: np.ndarray, newest: int,
+    decay_s: float, weight: float, out: np.ndarray,
+) -> None:  # fmt: skip
+    """``out = weight * log(mean of base over the newest frame's neighbours)``.
+
+    The neighbours are the newest entry and the valid entries it shares a first-layer edge with
+    (cos > threshold; decay-weighted like the edges). The model's own classifier is stronger
+    per frame than the head's, and averaging it only over frames of the same face and
+    expression steadies it without lagging a change: the head's logits plus this term chose
+    best on jittered FERPlus Valid sequences (``benchmarks/temporal.py``).
+    """
+    total = 0.0
+    out[:] = 0.0
+    for j in range(base.shape[0]):
+        if valid[j] and edges[newest, j]:
+            share = _weight(True, times, newest, j, decay_s)
+            total += share
+            for c in range(out.shape[0]):
+                out[c] += share * base[j, c]
+    for c in range(out.shape[0]):
+        out[c] = weight * math.log(max(out[c] / total, 1e-12))
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _softmax_ema(
-    feat: np.ndarray, out_w: np.ndarray, out_b: np.ndarray, decay: float, previous: np.ndarray,
-    out: np.ndarray,
+    feat: np.ndarray, out_w: np.ndarray, out_b: np.ndarray, prior: np.ndarray, decay: float,
+    previous: np.ndarray, out: np.ndarray,
 ) -> None:  # fmt: skip
-    """``out = softmax(feat out_w + out_b)`` mixed with ``previous``, which keeps
+    """``out = softmax(feat out_w + out_b + prior)`` mixed with ``previous``, which keeps
     ``exp(min(decay, 0))`` (decay = -dt / ema_s; -inf after a restart or with no EMA);
     then ``previous = out``."""
     classes, hidden = out_b.shape[0], feat.shape[0]
     top = -np.inf
     for c in range(classes):
-        z = out_b[c]
+        z = out_b[c] + prior[c]
         for h in range(hidden):
             z += feat[h] * out_w[h, c]
         out[c] = z

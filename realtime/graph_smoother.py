@@ -1,10 +1,12 @@
 """GUS-T smoother (``--smooth graph``, and ``auto`` when the model has a head): METHODS.md §2.3.
 
 Per tracked face, a causal window of its last W frames; every frame the GUS graph over the
-window gives the newest frame's probabilities (``realtime.smooth_graph``), through the model
-card's decision rule and a time-constant EMA. A new track starts cold (its first frame is the
-isolated head), a track's window restarts after a gap longer than ``max_gap_s`` (a lost track)
-or an embedding jump (cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut), and
+window gives the newest frame's logits (``realtime.smooth_graph``), through the model card's
+decision rule; the model's own probabilities, averaged over the frames linked to the newest one,
+join them as a weighted log term (``base_weight``); then a softmax and a time-constant EMA. A
+new track starts cold (its first frame: the isolated head with that frame's own probabilities),
+a track's window restarts after a gap longer than ``max_gap_s`` (a lost track) or an embedding
+jump (cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut), and
 windows never mix tracks.
 
 A frame's work is one compiled call over its tracks (``realtime.graph_kernel``) on ring buffers
@@ -16,6 +18,7 @@ here), then the O(W^2 H) graph part for the newest node only.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +27,7 @@ import numpy as np
 
 from realtime.card import ModelCard
 from realtime.decision import DecisionRule
-from realtime.errors import ModelError
+from realtime.errors import ConfigError, ModelError
 from realtime.graph_kernel import NORMS, smooth_step
 from realtime.smooth_graph import GusHeadWeights, load_head
 from realtime.smooth_window import check_window_settings
@@ -54,6 +57,11 @@ class GraphSmoother:
         decay_s: Optional time decay ``exp(-|t_i - t_j| / decay_s)`` of the edges (None = off).
         ema_s: Time constant (s) of an EMA on the output; 0 turns it off. The previous output
             keeps weight ``exp(-dt / ema_s)``, the same at any frame rate.
+        base_weight: Weight of the log of the model's own probabilities, averaged over the
+            newest frame and the window's frames linked to it, added to the head's logits
+            (0: the head alone). The model's classifier reads a single frame better than the
+            head; averaged over linked frames it keeps the head's steadiness (0.75, chosen on
+            jittered FERPlus Valid sequences with ``benchmarks/temporal.py --split valid``).
         threshold: Cosine threshold of an edge in both graphs; None keeps the head's own (the
             0.5 it was trained to be evaluated with). 0.7 follows a change of face or
             expression faster: fewer frames of the old face stay connected to the new one.
@@ -77,6 +85,7 @@ class GraphSmoother:
         reset_cos: float = 0.3,
         decay_s: float | None = None,
         ema_s: float = 0.1,
+        base_weight: float = 0.75,
         threshold: float | None = 0.7,
         evict_after_s: float = 2.0,
         decision: DecisionRule | None = None,
@@ -84,6 +93,8 @@ class GraphSmoother:
         check_window_settings(
             window, max_gap_s=max_gap_s, evict_after_s=evict_after_s, ema_s=ema_s, decay_s=decay_s
         )
+        if not (math.isfinite(base_weight) and 0.0 <= base_weight <= 10.0):
+            raise ConfigError(f"base_weight must be in [0, 10], got {base_weight}")
         if card is None and model is not None:
             card = card_beside(Path(model))
         self.weights: GusHeadWeights = load_head(head, model, card)
@@ -91,7 +102,7 @@ class GraphSmoother:
             self.weights = replace(self.weights, threshold=float(threshold))
         self.decision = decision or (card.decision if card is not None else DecisionRule())
         self.window, self.max_gap_s, self.reset_cos = window, max_gap_s, reset_cos
-        self.decay_s, self.ema_s = decay_s, ema_s
+        self.decay_s, self.ema_s, self.base_weight = decay_s, ema_s, float(base_weight)
         self.evict_after_s = min(evict_after_s, max_gap_s)
         self._neg_rate = -1.0 / ema_s if ema_s else 0.0
         self._fold_checked = False
@@ -126,21 +137,23 @@ class GraphSmoother:
             return preds
         embedding = self._embedding(preds)
         proj = self._projection(preds, embedding)
+        base = self._base(preds)
         slots, _ = rings.slots_for(preds.track_id.tolist())
-        probs = self._step(rings, slots, embedding, proj, float(t_s))
+        probs = self._step(rings, slots, embedding, proj, base, float(t_s))
         return Predictions(preds.track_id, probs, preds.embedding, preds.projection)
 
     def _step(
         self, rings: TrackRings, slots: np.ndarray, embedding: np.ndarray, proj: np.ndarray,
-        t_s: float,
+        base: np.ndarray, t_s: float,
     ) -> np.ndarray:  # fmt: skip
         """One compiled GUS-T step over these slots' windows; their probabilities (K, C)."""
         probs = np.empty((len(slots), len(self._out_b)), np.float32)
         smooth_step(
-            slots, embedding, proj, t_s, rings.unit, rings.proj, rings.edges, rings.t_s,
-            rings.valid, rings.newest, rings.last_t_s, rings.smoothed, self.weights.threshold,
-            self.reset_cos, NORMS[self.weights.norm], self.weights.p, self.decay_s or 0.0,
-            self._neg_rate, self._out_w, self._out_b, probs,
+            slots, embedding, proj, base, t_s, rings.unit, rings.proj, rings.base, rings.edges,
+            rings.t_s, rings.valid, rings.newest, rings.last_t_s, rings.smoothed,
+            self.weights.threshold, self.reset_cos, NORMS[self.weights.norm], self.weights.p,
+            self.decay_s or 0.0, self.base_weight, self._neg_rate, self._out_w, self._out_b,
+            probs,
         )  # fmt: skip
         rings.seen(t_s)
         return probs
@@ -160,7 +173,8 @@ class GraphSmoother:
             dim, hidden = self.weights.embedding_dim, self.weights.hidden_dim
             scratch = TrackRings(self.window, dim, hidden, len(self._out_b))
             slots, _ = scratch.slots_for([0])
-            ones = np.ones((1, dim), np.float32), np.ones((1, hidden), np.float32)
+            classes = len(self._out_b)
+            ones = (np.ones((1, size), np.float32) / size for size in (dim, hidden, classes))
             self._step(scratch, slots, *ones, 0.0)
         finally:
             notice.cancel()
@@ -174,6 +188,15 @@ class GraphSmoother:
                 f"the model gives {preds.embedding.shape[1]}"
             )
         return np.ascontiguousarray(preds.embedding, np.float32)
+
+    def _base(self, preds: Predictions) -> np.ndarray:
+        """The model's own probability rows (K, C), as the fusion reads them."""
+        base = np.ascontiguousarray(preds.probs, np.float32)
+        if base.shape != (len(preds), len(self._out_b)):
+            raise ModelError(
+                f"GUS head has {len(self._out_b)} classes, the model gives {base.shape[1:]}"
+            )
+        return base
 
     def _projection(self, preds: Predictions, embedding: np.ndarray) -> np.ndarray:
         """The model's folded ``gus_proj`` rows (checked once against ``f W1``), else ``f W1``."""

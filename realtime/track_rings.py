@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 _START_SLOTS = 8
-_PER_SLOT = ("unit", "proj", "edges", "t_s", "valid", "newest", "last_t_s", "smoothed",
+_PER_SLOT = ("unit", "proj", "base", "edges", "t_s", "valid", "newest", "last_t_s", "smoothed",
              "track_of", "live")  # fmt: skip
 
 
@@ -31,6 +31,7 @@ class TrackRings:
     Attributes:
         unit: (S, W, D) unit embeddings.
         proj: (S, W, H) first-layer projections.
+        base: (S, W, C) the model's own probability rows.
         edges: (S, W, W) bool, 1[cos > threshold] between a slot's entries, unit diagonal;
             rows and columns of entries that are not ``valid`` are stale.
         t_s: (S, W) timestamps.
@@ -49,6 +50,7 @@ class TrackRings:
         self._oldest_t_s = np.inf  # a lower bound of the live tracks' last times
         self.unit = np.zeros((0, window, dim), np.float32)
         self.proj = np.zeros((0, window, hidden), np.float32)
+        self.base = np.zeros((0, window, classes), np.float32)
         self.edges = np.zeros((0, window, window), bool)
         self.t_s = np.zeros((0, window), np.float64)
         self.valid = np.zeros((0, window), bool)

@@ -12,7 +12,7 @@ import pytest
 
 from realtime.card import FoldedHead, ModelCard, sha256_file
 from realtime.config import SmoothConfig
-from realtime.errors import ModelError
+from realtime.errors import ConfigError, ModelError
 from realtime.graph_kernel import NORMS, newest_features
 from realtime.graph_smoother import GraphSmoother, card_beside
 from realtime.smooth import SMOOTHERS, EmaSmoother, make_smoother
@@ -293,3 +293,36 @@ def test_track_lost_for_longer_than_the_gap_is_forgotten(head_file: Path) -> Non
     assert smoother.rings.length(4) == 3
     smoother.smooth(_preds([5], f[:1]), 2 / 30 + 0.6)  # another face, 0.6 s later
     assert 4 not in smoother.rings and smoother.rings.length(5) == 1
+
+
+@pytest.mark.parametrize("base_weight", [0.0, 0.75, 2.0])
+def test_output_adds_the_log_of_the_models_probabilities_averaged_over_linked_frames(
+    head_file: Path, base_weight: float
+) -> None:
+    # given a window of frames of one face with the model's own probabilities, and one frame
+    # of another face inside it that shares no edge with the newest one
+    smoother = GraphSmoother(
+        head=head_file, window=5, ema_s=0.0, base_weight=base_weight, reset_cos=-1.0
+    )  # never restarts
+    rng = np.random.default_rng(21)
+    f = _embeddings(5, 5)
+    f[2] = -f[2]  # cos < 0 with every other frame: not linked
+    base = rng.dirichlet(np.ones(C), size=5).astype(np.float32)
+    for i in range(5):
+        preds = Predictions(np.array([3]), base[i : i + 1], f[i : i + 1].astype(np.float32))
+        out = smoother.smooth(preds, i / 30)
+    # then the newest row is softmax(head logits + w * log(mean base over the linked frames))
+    unit = f / np.linalg.norm(f, axis=1, keepdims=True)
+    linked = unit @ unit[-1] > smoother.weights.threshold
+    assert not linked[2] and linked.sum() == 4
+    z = smoother.weights.logits(f)[-1] + base_weight * np.log(base[linked].mean(axis=0))
+    np.testing.assert_allclose(out.probs[0], np.exp(z) / np.exp(z).sum(), atol=1e-5)
+
+
+def test_base_weight_out_of_range_or_wrong_class_count_is_refused(head_file: Path) -> None:
+    with pytest.raises(ConfigError, match="base_weight"):
+        GraphSmoother(head=head_file, base_weight=-0.5)
+    smoother = GraphSmoother(head=head_file)
+    wrong = Predictions(np.array([1]), np.full((1, C + 1), 0.2, np.float32), _embeddings(1, 0))
+    with pytest.raises(ModelError, match="classes"):
+        smoother.smooth(wrong, 0.0)

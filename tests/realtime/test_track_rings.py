@@ -23,14 +23,15 @@ def _push(
     slots, _ = rings.slots_for(track_ids)
     k = len(slots)
     proj, probs = np.zeros((k, H), np.float32), np.empty((k, C), np.float32)
+    base = np.full((k, C), 1.0 / C, np.float32)
     smooth_step(
-        slots, unit.astype(np.float32), proj, t_s, rings.unit, rings.proj, rings.edges,
-        rings.t_s, rings.valid, rings.newest, rings.last_t_s, rings.smoothed, threshold, -2.0,
-        NORMS["mlgcn"], 0.5, 0.0, 0.0, np.zeros((H, C), np.float32), np.zeros(C, np.float32),
-        probs,
+        slots, unit.astype(np.float32), proj, base, t_s, rings.unit, rings.proj, rings.base,
+        rings.edges, rings.t_s, rings.valid, rings.newest, rings.last_t_s, rings.smoothed,
+        threshold, -2.0, NORMS["mlgcn"], 0.5, 0.0, 1.0, 0.0, np.zeros((H, C), np.float32),
+        np.zeros(C, np.float32), probs,
     )  # fmt: skip
     rings.seen(t_s)
-    np.testing.assert_allclose(probs, 1.0 / C, atol=1e-6)  # zero head: uniform rows
+    np.testing.assert_allclose(probs, 1.0 / C, atol=1e-6)  # zero head, uniform base: uniform
     return rings.newest[slots]
 
 
