@@ -58,9 +58,9 @@ class Row:
     noise: int = 0
     embeddings: bool = False  # keep them: correcting reads this run's embeddings
 
-    def run(self, seed: int) -> str:
+    def run(self, seed: int, prefix: str = "full") -> str:
         noise = f"_n{self.noise}" if self.noise else ""
-        return f"full_{self.key}{noise}_s{seed}"
+        return f"{prefix}_{self.key}{noise}_s{seed}"
 
     def command(self, seed: int) -> str:
         noise = f" --noise {self.noise / 100:g}" if self.noise else ""
@@ -145,15 +145,27 @@ MERGE_MEMBERS = {
     "dmue": ("baseline", None),
 }
 CORRECT_THRESHOLD = 0.93
+# Rows trained on a GPU machine (benchmarks/gpu_methods.py: the same protocol, runs named
+# gpu_<row>_s<seed>) go in a table of their own, against the GPU baseline's own seeds.
+GPU = "gpu"
+GPU_ROWS: list[Row] = [
+    Row("baseline, ResNet-18 112 px from scratch, 40 epochs", "resnet18_112", "baseline",
+        ("--arch", "resnet18", "--input-size", "112")),
+]  # fmt: skip
+GPU_PROTOCOL = (
+    "Trained on the GPU machine (`benchmarks/gpu_run.sh train`, device and versions in each "
+    "run's log): the protocol above, several runs sharing one GPU; Δ against the GPU baseline's "
+    "seeds."
+)
 SEEDS = (0, 1, 2)
 NOISY_RUN = re.compile(r"_n\d+_s\d+$")
 
 
-def _seed_runs(row: Row, kept: Path) -> list[dict[str, Any]]:
+def _seed_runs(row: Row, kept: Path, prefix: str = "full") -> list[dict[str, Any]]:
     """Every kept seed run of ``row``: its Valid/Test scores, speed and relabel counts."""
     out = []
     for seed in SEEDS:
-        run = kept / row.run(seed)
+        run = kept / row.run(seed, prefix)
         try:
             valid, test = load_outputs(run, "valid", row.mode), load_outputs(run, "test", row.mode)
         except (ConfigError, FileNotFoundError):
@@ -174,12 +186,17 @@ def _spread(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarise(row: Row, kept: Path, base: dict[str, Any] | None) -> dict[str, Any]:
+def summarise(
+    row: Row, kept: Path, base: dict[str, Any] | None, prefix: str = "full"
+) -> dict[str, Any]:
     """A row's seeds, their mean and sd, and its distance from the baseline mean."""
-    seeds = _seed_runs(row, kept)
+    seeds = _seed_runs(row, kept, prefix)
+    command = (
+        row.command(0) if prefix == "full" else f"benchmarks/gpu_methods.py {row.run(0, prefix)}"
+    )
     record: dict[str, Any] = {
         "label": row.label, "paper": row.paper, "seeds": seeds,
-        "command": row.command(0), "status": "ok" if seeds else "not run",
+        "command": command, "status": "ok" if seeds else "not run",
     }  # fmt: skip
     if not seeds:
         return record
@@ -238,10 +255,20 @@ def collect(kept: Path) -> dict[str, Any]:
     base = summarise(BASELINE, kept, None)
     rows = [base] + [summarise(r, kept, base) for r in ROWS[1:]]
     noise = [summarise(r, kept, None) for r in NOISE_ROWS]
-    return {
+    data = {
         "protocol": PROTOCOL, "rows": rows, "noise": noise, "merge": _merge(kept),
         "ensembles": _ensembles(kept),
     }  # fmt: skip
+    if any(kept.glob(f"{GPU}_*_s[0-9]")):
+        gpu_base = summarise(BASELINE, kept, None, GPU)
+        gpu_rows = [summarise(r, kept, gpu_base, GPU) for r in [*ROWS[1:], *GPU_ROWS]]
+        data["gpu"] = {
+            "protocol": GPU_PROTOCOL,
+            "rows": [r for r in [gpu_base, *gpu_rows] if r["status"] == "ok"],
+            "noise": [r for r in (summarise(n, kept, None, GPU) for n in NOISE_ROWS)
+                      if r["status"] == "ok"],
+        }  # fmt: skip
+    return data
 
 
 def _ensemble_lines(ensembles: list[dict[str, Any]]) -> list[str]:
@@ -318,6 +345,11 @@ def to_markdown(data: dict[str, Any]) -> str:
         lines.append(f"- correcting changed {merge['corrected_changed']} test predictions")
     else:
         lines.append(f"not run: {merge['why']}")
+    if "gpu" in data:
+        gpu = data["gpu"]
+        lines += ["", "## GPU-trained rows", "", gpu["protocol"], ""] + _table(gpu["rows"])
+        if gpu["noise"]:
+            lines += ["", "GPU-trained noisy rows:", ""] + _table(gpu["noise"])
     lines += ["", "## Ensembles over kept runs", ""] + _ensemble_lines(data["ensembles"])
     lines += ["", "## Commands (seed 0; other seeds change `_s0` and `--seed`)", ""]
     done = set()

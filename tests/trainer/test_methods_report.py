@@ -89,3 +89,35 @@ def test_ensembles_need_two_runs(report, tmp_path: Path) -> None:
     seeds, methods = report.collect(tmp_path)["ensembles"]
     assert seeds["status"] == methods["status"] == "not run"
     assert "not run: needs 2 or more kept runs" in report.to_markdown(report.collect(tmp_path))
+
+
+def test_gpu_rows_get_their_own_table_against_the_gpu_baseline(report, tmp_path: Path) -> None:
+    # given CPU baseline seeds at 80-82 % and GPU runs: baseline seeds at 84-86 %, a method at
+    # 85 % and the ResNet-18 row at 90 %
+    for seed, correct in enumerate((80, 81, 82)):
+        _kept_run(tmp_path, f"full_baseline_s{seed}", correct)
+    for seed, correct in enumerate((84, 85, 86)):
+        _kept_run(tmp_path, f"gpu_baseline_s{seed}", correct)
+    _kept_run(tmp_path, "gpu_mre_s0", 85)
+    _kept_run(tmp_path, "gpu_resnet18_112_s0", 90)
+    _kept_run(tmp_path, "gpu_baseline_n20_s0", 70)
+    # when
+    data = report.collect(tmp_path)
+    # then the CPU table is untouched and the GPU rows compare with the GPU baseline
+    assert data["rows"][0]["test_acc"] == {"mean": 81.0, "sd": 1.0}
+    assert data["rows"][1]["status"] == "not run"
+    gpu = {row["label"]: row for row in data["gpu"]["rows"]}
+    assert gpu["baseline (CE)"]["test_acc"] == {"mean": 85.0, "sd": 1.0}
+    assert gpu["MRE, high head (H)"]["delta_test_acc"] == 0.0
+    resnet = gpu["baseline, ResNet-18 112 px from scratch, 40 epochs"]
+    assert resnet["helps"] is True and "gpu_resnet18_112_s0" in resnet["command"]
+    assert "GUS (isolated, per image)" not in gpu  # rows without GPU runs are left out
+    assert [row["seeds"][0]["run"] for row in data["gpu"]["noise"]] == ["gpu_baseline_n20_s0"]
+    text = report.to_markdown(data)
+    assert "## GPU-trained rows" in text and "85.00 ± 1.00" in text
+
+
+def test_no_gpu_table_without_gpu_runs(report, tmp_path: Path) -> None:
+    _kept_run(tmp_path, "full_baseline_s0", 80)
+    data = report.collect(tmp_path)
+    assert "gpu" not in data and "GPU-trained" not in report.to_markdown(data)
