@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,22 +11,18 @@ import pytest
 
 from realtime.card import CropFraming
 from realtime.detect import MediapipeDetector
+from tests.bench_scripts import bench_script
 
 pytest.importorskip("mediapipe")
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "benchmarks" / "crop_framing.py"
 RESULT = REPO / "benchmarks" / "results" / "crop_framing.json"
 
 
 @pytest.fixture(scope="module")
 def framing_script():
-    spec = importlib.util.spec_from_file_location("crop_framing_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    with bench_script("crop_framing") as module:
+        yield module
 
 
 @pytest.fixture(scope="module")

