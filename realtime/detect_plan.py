@@ -6,7 +6,16 @@ frame is searched whole, but the ~200 px faces of a 1080p crowd need tiles. A ti
 one detector call per tile, so tiled frames are searched every 3rd frame and the tracker carries
 the boxes in between (``IouTracker.update(None, ...)``): a 1080p frame then costs one detector
 call a frame on average, as a whole-frame search on every frame did. Untiled frames are searched
-on every frame, as before.
+on every frame, but for the probes below.
+
+A frame searched whole misses the faces under that floor (about 100 px at 640 x 360, 200 px at
+1280 x 720): people further from a webcam. So about once a second (``PROBE_EVERY`` frames) such
+a frame is searched with tiles too (``probe_tiles``: tiles of at least ``PROBE_TILE_MIN_PX``,
+up to 3 across), then carried like a tiled frame. While the tiled searches keep finding a face
+under the floor, the frame size is searched as a tiled one (every 3rd frame, the tracker
+carrying the boxes); once they find none, the frames are searched whole on every frame again.
+A probe costs no extra detector call at 640 x 360 (whole frame + 2 tiles for 3 frames) and 4
+calls per 30 frames at 1280 x 720 (whole frame + 6 tiles); ``--detect-tiles 1`` turns it off.
 
 A still image is searched once, so it can afford more: as many tiles as keep each at least
 ``STILL_TILE_MIN_PX`` on its longer side (a 640 x 360 photo gets 4 across, 12 tiles, and faces
@@ -18,6 +27,8 @@ extra detector call; in stills every one, as the closer look frames the face bet
 from __future__ import annotations
 
 from typing import Protocol
+
+import numpy as np
 
 from realtime.config import DetectConfig
 from realtime.detect import MediapipeDetector, tile_grid
@@ -32,6 +43,12 @@ MAX_TILES = 4
 CARRY_EVERY = 3
 # Tiles smaller than this would show BlazeFace (128 px input) faces too small to read anyway.
 STILL_TILE_MIN_PX = 160
+# Faces under this share of the searched image's longer side are where a whole-frame search
+# starts to miss them (crowd.md: about half found at 16 %).
+SMALL_FACE_SHARE = 0.16
+PROBE_EVERY = 30
+PROBE_TILE_MIN_PX = 320
+PROBE_MAX_TILES = 3
 
 
 def auto_tiles(width: int, height: int) -> int:
@@ -53,6 +70,21 @@ def still_tiles(width: int, height: int) -> int:
         if side >= STILL_TILE_MIN_PX:
             return tiles
     return 1
+
+
+def probe_tiles(width: int, height: int) -> int:
+    """Tiles across the longer side for a small-face probe of a frame searched whole (1: none)."""
+    for tiles in range(PROBE_MAX_TILES, 1, -1):
+        side = max(max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tile_grid(height, width, tiles))
+        if side >= PROBE_TILE_MIN_PX:
+            return tiles
+    return 1
+
+
+def has_small_face(boxes: FaceBoxes, width: int, height: int) -> bool:
+    """Whether a box is under what a whole-frame search finds reliably."""
+    sides = np.maximum(boxes.xyxy[:, 2] - boxes.xyxy[:, 0], boxes.xyxy[:, 3] - boxes.xyxy[:, 1])
+    return bool((sides < SMALL_FACE_SHARE * max(width, height)).any())
 
 
 def auto_every(tiles: int) -> int:
@@ -93,6 +125,8 @@ class PlannedDetector:
         self.every = every
         self._size: tuple[int, int] | None = None
         self._skip = 0
+        self._since_probe = PROBE_EVERY  # frames since a probe: the first frame is probed
+        self._small = False  # the last probe found a small face: search with tiles
 
     def plan(self, width: int, height: int) -> tuple[int, int]:
         """(tiles, every) for a frame of this size."""
@@ -108,9 +142,22 @@ class PlannedDetector:
         if self._skip > 0 and self._size == (w, h):
             self._skip -= 1
             return None
+        if self._size != (w, h):
+            self._since_probe, self._small = PROBE_EVERY, False
         tiles, every = self.plan(w, h)
+        due = self._small or self._since_probe >= PROBE_EVERY
+        probe = self.tiles is None and tiles == 1 and due
+        if probe:
+            tiles = probe_tiles(w, h)
+            probe = tiles > 1
+            every = auto_every(tiles) if self.every is None else self.every
         self._size, self._skip = (w, h), every - 1
-        return self.detector.detect(frame, tiles)
+        boxes = self.detector.detect(frame, tiles)
+        if probe:  # a probe starts the count again; it covers ``every`` frames
+            self._since_probe, self._small = every, has_small_face(boxes, w, h)
+        else:
+            self._since_probe += every
+        return boxes
 
 
 def mediapipe_detector(config: DetectConfig) -> MediapipeDetector:

@@ -7,7 +7,13 @@ from contextlib import nullcontext as does_not_raise
 import numpy as np
 import pytest
 
-from realtime.detect_plan import PlannedDetector, auto_every, auto_tiles, still_tiles
+from realtime.detect_plan import (
+    PlannedDetector,
+    auto_every,
+    auto_tiles,
+    probe_tiles,
+    still_tiles,
+)
 from realtime.errors import ConfigError
 from realtime.types import FaceBoxes, Frame
 
@@ -62,14 +68,58 @@ def test_still_images_get_as_many_tiles_as_keep_them_large_enough(width, height,
     assert still_tiles(width, height) == tiles
 
 
-def test_small_frames_are_searched_whole_on_every_frame():
-    # given the default plan / when 640 x 360 frames come
+def test_webcam_frames_are_searched_whole_with_a_tiled_probe_once_a_second():
+    # given the default plan / when 640 x 360 frames with no small face come
     inner = RecordingDetector()
     planned = PlannedDetector(inner)
-    results = [planned.detect(f) for f in frames(640, 360, 5)]
-    # then: every frame, no tiles
-    assert inner.calls == [(i, 1) for i in range(5)]
-    assert all(r is not None for r in results)
+    results = [planned.detect(f) for f in frames(640, 360, 62)]
+    # then frames 0, 30 and 60 are searched with 2 tiles and carried over 2 frames; the rest
+    # are searched whole on every frame
+    probes = {0, 30, 60}
+    carried = {p + k for p in probes for k in (1, 2)}
+    expected = [(i, 2 if i in probes else 1) for i in range(62) if i not in carried]
+    assert inner.calls == expected
+    assert [r is None for r in results] == [i in carried for i in range(62)]
+
+
+class ScriptedDetector(RecordingDetector):
+    """Returns one box of ``side`` px on the frames ``small`` lists, else a 150 px box."""
+
+    def __init__(self, small: range) -> None:
+        super().__init__()
+        self.small = small
+
+    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes:
+        super().detect(frame, tiles)
+        side = 40.0 if frame.index in self.small else 150.0
+        return FaceBoxes(np.array([[10, 10, 10 + side, 10 + side]], np.float32), np.ones(1))
+
+
+def test_small_faces_keep_webcam_frames_tiled_until_the_tiles_find_none():
+    # given a small (40 px) face in the frames 0-8 of a 640 x 360 stream, then a 150 px one
+    inner = ScriptedDetector(small=range(9))
+    planned = PlannedDetector(inner)
+    for frame in frames(640, 360, 16):
+        planned.detect(frame)
+    # then the frames are searched with tiles every 3rd frame while the small face is found,
+    # and whole on every frame once a tiled search finds none
+    assert inner.calls == [(0, 2), (3, 2), (6, 2), (9, 2), *[(i, 1) for i in range(12, 16)]]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "tiles"), [(640, 360, 2), (640, 480, 2), (1280, 720, 3), (320, 240, 1)]
+)
+def test_probe_tiles_stay_large_enough(width, height, tiles):
+    assert probe_tiles(width, height) == tiles
+
+
+@pytest.mark.parametrize(("width", "height", "tiles"), [(640, 360, 1), (320, 240, None)])
+def test_no_probe_with_tiles_set_or_on_tiny_frames(width, height, tiles):
+    inner = RecordingDetector()
+    planned = PlannedDetector(inner, tiles=tiles)
+    for frame in frames(width, height, 4):
+        planned.detect(frame)
+    assert inner.calls == [(i, 1) for i in range(4)]
 
 
 def test_1080p_frames_are_tiled_every_third_frame():
@@ -106,8 +156,8 @@ def test_a_new_frame_size_is_searched_at_once():
     planned.detect(frames(1920, 1080, 1)[0])
     for frame in frames(640, 360, 2, start=1):
         planned.detect(frame)
-    # then the first 360p frame is detected, untiled
-    assert inner.calls == [(0, 2), (1, 1), (2, 1)]
+    # then the first 360p frame is detected at once (a probe: 2 tiles, then carried)
+    assert inner.calls == [(0, 2), (1, 2)]
 
 
 @pytest.mark.parametrize(
