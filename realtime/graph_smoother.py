@@ -173,9 +173,9 @@ class GraphSmoother:
             dim, hidden = self.weights.embedding_dim, self.weights.hidden_dim
             scratch = TrackRings(self.window, dim, hidden, len(self._out_b))
             slots, _ = scratch.slots_for([0])
-            classes = len(self._out_b)
-            ones = (np.ones((1, size), np.float32) / size for size in (dim, hidden, classes))
-            self._step(scratch, slots, *ones, 0.0)
+            embedding, proj = np.ones((1, dim), np.float32), np.ones((1, hidden), np.float32)
+            base = np.full((1, len(self._out_b)), 1.0 / len(self._out_b), np.float32)
+            self._step(scratch, slots, embedding, proj, base, 0.0)
         finally:
             notice.cancel()
 
