@@ -97,17 +97,23 @@ def scaling(step: Callable[[], None]) -> list[dict[str, Any]]:
 
 
 def single_face(step: Callable[[], None]) -> dict[str, Any]:
-    """Old flags against the defaults on the one-face clip.
+    """Old flags against the defaults on the one-face clip (``alternate``)."""
+    return alternate(PEXELS, OLD_FLAGS, {}, SINGLE_ROUNDS, step)
 
-    Old and new run back to back in each round (new first every other round); the ratio is
-    the geometric mean over rounds of new / old, so load that drifts during the run and the
-    order within a pair cancel out.
+
+def alternate(
+    video: Path, old: dict[str, Any], new: dict[str, Any], rounds: int, step: Callable[[], None]
+) -> dict[str, Any]:
+    """Two flag sets on one clip, back to back in each round (new first every other round).
+
+    The ratio is the geometric mean over rounds of new / old, so load that drifts during the
+    run and the order within a pair cancel out.
     """
     runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
-    for i in range(SINGLE_ROUNDS):
-        order = (("old", OLD_FLAGS), ("new", {}))
+    for i in range(rounds):
+        order = (("old", old), ("new", new))
         for name, flags in order if i % 2 == 0 else order[::-1]:
-            runs[name].append(bench(PEXELS, flags))
+            runs[name].append(bench(video, flags))
             step()
     pairs = list(zip(runs["old"], runs["new"], strict=True))
     return {

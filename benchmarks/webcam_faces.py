@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import cv2
 
 # Run as a script, so this folder is on sys.path and its modules import by name.
-from crowd import bench
+from crowd import alternate, bench
 from grid_video import PEXELS, cache_dir, grid_frames, read_frames, write_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,25 +57,6 @@ def found(n: int, width: int, height: int) -> dict[str, Any]:
     return {"faces": n * n, "size": f"{width}x{height}", "face_px": face_px, **rows}
 
 
-def one_face() -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"before": [], "now": []}
-    for i in range(ROUNDS):
-        order = (("before", OLD), ("now", {}))
-        for name, flags in order if i % 2 == 0 else order[::-1]:
-            runs[name].append(bench(PEXELS, flags))
-    pairs = list(zip(runs["before"], runs["now"], strict=True))
-    return {
-        "before_fps": statistics.median(r["fps"] for r in runs["before"]),
-        "now_fps": statistics.median(r["fps"] for r in runs["now"]),
-        "ratio": statistics.geometric_mean(now["fps"] / old["fps"] for old, now in pairs),
-        "cpu_ratio": statistics.geometric_mean(
-            old["cpu_ms_per_frame"] / now["cpu_ms_per_frame"] for old, now in pairs
-        ),
-        "faces_per_frame": [r["faces_per_frame"] for r in runs["now"]],
-        "runs": runs,
-    }
-
-
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Small faces in webcam-size video",
@@ -98,8 +78,8 @@ def markdown(result: dict[str, Any]) -> str:
     single = result["one_face"]
     lines += [
         "",
-        f"One face (640 x 360, 231 px), {ROUNDS} alternating rounds: {single['before_fps']:.0f} "
-        f"-> {single['now_fps']:.0f} FPS (medians), ratio now / before x{single['ratio']:.3f} "
+        f"One face (640 x 360, 231 px), {ROUNDS} alternating rounds: {single['old_fps']:.0f} "
+        f"-> {single['new_fps']:.0f} FPS (medians), ratio now / before x{single['ratio']:.3f} "
         f"(geometric mean of pairs), CPU per frame before / now x{single['cpu_ratio']:.3f}.",
     ]
     return "\n".join(lines) + "\n"
@@ -112,7 +92,7 @@ def main() -> None:
     result = {
         "time": time.strftime("%Y-%m-%d %H:%M"),
         "clips": [found(*clip) for clip in CLIPS],
-        "one_face": one_face(),
+        "one_face": alternate(PEXELS, OLD, {}, ROUNDS, lambda: None),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "webcam_faces.json").write_text(json.dumps(result, indent=1) + "\n")
