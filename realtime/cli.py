@@ -111,8 +111,8 @@ TilesOpt = Annotated[
         "--detect-tiles",
         help="Also detect on tiles, N across the longer side, for small faces (default for "
         "images: up to 4, tiles of at least 160 px; for video from the frame size: 2 for "
-        "1080p, 3 for 1440p; up to 1280 px the whole frame, with a tiled look once a second "
-        "that stays on while it finds small faces; 1: the whole frame only).",
+        "1080p, 3 for 1440p; up to 1280 px the whole frame, with a tiled look every 30-80 "
+        "frames that stays on while it finds small faces; 1: the whole frame only).",
     ),
 ]
 DetectorOpt = Annotated[

@@ -9,13 +9,15 @@ call a frame on average, as a whole-frame search on every frame did. Untiled fra
 on every frame, but for the probes below.
 
 A frame searched whole misses the faces under that floor (about 100 px at 640 x 360, 200 px at
-1280 x 720): people further from a webcam. So about once a second (``PROBE_EVERY`` frames) such
-a frame is searched with tiles too (``probe_tiles``: tiles of at least ``PROBE_TILE_MIN_PX``,
-up to 3 across), then carried like a tiled frame. While the tiled searches keep finding a face
-under the floor, the frame size is searched as a tiled one (every 3rd frame, the tracker
-carrying the boxes); once they find none, the frames are searched whole on every frame again.
-A probe costs no extra detector call at 640 x 360 (whole frame + 2 tiles for 3 frames) and 4
-calls per 30 frames at 1280 x 720 (whole frame + 6 tiles); ``--detect-tiles 1`` turns it off.
+1280 x 720): people further from a webcam. So now and then (``probe_every``) such a frame is
+searched with tiles too (``probe_tiles``: tiles of at least ``PROBE_TILE_MIN_PX``, up to 3
+across), then carried like a tiled frame. While the tiled searches keep finding a face under
+the floor, the frame size is searched as a tiled one (every 3rd frame, the tracker carrying the
+boxes); once they find none, the frames are searched whole on every frame again. A probe at
+640 x 360 costs no extra detector call (whole frame + 2 tiles for 3 frames), so it comes every
+30 frames; at 1280 x 720 it costs 4 (whole frame + 6 tiles), so it comes every 80 frames, which
+keeps the probes' share of detector calls at 5 % (``benchmarks/results/webcam_faces.md``).
+``--detect-tiles 1`` turns them off.
 
 A still image is searched once, so it can afford more: as many tiles as keep each at least
 ``STILL_TILE_MIN_PX`` on its longer side (a 640 x 360 photo gets 4 across, 12 tiles, and faces
@@ -46,7 +48,8 @@ STILL_TILE_MIN_PX = 160
 # Faces under this share of the searched image's longer side are where a whole-frame search
 # starts to miss them (crowd.md: about half found at 16 %).
 SMALL_FACE_SHARE = 0.16
-PROBE_EVERY = 30
+PROBE_EVERY = 30  # frames between probes that cost no extra detector call
+PROBE_FRAMES_PER_EXTRA_CALL = 20  # else: at most one extra call per this many frames (5 %)
 PROBE_TILE_MIN_PX = 320
 PROBE_MAX_TILES = 3
 
@@ -79,6 +82,12 @@ def probe_tiles(width: int, height: int) -> int:
         if side >= PROBE_TILE_MIN_PX:
             return tiles
     return 1
+
+
+def probe_every(width: int, height: int, tiles: int) -> int:
+    """Frames between probes with ``tiles``: 30, or more where a probe costs extra calls."""
+    extra = 1 + len(tile_grid(height, width, tiles)) - CARRY_EVERY
+    return max(PROBE_EVERY, PROBE_FRAMES_PER_EXTRA_CALL * extra)
 
 
 def has_small_face(boxes: FaceBoxes, width: int, height: int) -> bool:
@@ -125,13 +134,21 @@ class PlannedDetector:
         self.every = every
         self._size: tuple[int, int] | None = None
         self._skip = 0
-        self._since_probe = PROBE_EVERY  # frames since a probe: the first frame is probed
+        self._since_probe = 1 << 30  # frames since a probe: the first frame is probed
         self._small = False  # the last probe found a small face: search with tiles
+        self._probe: tuple[int, int] | None = None  # this frame size's (tiles, interval)
 
     def plan(self, width: int, height: int) -> tuple[int, int]:
         """(tiles, every) for a frame of this size."""
         tiles = auto_tiles(width, height) if self.tiles is None else self.tiles
         return tiles, auto_every(tiles) if self.every is None else self.every
+
+    def _probe_plan(self, width: int, height: int) -> tuple[int, int] | None:
+        """(tiles, frames between probes) for frames of this size; None: no probes."""
+        if self.tiles is not None or auto_tiles(width, height) > 1:
+            return None
+        tiles = probe_tiles(width, height)
+        return (tiles, probe_every(width, height, tiles)) if tiles > 1 else None
 
     def detect(self, frame: Frame) -> FaceBoxes | None:
         """This frame's faces, or None when it is not searched (the tracker carries the boxes).
@@ -143,13 +160,13 @@ class PlannedDetector:
             self._skip -= 1
             return None
         if self._size != (w, h):
-            self._since_probe, self._small = PROBE_EVERY, False
+            self._since_probe, self._small = 1 << 30, False
+            self._probe = self._probe_plan(w, h)
         tiles, every = self.plan(w, h)
-        due = self._small or self._since_probe >= PROBE_EVERY
-        probe = self.tiles is None and tiles == 1 and due
-        if probe:
-            tiles = probe_tiles(w, h)
-            probe = tiles > 1
+        plan = self._probe
+        probe = plan is not None and (self._small or self._since_probe >= plan[1])
+        if plan is not None and probe:
+            tiles = plan[0]
             every = auto_every(tiles) if self.every is None else self.every
         self._size, self._skip = (w, h), every - 1
         boxes = self.detector.detect(frame, tiles)

@@ -11,6 +11,7 @@ from realtime.detect_plan import (
     PlannedDetector,
     auto_every,
     auto_tiles,
+    probe_every,
     probe_tiles,
     still_tiles,
 )
@@ -107,10 +108,21 @@ def test_small_faces_keep_webcam_frames_tiled_until_the_tiles_find_none():
 
 
 @pytest.mark.parametrize(
-    ("width", "height", "tiles"), [(640, 360, 2), (640, 480, 2), (1280, 720, 3), (320, 240, 1)]
+    ("width", "height", "tiles", "every"),
+    [(640, 360, 2, 30), (640, 480, 2, 40), (1280, 720, 3, 80), (320, 240, 1, None)],
 )
-def test_probe_tiles_stay_large_enough(width, height, tiles):
+def test_probes_keep_tiles_large_and_extra_calls_at_one_in_20_frames(width, height, tiles, every):
     assert probe_tiles(width, height) == tiles
+    if every is not None:
+        assert probe_every(width, height, tiles) == every
+
+
+def test_720p_frames_are_probed_every_80_frames():
+    inner = RecordingDetector()
+    planned = PlannedDetector(inner)
+    for frame in frames(1280, 720, 162):
+        planned.detect(frame)
+    assert [i for i, tiles in inner.calls if tiles == 3] == [0, 80, 160]
 
 
 @pytest.mark.parametrize(("width", "height", "tiles"), [(640, 360, 1), (320, 240, None)])
