@@ -66,22 +66,24 @@ def auto_tiles(width: int, height: int) -> int:
     return MAX_TILES
 
 
-def still_tiles(width: int, height: int) -> int:
-    """Tiles across the longer side for a still image: the most that keep tiles large enough."""
-    for tiles in range(MAX_TILES, 1, -1):
+def most_tiles(width: int, height: int, min_px: int, most: int) -> int:
+    """The most tiles across the longer side, up to ``most``, that keep every tile at least
+    ``min_px`` on its longer side (1: none do)."""
+    for tiles in range(most, 1, -1):
         side = max(max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tile_grid(height, width, tiles))
-        if side >= STILL_TILE_MIN_PX:
+        if side >= min_px:
             return tiles
     return 1
+
+
+def still_tiles(width: int, height: int) -> int:
+    """Tiles across the longer side for a still image: the most that keep tiles large enough."""
+    return most_tiles(width, height, STILL_TILE_MIN_PX, MAX_TILES)
 
 
 def probe_tiles(width: int, height: int) -> int:
     """Tiles across the longer side for a small-face probe of a frame searched whole (1: none)."""
-    for tiles in range(PROBE_MAX_TILES, 1, -1):
-        side = max(max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tile_grid(height, width, tiles))
-        if side >= PROBE_TILE_MIN_PX:
-            return tiles
-    return 1
+    return most_tiles(width, height, PROBE_TILE_MIN_PX, PROBE_MAX_TILES)
 
 
 def probe_every(width: int, height: int, tiles: int) -> int:
