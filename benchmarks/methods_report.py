@@ -145,6 +145,8 @@ MERGE_MEMBERS = {
     "dmue": ("baseline", None),
 }
 CORRECT_THRESHOLD = 0.93
+# Shipped model files scored as runs (`fer-train methods score-model`): ensemble members only.
+TIERS = "tier_*"
 # Rows trained on a GPU machine (benchmarks/gpu_methods.py: the same protocol, runs named
 # gpu_<row>_s<seed>) go in a table of their own, against the GPU baseline's own seeds.
 GPU = "gpu"
@@ -242,11 +244,14 @@ def _ensemble(name: str, runs: list[Path]) -> dict[str, Any]:
 
 
 def _ensembles(kept: Path) -> list[dict[str, Any]]:
-    """The baseline's seeds together, against one seed-0 run of every method (diverse)."""
+    """The baseline's seeds together, against one seed-0 run of every method (diverse), and
+    those with the shipped model files scored as runs (``tier_*``: the accurate tier)."""
     clean = sorted(run for run in kept.glob("full_*_s[0-9]") if not NOISY_RUN.search(run.name))
+    per_method = [r for r in clean if r.name.endswith("_s0")]
     return [
         _ensemble("baseline seeds", [r for r in clean if r.name.startswith("full_baseline_s")]),
-        _ensemble("one run per method (seed 0)", [r for r in clean if r.name.endswith("_s0")]),
+        _ensemble("one run per method (seed 0)", per_method),
+        _ensemble("one run per method + the accurate tier", per_method + sorted(kept.glob(TIERS))),
     ]
 
 
@@ -274,7 +279,10 @@ def collect(kept: Path) -> dict[str, Any]:
 def _ensemble_lines(ensembles: list[dict[str, Any]]) -> list[str]:
     lines = [
         "Members' primary (deployable) modes; weights on the simplex tuned on Valid by NLL "
-        "(`trainer/methods/ensemble_tune.py`), Test scored once. Accuracy %.",
+        "(`trainer/methods/ensemble_tune.py`), Test scored once. Accuracy %. `tier_accurate` is "
+        "the shipped accurate tier (`weights/fer_accurate.onnx`: two 64 px MobileNetV2s, the "
+        "default and a framing-jitter twin, flip views inside), scored as a run by "
+        "`fer-train methods score-model weights/fer_accurate.onnx --name tier_accurate`.",
         "",
         "| ensemble | members (weight) | uniform valid / test | tuned valid / test |",
         "|---|---|---|---|",

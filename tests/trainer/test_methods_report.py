@@ -62,16 +62,21 @@ def test_no_method_helps_without_three_baseline_seeds(report, tmp_path: Path) ->
 
 
 def test_ensembles_pair_seed_runs_and_one_run_per_method(report, tmp_path: Path) -> None:
-    # given two baseline seeds, a method run and a noisy run
+    # given two baseline seeds, a method run, a noisy run and a model file scored as a run
     _kept_run(tmp_path, "full_baseline_s0", 80)
     _kept_run(tmp_path, "full_baseline_s1", 81)
     _kept_run(tmp_path, "full_mre_s0", 83)
     _kept_run(tmp_path, "full_baseline_n20_s0", 60)
+    _kept_run(tmp_path, "tier_accurate", 84)
     # when
-    seeds, methods = report.collect(tmp_path)["ensembles"]
-    # then: seeds merge the baseline only; the diverse one takes every clean seed-0 run
+    seeds, methods, tiers = report.collect(tmp_path)["ensembles"]
+    # then: seeds merge the baseline only; the diverse one takes every clean seed-0 run, and
+    # the third adds the model file
     assert [m["run"] for m in seeds["members"]] == ["full_baseline_s0", "full_baseline_s1"]
     assert [m["run"] for m in methods["members"]] == ["full_baseline_s0", "full_mre_s0"]
+    assert [m["run"] for m in tiers["members"]] == [
+        "full_baseline_s0", "full_mre_s0", "tier_accurate"
+    ]  # fmt: skip
     assert abs(sum(m["weight"] for m in methods["members"]) - 1.0) < 0.01
     # one-hot members: where they disagree the heavier one wins, so the merge scores as one of them
     assert methods["tuned"]["test_acc"] in (80.0, 83.0)
@@ -79,8 +84,8 @@ def test_ensembles_pair_seed_runs_and_one_run_per_method(report, tmp_path: Path)
 
 def test_ensembles_need_two_runs(report, tmp_path: Path) -> None:
     _kept_run(tmp_path, "full_baseline_s0", 80)
-    seeds, methods = report.collect(tmp_path)["ensembles"]
-    assert seeds["status"] == methods["status"] == "not run"
+    seeds, methods, tiers = report.collect(tmp_path)["ensembles"]
+    assert seeds["status"] == methods["status"] == tiers["status"] == "not run"
     assert "not run: needs 2 or more kept runs" in report.to_markdown(report.collect(tmp_path))
 
 

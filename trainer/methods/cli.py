@@ -141,6 +141,20 @@ def score(
     console.print(json.dumps({k: result[k] for k in ("valid", "test")}))
 
 
+@methods_app.command("score-model")
+def score_model(
+    model: Path = typer.Argument(..., help="Exported .onnx model, e.g. weights/fer_accurate.onnx."),
+    name: str = typer.Option(..., help="Run name (runs/<name>) for the outputs."),
+    data_root: Path = typer.Option(DEFAULT_DATA_ROOT, help="FERPlus root."),
+    flip_tta: bool = typer.Option(False, help="Average the mirrored face (graphs without flips)."),
+) -> None:
+    """Score a shipped model file like a method run (outputs for ensembles)."""
+    from trainer.methods.score_model import score_model_file
+
+    result = score_model_file(model, name, data_root, tta=flip_tta)
+    console.print(json.dumps({k: result[k] for k in ("valid", "test")}))
+
+
 @methods_app.command("keep")
 def keep(
     name: list[str] = typer.Argument(..., help="Finished run name(s) under --runs."),

@@ -1,0 +1,64 @@
+"""A shipped model file scored as a method run: what ensembles read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.errors import ConfigError
+from trainer.evaluate import load_checkpoint
+from trainer.export import export_onnx
+from trainer.methods.ensemble_tune import load_members
+from trainer.methods.score_model import MODE, score_model_file
+from trainer.model_file_eval import split_logits
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    top = x.max(1, keepdims=True)
+    return top + np.log(np.exp(x - top).sum(1, keepdims=True))
+
+
+def test_model_file_scores_as_a_run_ensembles_can_read(
+    tiny_checkpoint: Path, ferplus_root: Path, tmp_path: Path, one_torch_thread
+) -> None:
+    # given the tiny model exported to ONNX
+    model, card, _ = load_checkpoint(tiny_checkpoint)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, card, path, check=False)
+    # when: scored as runs, plain and with the mirrored face
+    plain = score_model_file(path, "plain", ferplus_root, tmp_path / "runs")
+    flipped = score_model_file(path, "flipped", ferplus_root, tmp_path / "runs", tta=True)
+    # then: the probabilities are the softmax of the file's logits on real FERPlus Test
+    logits, labels, _ = split_logits(path, card, ferplus_root, "test")
+    with np.load(tmp_path / "runs" / "plain" / "outputs_test.npz") as saved:
+        probs = saved[f"probs_{MODE}"]
+        assert np.array_equal(saved["labels"], labels)
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    assert np.allclose(probs, expected, atol=1e-6)
+    assert plain["test"][MODE] == pytest.approx(float((probs.argmax(1) == labels).mean()))
+    result = json.loads((tmp_path / "runs" / "plain" / "result.json").read_text())
+    assert result["primary_mode"] == MODE
+    # and the flip is averaged in only when asked for
+    mirrored, _, _ = split_logits(path, card, ferplus_root, "test", tta=True)
+    assert not np.array_equal(mirrored, logits)
+    with np.load(tmp_path / "runs" / "flipped" / "outputs_test.npz") as saved:
+        assert np.allclose(
+            np.log(saved[f"probs_{MODE}"]), mirrored - _logsumexp(mirrored), atol=1e-5
+        )
+    assert plain["model_file"]["flip_tta"] is False and flipped["model_file"]["flip_tta"] is True
+    # and both load as ensemble members, on the same images
+    members = load_members([tmp_path / "runs" / "plain", tmp_path / "runs" / "flipped"])
+    assert [m.name for m in members] == [f"plain:{MODE}", f"flipped:{MODE}"]
+    assert members[0].valid.shape == (3191, len(card.labels))
+
+
+def test_scoring_refuses_what_is_not_an_onnx_model(tmp_path: Path, ferplus_root: Path) -> None:
+    (tmp_path / "m.pt").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="not an ONNX model file"):
+        score_model_file(tmp_path / "m.pt", "x", ferplus_root, tmp_path / "runs")
+    with pytest.raises(ConfigError, match="not an ONNX model file"):
+        score_model_file(tmp_path / "missing.onnx", "x", ferplus_root, tmp_path / "runs")
