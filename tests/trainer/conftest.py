@@ -54,3 +54,15 @@ def tiny_checkpoint(tmp_path: Path, ferplus_root: Path) -> Path:
     path = tmp_path / "tiny_best.pt"
     torch.save({"model": model.state_dict(), "config": cfg.to_json(), "card": card.to_json()}, path)
     return path
+
+
+@pytest.fixture()
+def tiny_onnx(tiny_checkpoint: Path, tmp_path: Path) -> Path:
+    """The tiny checkpoint exported to ONNX (``m.onnx`` with its card), unchecked."""
+    from trainer.evaluate import load_checkpoint
+    from trainer.export import export_onnx
+
+    model, card, _ = load_checkpoint(tiny_checkpoint)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, card, path, check=False)
+    return path

@@ -12,7 +12,7 @@ from realtime.backends import open_backend
 from realtime.card import read_sidecar
 from trainer.calibrate import expected_calibration_error, fit_offsets, fit_temperature, score
 from trainer.evaluate import load_checkpoint
-from trainer.export import export_onnx, export_torchscript
+from trainer.export import export_torchscript
 from trainer.model_file_eval import calibrate_model
 
 
@@ -77,12 +77,11 @@ def test_ece_is_zero_for_perfect_confidence_and_large_for_overconfidence() -> No
 
 
 def test_calibrate_writes_the_rule_into_every_file_of_the_model(
-    tiny_checkpoint: Path, ferplus_root: Path, tmp_path: Path, one_torch_thread
+    tiny_checkpoint: Path, tiny_onnx: Path, ferplus_root: Path, one_torch_thread
 ) -> None:
     # given the tiny model exported to ONNX and TorchScript
     model, card, _ = load_checkpoint(tiny_checkpoint)
-    path = tmp_path / "m.onnx"
-    export_onnx(model, card, path, check=False)
+    path = tiny_onnx
     export_torchscript(model, card, path)
     # when: fit on real FERPlus Valid through ONNX Runtime
     report = calibrate_model(path, ferplus_root, product_guard=False)

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from realtime.errors import ConfigError
-from trainer.evaluate import load_checkpoint
-from trainer.export import export_onnx
+from trainer.export import read_onnx_card
 from trainer.methods.ensemble_tune import load_members
 from trainer.methods.score_model import MODE, score_model_file
 from trainer.model_file_eval import split_logits
@@ -22,12 +21,11 @@ def _logsumexp(x: np.ndarray) -> np.ndarray:
 
 
 def test_model_file_scores_as_a_run_ensembles_can_read(
-    tiny_checkpoint: Path, ferplus_root: Path, tmp_path: Path, one_torch_thread
+    tiny_onnx: Path, ferplus_root: Path, tmp_path: Path, one_torch_thread
 ) -> None:
     # given the tiny model exported to ONNX
-    model, card, _ = load_checkpoint(tiny_checkpoint)
-    path = tmp_path / "m.onnx"
-    export_onnx(model, card, path, check=False)
+    path = tiny_onnx
+    card = read_onnx_card(path)
     # when: scored as runs, plain and with the mirrored face
     plain = score_model_file(path, "plain", ferplus_root, tmp_path / "runs")
     flipped = score_model_file(path, "flipped", ferplus_root, tmp_path / "runs", tta=True)
