@@ -331,8 +331,13 @@ def resolve_model_path(model: Path | None, backend: str = "auto") -> Path:
     """
     from realtime.assets import MODEL_ALIASES, alias_path, default_model_path
 
-    if model is not None and str(model) in MODEL_ALIASES and not model.exists():
-        return alias_path(str(model), backend)
+    if model is not None and not model.exists():
+        name = str(model).lower()
+        if name in MODEL_ALIASES:
+            return alias_path(name, backend)
+        if not model.suffix:  # a mistyped name, not a path to some model file
+            names = ", ".join(MODEL_ALIASES)
+            raise ModelError(f"no model file '{model}', and it is not a shipped model ({names})")
     if model is not None:
         return model
 

