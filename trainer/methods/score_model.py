@@ -9,24 +9,19 @@ its members are weighted on the same footing as the runs' plain probabilities.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from realtime.card import sha256_file
 from realtime.errors import ConfigError
+from realtime.numeric import softmax
 from trainer.export import read_onnx_card
 from trainer.model_file_eval import split_logits
 
 MODE = "P"  # the product's single forward pass (plus the graph's own flip views, if any)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def score_model_file(
@@ -52,7 +47,7 @@ def score_model_file(
     result: dict[str, Any] = {"name": name, "method": "model_file", "best_epoch": 0}
     for split in ("valid", "test"):
         logits, labels, _ = split_logits(model, card, data_root, split, tta=tta)
-        probs = _softmax(logits.astype(np.float64)).astype(np.float32)
+        probs = softmax(logits)
         np.savez_compressed(
             run_dir / f"outputs_{split}.npz", labels=np.asarray(labels), **{f"probs_{MODE}": probs}
         )
@@ -60,7 +55,7 @@ def score_model_file(
     result.update(
         primary_mode=MODE, train_s=0.0, train_img_per_s=0.0,
         model_file={"path": str(model), "card": card.name,
-                    "sha256": hashlib.sha256(model.read_bytes()).hexdigest(), "flip_tta": tta},
+                    "sha256": sha256_file(model), "flip_tta": tta},
     )  # fmt: skip
     (run_dir / "result.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     return result
