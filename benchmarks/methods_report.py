@@ -41,7 +41,8 @@ PROTOCOL = (
     "torch thread per run, two runs at a time on a 2-core x86_64 CPU (full_ulc_s0: alone, two "
     "threads; full_ulcg_s0: two threads, beside another run for its first 25 min; "
     "full_ean_pda_s0: one thread beside another run for 9 epochs, then resumed on two threads "
-    "alone). Only full-scale runs appear here."
+    "alone; full_baseline_n20_s0: two threads, at low priority beside another run for its "
+    "first epoch). Only full-scale runs appear here."
 )
 SPEC_ABAW_WEIGHTS = "1,1,1,1,1,3,5,3"  # spec [1,3,5,1,1,1] in FERPlus order; contempt as disgust
 TEMPERED_ABAW_WEIGHTS = "1,1,1,1,1,1.73,2.24,1.73"  # the spec's weights to the power 0.5
