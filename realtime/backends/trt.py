@@ -47,6 +47,8 @@ def runs_here(device: str = "cuda") -> tuple[bool, str]:
         context.set_tensor_address("x", x.data_ptr())
         context.set_tensor_address("y", y.data_ptr())
         stream = torch.cuda.Stream(device=device)
+        # x is written on the default stream; a side stream does not wait for it by itself.
+        stream.wait_stream(torch.cuda.current_stream(device))
         ok = context.execute_async_v3(stream.cuda_stream)
         stream.synchronize()
         if not ok or not torch.equal(y, x.clamp(min=0)):

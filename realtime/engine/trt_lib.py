@@ -1,10 +1,11 @@
 """Loading TensorRT: full ``tensorrt`` or TensorRT-RTX, a logger, plan deserialization.
 
-Two libraries share (nearly) one Python API: the full ``tensorrt`` package for datacenter GPUs,
-and TensorRT-RTX for GeForce/RTX GPUs, whose bindings import as ``tensorrt_rtx`` or
-``tensorrt_rtx_bindings``. ``import_tensorrt`` tries them in that order (``FER_LIVE_TRT`` names
-one module to use). The TensorRT backend and the engine builder both start here, so this module
-imports nothing of ours but the error types: neither side can pull the other in through it.
+Two libraries share (nearly) one Python API: the full ``tensorrt`` package for datacenter GPUs
+(``tensorrt_bindings`` when only its bindings wheel is installed), and TensorRT-RTX for
+GeForce/RTX GPUs, whose bindings import as ``tensorrt_rtx`` or ``tensorrt_rtx_bindings``.
+``import_tensorrt`` tries them in that order (``FER_LIVE_TRT`` names one module to use). The
+TensorRT backend and the engine builder both start here, so this module imports nothing of ours
+but the error types: neither side can pull the other in through it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from realtime.errors import BackendUnavailable, first_line
 
 logger = logging.getLogger(__name__)
 
-TRT_MODULES = ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings")
+TRT_MODULES = ("tensorrt", "tensorrt_bindings", "tensorrt_rtx", "tensorrt_rtx_bindings")
+FULL_TRT = ("tensorrt", "tensorrt_bindings")
 TRT_ENV = "FER_LIVE_TRT"
 INSTALL_HINT = (
     "TensorRT not installed: pip install tensorrt (datacenter GPUs) or tensorrt-rtx (RTX GPUs)"
@@ -63,7 +65,7 @@ def import_tensorrt() -> TrtLib:
         except (ImportError, OSError) as exc:  # OSError: the shared libraries do not load
             errors.append(f"{name}: {first_line(exc)}")
             continue
-        label = "tensorrt" if name == "tensorrt" else "tensorrt_rtx"
+        label = "tensorrt" if name in FULL_TRT else "tensorrt_rtx"
         return TrtLib(module, label, str(getattr(module, "__version__", "unknown")))
     logger.debug("TensorRT imports failed: %s", "; ".join(errors))
     raise BackendUnavailable(INSTALL_HINT)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
+import types
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -279,6 +281,21 @@ def test_compile_without_tensorrt_says_how_to_install(
         compile_engine(tiny_model_path, cache_dir=tmp_path)
     with pytest.raises(ConfigError, match="precision"):
         compile_engine(tiny_model_path, precision="bf16", cache_dir=tmp_path)
+
+
+def test_bindings_only_installs_import_as_their_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: only a bindings wheel of each library is importable (module names as the wheels ship)
+    full, rtx = types.ModuleType("tensorrt_bindings"), types.ModuleType("tensorrt_rtx_bindings")
+    full.__version__, rtx.__version__ = "10.16.1", "1.7.1"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tensorrt_bindings", full)
+    monkeypatch.setitem(sys.modules, "tensorrt_rtx_bindings", rtx)
+    # when / then: each is the library it belongs to, not the other one
+    monkeypatch.setenv("FER_LIVE_TRT", "tensorrt_bindings")
+    lib = import_tensorrt()
+    assert (lib.module, lib.label, lib.rtx) == (full, "tensorrt 10.16.1", False)
+    monkeypatch.setenv("FER_LIVE_TRT", "tensorrt_rtx_bindings")
+    lib = import_tensorrt()
+    assert (lib.module, lib.label, lib.rtx) == (rtx, "tensorrt_rtx 1.7.1", True)
 
 
 def test_compile_cli_errors_are_one_line(
