@@ -6,25 +6,15 @@ import csv
 import json
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import av
 
+from tests.child_runs import start_child, wait_for_records
+
 ENTRY = "import sys; from realtime.cli import main; sys.exit(main())"
-
-
-def _wait_for_lines(path: Path, lines: int, proc: subprocess.Popen[str], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        # the records grow under their staged name until the run ends (realtime.output_files)
-        for staged in path.parent.glob(f".{path.stem}.*.part{path.suffix}"):
-            if staged.read_text().count("\n") >= lines:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"the run wrote fewer than {lines} records in {timeout_s} s")
 
 
 def test_sigint_leaves_complete_decodable_outputs(
@@ -35,10 +25,10 @@ def test_sigint_leaves_complete_decodable_outputs(
     out, jsonl, table = tmp_path / "out.mp4", tmp_path / "out.jsonl", tmp_path / "out.csv"
     args = ["-s", str(clip), "-m", str(tiny_model_path), "--headless", "-o", str(out)]
     args += ["--jsonl", str(jsonl), "--csv", str(table)]
-    proc = subprocess.Popen([sys.executable, "-c", ENTRY, *args], stderr=subprocess.PIPE, text=True)
+    proc = start_child([sys.executable, "-c", ENTRY, *args])
     # when: Ctrl-C once some frames are out (at least ~2 s after the start)
     started = time.monotonic()
-    _wait_for_lines(jsonl, 20, proc, timeout_s=90)
+    wait_for_records(jsonl, 20, proc)
     time.sleep(max(0.0, 2.0 - (time.monotonic() - started)))
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -19,35 +19,14 @@ from pathlib import Path
 import av
 import pytest
 
+from tests.child_runs import start_child, wait_for_records
+
 SCRIPT = Path(sys.executable).with_name("fer-live")
 pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="the fer-live script is not installed")
 
 
 def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    # a shell's background job may have SIGINT ignored, and a run under nohup SIGHUP; the child
-    # must get the defaults (fer-live rightly keeps a signal its parent ignores ignored)
-    def default_signals() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
-    return subprocess.Popen(
-        [str(SCRIPT), *args],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        preexec_fn=default_signals,
-    )
-
-
-def _wait_for_records(path: Path, lines: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        # records grow under the staged name until the run ends (realtime.output_files)
-        for staged in path.parent.glob(f".{path.stem}.*.part{path.suffix}"):
-            if staged.read_text().count("\n") >= lines:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"the run wrote fewer than {lines} records")
+    return start_child([str(SCRIPT), *args], env=env)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +42,7 @@ def test_stop_signal_finishes_the_frame_and_closes_the_outputs(
     args = ["-s", str(clip), "-m", str(tiny_model_path), "--headless"]
     proc = _start([*args, "-o", str(out), "--jsonl", str(jsonl)])
     # when the signal comes once frames are out
-    _wait_for_records(jsonl, 20, proc)
+    wait_for_records(jsonl, 20, proc)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     # then: 128 + signal, the summary names the signal, no traceback
