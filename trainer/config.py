@@ -90,7 +90,7 @@ class TrainConfig(RunSettings):
         eval_tta: Average logits over the horizontal flip at evaluation.
         num_threads: torch CPU threads; 0 leaves torch's default.
         channels_last: Use the channels-last memory format (faster on CPU and CUDA).
-        amp: bfloat16 autocast on CUDA (ignored on CPU).
+        amp: bfloat16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 or AMX).
         model_kwargs: Extra keyword arguments for ``create_model``.
     """
 

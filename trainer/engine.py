@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -65,10 +67,25 @@ class EpochStats:
 
 
 def autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[None]:
-    """bfloat16 autocast on CUDA when ``cfg.amp``; a no-op elsewhere."""
-    if cfg.amp and device.type == "cuda":
+    """bfloat16 autocast when ``cfg.amp`` (CUDA, or a CPU with native bf16 such as AVX512-BF16/AMX,
+    where it about doubles the training speed); a no-op otherwise."""
+    if not cfg.amp:
+        return contextlib.nullcontext()
+    if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu" and cpu_has_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 natively; emulated bf16 is slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def soft_cross_entropy(
