@@ -10,7 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from trainer.report import write_report
+from fer_live.trainer.report import write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -24,13 +24,13 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from realtime.backends import InferenceBackend, open_backend
-from realtime.batch import collate
-from realtime.card import CropFraming, ModelCard
-from realtime.detect import MediapipeDetector
-from realtime.preprocess import to_model_input
-from realtime.types import Frame, Tracks
-from trainer.data.ferplus import read_ferplus
+from fer_live.detect.mediapipe import MediapipeDetector
+from fer_live.infer.backends import InferenceBackend, open_backend
+from fer_live.infer.batch import collate
+from fer_live.infer.card import CropFraming, ModelCard
+from fer_live.infer.preprocess import to_model_input
+from fer_live.trainer.data.ferplus import read_ferplus
+from fer_live.types import Frame, Tracks
 
 REPO = Path(__file__).resolve().parents[1]
 FERPLUS = REPO.parent / "shared" / "data" / "ferplus"

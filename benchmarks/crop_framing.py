@@ -25,10 +25,10 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from realtime.card import CropFraming, ModelCard
-from realtime.detect import MediapipeDetector, box_iou
-from realtime.preprocess import crop_faces, crop_squares
-from realtime.types import Frame
+from fer_live.detect.mediapipe import MediapipeDetector, box_iou
+from fer_live.infer.card import CropFraming, ModelCard
+from fer_live.infer.preprocess import crop_faces, crop_squares
+from fer_live.types import Frame
 
 REPO = Path(__file__).resolve().parents[1]
 FERPLUS = REPO.parent / "shared" / "data" / "ferplus"

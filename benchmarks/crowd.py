@@ -33,9 +33,9 @@ from crowd_tables import acceptance_rows, markdown, plot
 from face_sizes import measure as measure_sizes
 from grid_video import PEXELS, grid_video
 
-from realtime.bench import device_info, run_benchmark, versions
-from realtime.cli import build_config
-from realtime.cli import main as fer_live
+from fer_live.commands.app import build_config
+from fer_live.commands.app import main as fer_live
+from fer_live.commands.bench import device_info, run_benchmark, versions
 
 logger = logging.getLogger("crowd")
 REPO = Path(__file__).resolve().parents[1]
@@ -145,10 +145,10 @@ def carry_quality(frames: int = 240) -> dict[str, Any]:
     """
     import numpy as np
 
-    from realtime.capture import open_source
-    from realtime.detect import MediapipeDetector
-    from realtime.numeric import box_iou
-    from realtime.track import IouTracker
+    from fer_live.capture.sources import open_source
+    from fer_live.detect.mediapipe import MediapipeDetector
+    from fer_live.numeric import box_iou
+    from fer_live.track.iou import IouTracker
 
     with MediapipeDetector(tiles=2) as det, open_source(str(grid_video(3)), frames) as source:
         found = [det.detect(frame) for frame in source]

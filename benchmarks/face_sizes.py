@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.detect import MediapipeDetector
-from realtime.numeric import box_iou
-from realtime.types import Frame
+from fer_live.detect.mediapipe import MediapipeDetector
+from fer_live.numeric import box_iou
+from fer_live.types import Frame
 
 CANVAS_WH = (1920, 1080)
 SIZES_PX = (40, 60, 80, 100, 120, 160, 200, 260)

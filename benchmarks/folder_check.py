@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from trainer.calibrate import score
-from trainer.config import DEFAULT_DATA_ROOT
-from trainer.data.tensors import read_items
+from fer_live.trainer.calibrate import score
+from fer_live.trainer.config import DEFAULT_DATA_ROOT
+from fer_live.trainer.data.tensors import read_items
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -77,7 +77,7 @@ def main() -> None:
         if args.model is not None:
             cmd += ["--model", str(args.model)]
         start = time.perf_counter()
-        entry = "import sys; from realtime.cli import main; sys.exit(main())"
+        entry = "import sys; from fer_live.commands.app import main; sys.exit(main())"
         subprocess.run([sys.executable, "-c", entry, *cmd[1:]], check=True)
         wall_s = time.perf_counter() - start
         preds, sources = answers(jsonl, names, classes)

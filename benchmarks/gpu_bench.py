@@ -38,10 +38,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from realtime.backends import CudaTorchBackend, OnnxBackend, TensorRTBackend  # noqa: E402
-from realtime.backends.base import InferenceBackend  # noqa: E402
-from realtime.errors import FerLiveError  # noqa: E402
-from realtime.numeric import softmax  # noqa: E402
+from fer_live.errors import FerLiveError  # noqa: E402
+from fer_live.infer.backends import CudaTorchBackend, OnnxBackend, TensorRTBackend  # noqa: E402
+from fer_live.infer.backends.base import InferenceBackend  # noqa: E402
+from fer_live.numeric import softmax  # noqa: E402
 
 FULL_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 QUICK_BATCHES = (1, 8)
@@ -151,8 +151,8 @@ def graph_rows(torch, path, shape, batches, warmup, iters, name="cuda_graph_bare
 
 
 def tensorrt_rows(model: Path, batches, warmup, iters, skipped: dict[str, str]):
-    from realtime.backends.trt import runs_here
-    from realtime.engine.compile import compile_engine
+    from fer_live.infer.backends.trt import runs_here
+    from fer_live.infer.engine.compile import compile_engine
 
     ok, why = runs_here("cuda")
     if not ok:
@@ -182,8 +182,8 @@ def gpu_rows(args: argparse.Namespace, torch: Any, skipped: dict[str, str]) -> l
 
 def resnet18_rows(args: argparse.Namespace, torch: Any) -> list[dict]:
     """ResNet-18 at 112 px, batch 1: bare CUDA graph, and through the CUDA backend."""
-    from realtime.card import ModelCard
-    from trainer.models.registry import create_model
+    from fer_live.infer.card import ModelCard
+    from fer_live.trainer.models.registry import create_model
 
     channels = args.resnet_channels
     net = create_model("resnet18", num_classes=8, in_chans=channels, input_size=112).eval()
@@ -226,7 +226,7 @@ def environment(torch: Any | None) -> dict[str, Any]:
         except md.PackageNotFoundError:
             env[dist] = None
     try:
-        from realtime.engine.trt_lib import import_tensorrt
+        from fer_live.infer.engine.trt_lib import import_tensorrt
 
         env["tensorrt_lib"] = import_tensorrt().label
     except FerLiveError:

@@ -25,9 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trainer.config import DEFAULT_DATA_ROOT  # noqa: E402
-from trainer.data.cache import DEFAULT_CACHE_DIR, _cache_key, pack  # noqa: E402
-from trainer.data.ferplus import FERPLUS_SPLITS, read_ferplus  # noqa: E402
+from fer_live.trainer.config import DEFAULT_DATA_ROOT  # noqa: E402
+from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, _cache_key, pack  # noqa: E402
+from fer_live.trainer.data.ferplus import FERPLUS_SPLITS, read_ferplus  # noqa: E402
 
 
 def export(dest: Path, data_root: Path) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FER_TRAIN = [sys.executable, "-c", "import sys; from trainer.cli import main; main()"]
+FER_TRAIN = [sys.executable, "-c", "import sys; from fer_live.trainer.cli import main; main()"]
 PROTOCOL = {"--epochs": "18", "--seed": "0"}  # unless a row (or --extra) sets its own
 NOISY_METHODS = ("baseline", "ean", "ulc")
 

@@ -28,14 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from realtime.backends import CudaTorchBackend, OnnxBackend  # noqa: E402
-from realtime.backends.base import InferenceBackend  # noqa: E402
-from realtime.card import ModelCard  # noqa: E402
-from realtime.errors import FerLiveError  # noqa: E402
-from realtime.preprocess import to_model_input  # noqa: E402
-from trainer.config import DEFAULT_DATA_ROOT  # noqa: E402
-from trainer.data.cache import DEFAULT_CACHE_DIR, pack  # noqa: E402
-from trainer.data.ferplus import read_ferplus  # noqa: E402
+from fer_live.errors import FerLiveError  # noqa: E402
+from fer_live.infer.backends import CudaTorchBackend, OnnxBackend  # noqa: E402
+from fer_live.infer.backends.base import InferenceBackend  # noqa: E402
+from fer_live.infer.card import ModelCard  # noqa: E402
+from fer_live.infer.preprocess import to_model_input  # noqa: E402
+from fer_live.trainer.config import DEFAULT_DATA_ROOT  # noqa: E402
+from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, pack  # noqa: E402
+from fer_live.trainer.data.ferplus import read_ferplus  # noqa: E402
 
 MAX_DELTA = 1e-2
 MIN_AGREE = 0.995
@@ -74,9 +74,9 @@ def compare(reference: np.ndarray, other: np.ndarray, labels: np.ndarray) -> dic
 
 def gpu_backends(model: Path, cache: Path, skipped: dict[str, str]) -> dict[str, Any]:
     """name -> factory of each GPU backend to compare (TensorRT only where its engines run)."""
-    from realtime.backends import TensorRTBackend
-    from realtime.backends.trt import runs_here
-    from realtime.engine.compile import compile_engine
+    from fer_live.infer.backends import TensorRTBackend
+    from fer_live.infer.backends.trt import runs_here
+    from fer_live.infer.engine.compile import compile_engine
 
     script = model.with_suffix(".pt")
     factories: dict[str, Any] = {

@@ -82,7 +82,7 @@ unpack() {  # the whole bundle into $BUNDLE, once per machine; then its data int
 }
 
 fer_live() {  # the fer-live CLI without installing the package; $1: time limit in seconds
-  timeout "$1" python3 -c 'import sys; from realtime.cli import main; sys.exit(main())' "${@:2}"
+  timeout "$1" python3 -c 'import sys; from fer_live.commands.app import main; sys.exit(main())' "${@:2}"
 }
 
 bench_clip() {  # $1: device; the pipeline and its ceilings in one run

@@ -25,9 +25,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from realtime.errors import ConfigError  # noqa: E402
-from trainer.methods.ensemble_tune import load_members, tune_ensemble  # noqa: E402
-from trainer.methods.run_outputs import load_outputs, merged_scores, score  # noqa: E402
+from fer_live.errors import ConfigError  # noqa: E402
+from fer_live.trainer.methods.ensemble_tune import load_members, tune_ensemble  # noqa: E402
+from fer_live.trainer.methods.run_outputs import load_outputs, merged_scores, score  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEPT = RESULTS / "methods_runs"

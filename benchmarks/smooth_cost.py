@@ -29,9 +29,9 @@ import numpy as np
 from temporal import SHARED, Frames, record_clip
 from threadpoolctl import threadpool_limits
 
-from realtime.graph_smoother import GraphSmoother
-from realtime.smooth import EmaSmoother, Smoother
-from realtime.types import Predictions
+from fer_live.smooth.gus_t import GraphSmoother
+from fer_live.smooth.table import EmaSmoother, Smoother
+from fer_live.types import Predictions
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 30.0

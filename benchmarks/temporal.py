@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from realtime.backends import open_backend
-from realtime.decision import DecisionRule
-from realtime.graph_smoother import GraphSmoother
-from realtime.numeric import softmax
-from realtime.preprocess import to_model_input
-from realtime.smooth import EmaSmoother, NoSmoother, Smoother
-from realtime.types import Predictions
-from trainer.data.jitter import jittered
+from fer_live.infer.backends import open_backend
+from fer_live.infer.decision import DecisionRule
+from fer_live.infer.preprocess import to_model_input
+from fer_live.numeric import softmax
+from fer_live.smooth.gus_t import GraphSmoother
+from fer_live.smooth.table import EmaSmoother, NoSmoother, Smoother
+from fer_live.trainer.data.jitter import jittered
+from fer_live.types import Predictions
 
 logger = logging.getLogger("temporal")
 REPO = Path(__file__).resolve().parents[1]
@@ -230,10 +230,10 @@ def record_clip(model: Path, clip: Path, rule: bool) -> list[tuple[float, Predic
     The pipeline applies the card's decision rule; without ``rule`` it is undone (plain softmax
     of the logits: ``softmax(T (log p - offsets))``, the same up to a per-row constant).
     """
-    from realtime.capture import open_source
-    from realtime.detect import MediapipeDetector
-    from realtime.pipeline import Stages, run
-    from realtime.track import IouTracker
+    from fer_live.capture.sources import open_source
+    from fer_live.detect.mediapipe import MediapipeDetector
+    from fer_live.pipeline import Stages, run
+    from fer_live.track.iou import IouTracker
 
     with (
         open_source(str(clip)) as source,
@@ -357,8 +357,8 @@ def _clip_mean(row: dict[str, float]) -> float:
 
 def load_images(split: str, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``count`` random FERPlus images of ``split`` (uint8 48x48) and their majority labels."""
-    from trainer.data.cache import DEFAULT_CACHE_DIR, pack
-    from trainer.data.tensors import read_items
+    from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, pack
+    from fer_live.trainer.data.tensors import read_items
 
     items = read_items("ferplus", SHARED / "data" / "ferplus", split)
     packed = pack(items, cache_dir=DEFAULT_CACHE_DIR)

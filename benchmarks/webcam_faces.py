@@ -1,7 +1,7 @@
 """Small faces in webcam-size video: found with the tiled probes, and what the probes cost.
 
 Frames up to 1280 px are searched whole, which misses faces under about 16 % of the frame's
-longer side; ``realtime.detect_plan`` probes such frames with tiles once a second and searches
+longer side; ``fer_live.detect.plan`` probes such frames with tiles once a second and searches
 them tiled while small faces are found. Clips: grids of the Pexels clip (n x n faces, tile k
 shifted by 37 k frames, ``grid_video.py``) scaled down to webcam sizes, so the faces are 58-154
 px. Each goes through ``fer-live bench`` with default flags and with ``--detect-tiles 1`` (the

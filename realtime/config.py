@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from realtime.assets import DETECTOR_MODELS
-from realtime.backend_table import backend_choices
-from realtime.device import parse_device
-from realtime.errors import ConfigError
-from realtime.smooth_names import SMOOTHER_NAMES
+from fer_live.detect.models import DETECTOR_MODELS
+from fer_live.errors import ConfigError
+from fer_live.infer.backends.table import backend_choices
+from fer_live.infer.device import parse_device
+from fer_live.smooth.names import SMOOTHER_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +87,12 @@ class DetectConfig:
 
     Attributes:
         every: Detect every K-th frame; None chooses from the tiles (1 untiled, 3 tiled; see
-            ``realtime.detect_plan``).
+            ``fer_live.detect.plan``).
         tiles: Also detect on tiles, N across the longer side (small, far faces; one detector
             call per tile). None chooses from each image's size: for video 1 up to 1280 px and
-            2 for 1080p, for stills up to 4 (``realtime.detect_plan``).
+            2 for 1080p, for stills up to 4 (``fer_live.detect.plan``).
         stills: Frames are unrelated still images: each is its own scene, and an image the
-            detector misses is retried padded, then read whole (``realtime.still_fallback``).
+            detector misses is retried padded, then read whole (``fer_live.infer.still``).
         detector: ``--detector``: the shipped BlazeFace model, ``short`` or ``full`` range.
     """
 

@@ -23,15 +23,15 @@ from typing import Protocol
 
 import numpy as np
 
-from realtime.batch import collate, route
-from realtime.card import ModelCard
-from realtime.config import LiveConfig
-from realtime.errors import ConfigError, ModelError, SourceError
-from realtime.read_ahead import ReadAhead
-from realtime.render import Hud, OverlayRenderer
-from realtime.sinks import Sink
-from realtime.smooth import Smoother
-from realtime.types import FaceBoxes, Frame, FrameResult, ModelOutput, Tracks
+from fer_live.capture.read_ahead import ReadAhead
+from fer_live.config import LiveConfig
+from fer_live.errors import ConfigError, ModelError, SourceError
+from fer_live.infer.batch import collate, route
+from fer_live.infer.card import ModelCard
+from fer_live.outputs.render import Hud, OverlayRenderer
+from fer_live.outputs.sinks import Sink
+from fer_live.smooth.table import Smoother
+from fer_live.types import FaceBoxes, Frame, FrameResult, ModelOutput, Tracks
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None,
     """Process frames in order, yielding one FrameResult per frame.
 
     Reading, detection and tracking run on a thread a frame or two ahead of collate, infer and
-    smooth (``realtime.read_ahead``): PyAV, MediaPipe, OpenCV and ONNX Runtime release the GIL,
-    so on two cores the two halves overlap. Order is kept and no frame is skipped.
+    smooth (``fer_live.capture.read_ahead``): PyAV, MediaPipe, OpenCV and ONNX Runtime release the
+    GIL, so on two cores the two halves overlap. Order is kept and no frame is skipped.
 
     Preprocess and infer times of a multi-frame batch are split evenly over its frames. When
     the source fails mid-stream (SourceError), the frames already read are finished and
@@ -329,7 +329,7 @@ def resolve_model_path(model: Path | None, backend: str = "auto") -> Path:
         ModelError: No model was given and the default model is not installed, or an alias
             names a model that is not installed.
     """
-    from realtime.assets import MODEL_ALIASES, alias_path, default_model_path
+    from fer_live.infer.assets import MODEL_ALIASES, alias_path, default_model_path
 
     if model is not None and not model.exists():
         name = str(model).lower()
@@ -358,11 +358,11 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         BackendUnavailable: The backend or device is not available.
         ConfigError: A stage rejects its settings.
     """
-    from realtime.backends import open_backend
-    from realtime.detect_plan import PlannedDetector, mediapipe_detector
-    from realtime.smooth import make_smoother
-    from realtime.still_fallback import StillFallback
-    from realtime.track import IouTracker
+    from fer_live.detect.plan import PlannedDetector, mediapipe_detector
+    from fer_live.infer.backends import open_backend
+    from fer_live.infer.still import StillFallback
+    from fer_live.smooth.table import make_smoother
+    from fer_live.track.iou import IouTracker
 
     cfg = config
     with ExitStack() as stack:

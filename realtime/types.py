@@ -51,7 +51,7 @@ class FaceBoxes:
     """Face detections in one frame: boxes (N, 4) as pixel xyxy and scores (N,).
 
     ``source`` says how the boxes were found: ``detector``, or for still images the fallbacks
-    ``padded`` (detector on a bordered copy) and ``whole_image`` (``realtime.still_fallback``).
+    ``padded`` (detector on a bordered copy) and ``whole_image`` (``fer_live.infer.still``).
     """
 
     xyxy: np.ndarray

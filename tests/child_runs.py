@@ -32,7 +32,7 @@ def wait_for_records(
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
-        # records grow under the staged name until the run ends (realtime.output_files)
+        # records grow under the staged name until the run ends (fer_live.outputs.staged)
         for staged in path.parent.glob(f".{path.stem}.*.part{path.suffix}"):
             if staged.read_text().count("\n") >= lines:
                 return

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from realtime.errors import FerLiveError
+from fer_live.errors import FerLiveError
 
 
 def refuses_cleanly(read: Callable[..., Any], *args: Any) -> Any:

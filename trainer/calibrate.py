@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from realtime.decision import DecisionRule
+from fer_live.infer.decision import DecisionRule
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from realtime.errors import ModelError, first_line
+from fer_live.errors import ModelError, first_line
 
 
 def read_checkpoint(path: Path | str, map_location: Any = "cpu") -> dict[str, Any]:

@@ -13,9 +13,9 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from realtime.errors import FerLiveError
-from trainer.config import DEFAULT_DATA_ROOT, TrainConfig
-from trainer.methods.cli import methods_app
+from fer_live.errors import FerLiveError
+from fer_live.trainer.config import DEFAULT_DATA_ROOT, TrainConfig
+from fer_live.trainer.methods.cli import methods_app
 
 app = typer.Typer(add_completion=False, help="Train, evaluate and export FER models.")
 app.add_typer(methods_app, name="methods")
@@ -80,7 +80,7 @@ def train(
 ) -> None:
     """Train a model; the resolved config is saved to runs/<name>/config.json."""
     _setup_logging(verbose)
-    from trainer.train import run_training
+    from fer_live.trainer.train import run_training
 
     values: dict[str, Any] = {
         "name": name, "arch": arch, "dataset": dataset, "data_root": str(data_root),
@@ -115,8 +115,8 @@ def eval_cmd(
 ) -> None:
     """Evaluate a checkpoint: accuracy, macro-F1, per-class F1 and confusion matrix."""
     _setup_logging(verbose)
-    from trainer.evaluate import evaluate_split, load_checkpoint, plot_confusion
-    from trainer.export import read_any_card
+    from fer_live.trainer.evaluate import evaluate_split, load_checkpoint, plot_confusion
+    from fer_live.trainer.export import read_any_card
 
     model, card, cfg = load_checkpoint(checkpoint)
     decision = read_any_card(decision_from).decision if decision_from else None
@@ -158,8 +158,8 @@ def export(
     _setup_logging(verbose)
     from dataclasses import replace
 
-    from trainer.evaluate import load_checkpoint
-    from trainer.export import export_onnx, export_torchscript, load_crop_framing
+    from fer_live.trainer.evaluate import load_checkpoint
+    from fer_live.trainer.export import export_onnx, export_torchscript, load_crop_framing
 
     model, card, _ = load_checkpoint(checkpoint)
     card = replace(card, crop=load_crop_framing(crop_framing), name=name or card.name)
@@ -194,8 +194,8 @@ def ensemble_export(
 ) -> None:
     """Write several exported models as one ONNX graph (mean probabilities, one card)."""
     _setup_logging(verbose)
-    from trainer.ensemble_export import export_ensemble
-    from trainer.export import ort_latency_ms, read_onnx_card
+    from fer_live.trainer.ensemble_export import export_ensemble
+    from fer_live.trainer.export import ort_latency_ms, read_onnx_card
 
     path = export_ensemble(members, output, name, flip_tta)
     latency = ort_latency_ms(path, read_onnx_card(path), runs=100, threads=1)
@@ -210,7 +210,7 @@ def fold_gus(
 ) -> None:
     """Fold the GUS-T head's first-layer projection into the model as its gus_proj output."""
     _setup_logging(verbose)
-    from trainer.fold_gus import fold_model
+    from fer_live.trainer.fold_gus import fold_model
 
     for report in fold_model(model, head):
         console.print(
@@ -232,7 +232,7 @@ def calibrate(
 ) -> None:
     """Fit the decision rule (temperature + class offsets) on Valid and put it in the card."""
     _setup_logging(verbose)
-    from trainer.model_file_eval import calibrate_model
+    from fer_live.trainer.model_file_eval import calibrate_model
 
     report = calibrate_model(model, data_root, max_acc_drop / 100.0, write, product_guard)
     out = out or model.with_name(f"{model.stem}.decision.json")
@@ -253,7 +253,7 @@ def report(
     out: Path = typer.Option(Path("benchmarks/results"), help="Output folder."),
 ) -> None:
     """Write the accuracy table (markdown + JSON) beside the papers' numbers."""
-    from trainer.report import write_report
+    from fer_live.trainer.report import write_report
 
     md, js = write_report(models or [], out)
     console.print(f"wrote {md} and {js}")

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from realtime.errors import ConfigError
+from fer_live.errors import ConfigError
 
 # The project's data and pretrained weights sit in ../shared beside a checkout; FER_SHARED moves it.
 SHARED_DIR = Path(os.environ.get("FER_SHARED") or Path(__file__).resolve().parents[2] / "shared")

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.config import TrainConfig
-from trainer.data.augment import augment
-from trainer.data.tensors import TensorSplit
+from fer_live.trainer.config import TrainConfig
+from fer_live.trainer.data.augment import augment
+from fer_live.trainer.data.tensors import TensorSplit
 
 
 def cosine_lr(step: int, total: int, warmup: int, base: float, floor: float) -> float:

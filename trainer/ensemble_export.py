@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from realtime.card import CARD_KEY, ModelCard, write_sidecar
-from realtime.decision import DecisionRule
-from realtime.errors import ModelError
-from trainer.export import read_onnx_card
-from trainer.fold_gus import strip_projection
+from fer_live.errors import ModelError
+from fer_live.infer.card import CARD_KEY, ModelCard, write_sidecar
+from fer_live.infer.decision import DecisionRule
+from fer_live.trainer.export import read_onnx_card
+from fer_live.trainer.fold_gus import strip_projection
 
 OPSET = 17
 SAME_INPUT = ("input_size", "channels", "mean", "std", "crop", "labels")

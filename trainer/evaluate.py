@@ -10,16 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from realtime.card import ModelCard
-from realtime.decision import DecisionRule
-from realtime.errors import ModelError
-from trainer.calibrate import score
-from trainer.checkpoint_io import read_checkpoint
-from trainer.config import TrainConfig
-from trainer.data.tensors import load_split
-from trainer.engine import predict_logits
-from trainer.models.base import FerNet
-from trainer.models.registry import create_model
+from fer_live.errors import ModelError
+from fer_live.infer.card import ModelCard
+from fer_live.infer.decision import DecisionRule
+from fer_live.trainer.calibrate import score
+from fer_live.trainer.checkpoint_io import read_checkpoint
+from fer_live.trainer.config import TrainConfig
+from fer_live.trainer.data.tensors import load_split
+from fer_live.trainer.engine import predict_logits
+from fer_live.trainer.models.base import FerNet
+from fer_live.trainer.models.registry import create_model
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def load_checkpoint(path: Path) -> tuple[FerNet, ModelCard, TrainConfig]:
     if "card" in ckpt:
         card = ModelCard.from_json(ckpt["card"])
     else:
-        from trainer.train import training_card
+        from fer_live.trainer.train import training_card
 
         card = training_card(cfg, tuple(str(i) for i in range(num_classes)), model.num_features)
     if "valid_acc" in ckpt:

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime.card import CARD_KEY, CropFraming, ModelCard, read_sidecar, write_sidecar
-from realtime.errors import ModelError
-from trainer.models.base import FerNet
+from fer_live.errors import ModelError
+from fer_live.infer.card import CARD_KEY, CropFraming, ModelCard, read_sidecar, write_sidecar
+from fer_live.trainer.models.base import FerNet
 
 logger = logging.getLogger(__name__)
 

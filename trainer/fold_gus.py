@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from realtime.card import CARD_KEY, FoldedHead, ModelCard, sha256_file, write_sidecar
-from realtime.errors import ModelError
-from realtime.smooth_graph import GusHeadWeights, head_path_for
-from trainer.export import read_onnx_card
+from fer_live.detect.models import sha256_file
+from fer_live.errors import ModelError
+from fer_live.infer.card import CARD_KEY, FoldedHead, ModelCard, write_sidecar
+from fer_live.smooth.gus_head import GusHeadWeights, head_path_for
+from fer_live.trainer.export import read_onnx_card
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def fold_torchscript(model: Path, card: ModelCard, w1: np.ndarray) -> FoldReport
 
     A model folded before is unwrapped first, so folding twice replaces the projection.
     """
-    from realtime.backends.torch_backend import read_torchscript_card
+    from fer_live.infer.backends.torch_backend import read_torchscript_card
 
     read_torchscript_card(model)  # a file without a valid card is refused before torch runs it
     module = torch.jit.load(str(model), map_location="cpu")

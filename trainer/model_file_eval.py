@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from realtime.card import CARD_KEY, ModelCard, write_sidecar
-from realtime.decision import DecisionRule
-from realtime.preprocess import to_model_input
-from trainer.calibrate import describe, fit_decision_rule
-from trainer.data.cache import DEFAULT_CACHE_DIR, pack
-from trainer.data.tensors import read_items
-from trainer.evaluate import label_columns
-from trainer.export import _ort_session, read_onnx_card
-from trainer.still_eval import still_probs
+from fer_live.infer.card import CARD_KEY, ModelCard, write_sidecar
+from fer_live.infer.decision import DecisionRule
+from fer_live.infer.preprocess import to_model_input
+from fer_live.trainer.calibrate import describe, fit_decision_rule
+from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, pack
+from fer_live.trainer.data.tensors import read_items
+from fer_live.trainer.evaluate import label_columns
+from fer_live.trainer.export import _ort_session, read_onnx_card
+from fer_live.trainer.still_eval import still_probs
 
 
 def onnx_logits(
@@ -80,7 +80,7 @@ def replace_card(path: Path, card: ModelCard) -> list[Path]:
     if twin.is_file():
         import torch
 
-        from realtime.backends.torch_backend import read_torchscript_card
+        from fer_live.infer.backends.torch_backend import read_torchscript_card
 
         read_torchscript_card(twin)  # a twin without a valid card is refused before torch runs it
         module = torch.jit.load(str(twin), map_location="cpu")

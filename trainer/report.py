@@ -12,8 +12,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from realtime.card import read_sidecar
-from trainer.export import ort_latency_ms, read_onnx_card
+from fer_live.infer.card import read_sidecar
+from fer_live.trainer.export import ort_latency_ms, read_onnx_card
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 # Published single-model results on the same protocols (test accuracy, %).
@@ -178,7 +178,7 @@ def write_report(models: list[Path], out_dir: Path, latency_runs: int = 200) -> 
         The markdown and JSON paths.
     """
     if not models:
-        from realtime.assets import default_model_path
+        from fer_live.infer.assets import default_model_path
 
         models = [default_model_path()]
     rows = [model_row(Path(p), latency_runs) for p in models]

@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.config import BackendConfig, LiveConfig
-from realtime.pipeline import open_stages, run
-from realtime.types import Frame
+from fer_live.config import BackendConfig, LiveConfig
+from fer_live.pipeline import open_stages, run
+from fer_live.types import Frame
 
 
 def _frames(faces: np.ndarray, side: int) -> Iterator[Frame]:

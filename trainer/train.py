@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.checkpoint_io import read_checkpoint
-from trainer.config import TrainConfig
-from trainer.data.tensors import TensorSplit, load_split
-from trainer.engine import ModelEma, predict_logits, train_one_epoch
-from trainer.models.base import FerNet
-from trainer.models.registry import create_model
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.checkpoint_io import read_checkpoint
+from fer_live.trainer.config import TrainConfig
+from fer_live.trainer.data.tensors import TensorSplit, load_split
+from fer_live.trainer.engine import ModelEma, predict_logits, train_one_epoch
+from fer_live.trainer.models.base import FerNet
+from fer_live.trainer.models.registry import create_model
 
 logger = logging.getLogger(__name__)
 

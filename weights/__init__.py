@@ -1,1 +1,1 @@
-"""Shipped model files (installed as the package ``fer_live_weights``)."""
+"""Shipped model files (installed as the package ``fer_live.weights``)."""

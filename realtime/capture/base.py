@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from realtime.types import Frame
+from fer_live.types import Frame
 
 
 class Capture(Protocol):
@@ -30,7 +30,7 @@ class FrameSource:
 
     Args:
         source_id: The name shown to users and written in records. For a URL it is masked
-            (``realtime.redact.mask_url``); the real URL stays private to the opener.
+            (``fer_live.capture.redact.mask_url``); the real URL stays private to the opener.
         max_frames: Stop after this many frames.
     """
 

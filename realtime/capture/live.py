@@ -19,10 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.errors import SourceError
-from realtime.redact import mask_url
-from realtime.source_base import Capture, FrameSource
-from realtime.types import Frame
+from fer_live.capture.base import Capture, FrameSource
+from fer_live.capture.redact import mask_url
+from fer_live.errors import SourceError
+from fer_live.types import Frame
 
 logger = logging.getLogger(__name__)
 

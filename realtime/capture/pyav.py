@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from realtime.redact import mask_url
+from fer_live.capture.redact import mask_url
 
 logger = logging.getLogger(__name__)
 

@@ -28,13 +28,13 @@ from urllib.parse import unquote, urlsplit
 
 import cv2
 
-from realtime.av_capture import AvCapture, upright_bgr
-from realtime.errors import SourceError
-from realtime.live import LiveSource
-from realtime.read_ahead import ReadAhead
-from realtime.redact import mask_url
-from realtime.source_base import Capture, FrameSource, one_line
-from realtime.types import Frame
+from fer_live.capture.base import Capture, FrameSource, one_line
+from fer_live.capture.live import LiveSource
+from fer_live.capture.pyav import AvCapture, upright_bgr
+from fer_live.capture.read_ahead import ReadAhead
+from fer_live.capture.redact import mask_url
+from fer_live.errors import SourceError
+from fer_live.types import Frame
 
 _READ_AHEAD = 4  # frames decoded ahead: covers a slow frame without holding much memory
 
@@ -60,8 +60,8 @@ STREAM_BUFFER_FRAMES = 32
 class VideoFileSource(FrameSource):
     """Every frame of a video file (or animated GIF) in order, timed by container pts (PyAV).
 
-    Frames are decoded a few ahead on a thread (``realtime.read_ahead``), so decoding overlaps
-    the pipeline's work on the current frame; none is skipped.
+    Frames are decoded a few ahead on a thread (``fer_live.capture.read_ahead``), so decoding
+    overlaps the pipeline's work on the current frame; none is skipped.
 
     Frames are turned upright as the stream's display matrix (or ``rotate`` tag) says, so a
     phone video recorded in portrait is processed in portrait; ``size`` is the upright size.

@@ -8,7 +8,7 @@ stderr and a non-zero exit: 1 for fer-live errors, 2 for bad flags, 130 after Ct
 from __future__ import annotations
 
 # ruff: noqa: E402  (the start-up signal handlers go in before the slow imports below)
-from realtime.signals import exit_at_once_until_running
+from fer_live.commands.signals import exit_at_once_until_running
 
 exit_at_once_until_running()  # typer, numpy and cv2 take ~0.3 s to import
 
@@ -24,20 +24,20 @@ from typing import Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from realtime import __version__
-from realtime import config as cfg
-from realtime.backend_table import backend_help
-from realtime.cli_flags import with_flag_groups
-from realtime.compile_cli import compile_command
-from realtime.config import LiveConfig
-from realtime.errors import ConfigError, FerLiveError
-from realtime.log_setup import setup_logging
-from realtime.report_cli import report_command
-from realtime.signals import (
+from fer_live import __version__
+from fer_live import config as cfg
+from fer_live.commands.compile import compile_command
+from fer_live.commands.flags import with_flag_groups
+from fer_live.commands.logs import setup_logging
+from fer_live.commands.report import report_command
+from fer_live.commands.signals import (
     describe,
     exit_code,
 )
-from realtime.smooth_names import SMOOTHER_NAMES
+from fer_live.config import LiveConfig
+from fer_live.errors import ConfigError, FerLiveError
+from fer_live.infer.backends.table import backend_help
+from fer_live.smooth.names import SMOOTHER_NAMES
 
 app = typer.Typer(
     name="fer-live",
@@ -244,7 +244,7 @@ def run_command(
     """
     try:
         setup_logging(verbose)
-        from realtime.live_run import run_live
+        from fer_live.commands.run import run_live
 
         config = live_config(
             source_spec(source, camera), outputs, stages, True if headless else None
@@ -379,10 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
-    """One line and 128 + the signal (``realtime.signals.Interrupted`` carries which).
+    """One line and 128 + the signal (``fer_live.commands.signals.Interrupted`` carries which).
 
-    The fer-live script exits at once on a signal before the outputs open (realtime.signals);
-    this covers callers of ``main`` in a program of their own.
+    The fer-live script exits at once on a signal before the outputs open
+    (fer_live.commands.signals); this covers callers of ``main`` in a program of their own.
     """
     signum = int(getattr(exc, "signum", signal.SIGINT))
     _error(describe(signum))
@@ -416,11 +416,12 @@ def run_bench(
 ) -> int:
     """Check the results folder, run the benchmark, print its table and save the JSON result.
 
-    With ``vs_smooth``, also compare the run's smoother with that one (``realtime.bench_smooth``).
+    With ``vs_smooth``, also compare the run's smoother with that one
+    (``fer_live.commands.bench_smooth``).
     """
     from rich.console import Console
 
-    from realtime.bench import report_table, run_benchmark, save_result
+    from fer_live.commands.bench import report_table, run_benchmark, save_result
 
     results_dir = default_bench_dir() if results_dir is None else results_dir
     check_writable_dir(results_dir, "--results-dir")
@@ -428,7 +429,7 @@ def run_bench(
     console = Console()
     console.print(report_table(result))
     if vs_smooth is not None:
-        from realtime.bench_smooth import compare_smoothing, compare_table, ratio_line
+        from fer_live.commands.bench_smooth import compare_smoothing, compare_table, ratio_line
 
         result["smooth_compare"] = compare_smoothing(config, vs_smooth)
         console.print(compare_table(result["smooth_compare"]))
@@ -444,9 +445,9 @@ def print_info() -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from realtime.assets import default_model_path, describe_model, shipped_models
-    from realtime.backends import auto_summary, available_backends
-    from realtime.bench import device_info, versions
+    from fer_live.commands.bench import device_info, versions
+    from fer_live.infer.assets import default_model_path, describe_model, shipped_models
+    from fer_live.infer.backends import auto_summary, available_backends
 
     table = Table(title="fer-live", show_header=False)
     for name, version in versions().items():

@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from realtime.capture import open_source, source_kind
-from realtime.card import sha256_file
-from realtime.config import LiveConfig
-from realtime.errors import ConfigError
-from realtime.pipeline import STAGES, open_stages, process, resolve_model_path
-from realtime.redact import mask_url
-from realtime.render import OverlayRenderer
-from realtime.sinks import open_sinks
-from realtime.types import FrameResult
+from fer_live.capture.redact import mask_url
+from fer_live.capture.sources import open_source, source_kind
+from fer_live.config import LiveConfig
+from fer_live.detect.models import sha256_file
+from fer_live.errors import ConfigError
+from fer_live.outputs.render import OverlayRenderer
+from fer_live.outputs.sinks import open_sinks
+from fer_live.pipeline import STAGES, open_stages, process, resolve_model_path
+from fer_live.types import FrameResult
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def detect_fps(config: LiveConfig) -> float:
     Video frames go through the same plan as in the pipeline (tiles and detect interval from
     the frame size or the flags), still images through the tiled detector on every image.
     """
-    from realtime.detect_plan import PlannedDetector, mediapipe_detector
+    from fer_live.detect.plan import PlannedDetector, mediapipe_detector
 
     cap = config.capture
     with open_source(cap.source, cap.max_frames, cap.reconnect_attempts) as source:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from realtime.bench import percentiles, pipeline_pass
-from realtime.config import LiveConfig, SmoothConfig
-from realtime.errors import ConfigError
+from fer_live.commands.bench import percentiles, pipeline_pass
+from fer_live.config import LiveConfig, SmoothConfig
+from fer_live.errors import ConfigError
 
 
 def pass_order(first: str, second: str, rounds: int) -> list[str]:
@@ -76,8 +76,8 @@ def compare_smoothing(config: LiveConfig, other: str, rounds: int = 4) -> dict[s
 
 def resolved_smoother(config: LiveConfig) -> str:
     """The smoother class a run with ``config`` uses (``auto`` resolved for its model)."""
-    from realtime.pipeline import resolve_model_path
-    from realtime.smooth import make_smoother
+    from fer_live.pipeline import resolve_model_path
+    from fer_live.smooth.table import make_smoother
 
     model = resolve_model_path(config.backend.model, config.backend.backend)
     return type(make_smoother(config.smooth.name, model=model)).__name__

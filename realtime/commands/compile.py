@@ -1,4 +1,4 @@
-"""``fer-live compile``: the command line of ``realtime.engine.compile`` (registered in ``cli``)."""
+"""``fer-live compile``: the command line of ``fer_live.infer.engine.compile`` (in ``app``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from realtime.log_setup import setup_logging
+from fer_live.commands.logs import setup_logging
 
 
 def compile_command(
@@ -45,13 +45,13 @@ def compile_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log build details.")] = False,
 ) -> int:
     """Build a TensorRT engine from an ONNX model (cached: later runs load it)."""
-    from realtime.engine.compile import (
+    from fer_live.infer.engine.compile import (
         compile_engine,
         compile_report,
         image_files,
         parse_batch_sizes,
     )
-    from realtime.pipeline import resolve_model_path
+    from fer_live.pipeline import resolve_model_path
 
     setup_logging(verbose)
     images = image_files(calib_images, calib_count) if calib_images is not None else []

@@ -1,7 +1,7 @@
 """Console logging for the ``fer-live`` commands (rich, on stderr).
 
-Its own module so that every command module (``cli``, ``compile_cli``) can set logging up
-without importing ``cli``, which imports them.
+Its own module so that every command module (``app``, ``compile``) can set logging up
+without importing ``app``, which imports them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``fer-live report``: per-track summaries and timeline PNGs from a records file.
 
-The command-line face of ``realtime.report`` and ``realtime.report_plot`` (registered in
-``cli``); it is the only part that prints.
+The command-line face of ``fer_live.report.summary`` and ``fer_live.report.plot`` (registered in
+``app``); it is the only part that prints.
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ def report_command(
     from rich.console import Console
     from rich.markup import escape
 
-    from realtime.report import (
+    from fer_live.report.plot import require_matplotlib, write_timelines
+    from fer_live.report.read import read_records
+    from fer_live.report.summary import (
         shares_table,
         source_name,
         summarize_all,
         summary_table,
         write_summaries,
     )
-    from realtime.report_plot import require_matplotlib, write_timelines
-    from realtime.report_read import read_records
 
     if not no_plots:
         require_matplotlib()
@@ -68,7 +68,7 @@ def _output_dir(records: Path, out: Path | None) -> Path:
     Raises:
         ConfigError: It cannot be created (names --out, the folder and the reason).
     """
-    from realtime.errors import ConfigError
+    from fer_live.errors import ConfigError
 
     folder = records.with_name(f"{records.stem}_report") if out is None else out
     try:

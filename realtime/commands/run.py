@@ -1,8 +1,8 @@
 """One live run: open the source, the stages and the outputs, process, and report.
 
 The outputs open only after the stop signals are set to finish the current frame
-(``realtime.signals``), and a window is shown only when a child process could open one
-(``realtime.display``), so no run leaves a half-written file or dies on a stale DISPLAY.
+(``fer_live.commands.signals``), and a window is shown only when a child process could open one
+(``fer_live.outputs.display``), so no run leaves a half-written file or dies on a stale DISPLAY.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from realtime.config import LiveConfig
-from realtime.device import parse_device
-from realtime.errors import ConfigError
-from realtime.signals import describe, exit_code, graceful_stop, ignore_stop_signals
+from fer_live.commands.signals import describe, exit_code, graceful_stop, ignore_stop_signals
+from fer_live.config import LiveConfig
+from fer_live.errors import ConfigError
+from fer_live.infer.device import parse_device
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +54,10 @@ def run_live(config: LiveConfig) -> int:
         0 at the end of the stream, on ``q``/Esc or when the window is closed; 128 + the
         signal after SIGINT (130), SIGTERM (143) or SIGHUP (129).
     """
-    from realtime.capture import open_source
-    from realtime.pipeline import RateMeter, open_stages, process
-    from realtime.render import OverlayRenderer
-    from realtime.sinks import NullSink, open_sinks
+    from fer_live.capture.sources import open_source
+    from fer_live.outputs.render import OverlayRenderer
+    from fer_live.outputs.sinks import NullSink, open_sinks
+    from fer_live.pipeline import RateMeter, open_stages, process
 
     cap = config.capture
     _check_device(config.backend.device)
@@ -125,7 +125,7 @@ def _start_window_probe(config: LiveConfig) -> Any:
     """A child process that tries to open a window, when this run would show one."""
     if not config.output.show_window:
         return None
-    from realtime.display import WindowProbe
+    from fer_live.outputs.display import WindowProbe
 
     return WindowProbe()
 

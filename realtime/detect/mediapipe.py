@@ -5,7 +5,7 @@ faces of at least about 16 % of the searched image's longer side. For small or f
 ``tiles=N`` also searches overlapping tiles, N across the longer side and as many along the
 shorter side as keep them about square (the model pads a tile to a square, so square tiles waste
 least of its input), and merges the boxes. Which tiles a video frame gets is chosen from its size
-in ``realtime.detect_plan``.
+in ``fer_live.detect.plan``.
 
 With ``recheck`` a tile hit too weak to trust on its own, and (unless ``recheck_covered``) not
 already covered by a trusted box, is searched again in a crop of twice its size around it, where
@@ -25,10 +25,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from realtime.errors import BackendUnavailable, ConfigError, ModelError, first_line
-from realtime.native_log import quiet_native_stderr
-from realtime.numeric import box_iou
-from realtime.types import FaceBoxes, Frame
+from fer_live.detect.native_log import quiet_native_stderr
+from fer_live.errors import BackendUnavailable, ConfigError, ModelError, first_line
+from fer_live.numeric import box_iou
+from fer_live.types import FaceBoxes, Frame
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class MediapipeDetector:
         recheck: bool = False,
         recheck_covered: bool = False,
     ) -> None:
-        from realtime.assets import DETECTOR_MODELS, detector_path
+        from fer_live.detect.models import DETECTOR_MODELS, detector_path
 
         if model not in DETECTOR_MODELS:
             raise ConfigError(f"model must be one of {', '.join(DETECTOR_MODELS)}, got {model!r}")

@@ -32,10 +32,10 @@ from typing import Protocol
 
 import numpy as np
 
-from realtime.config import DetectConfig
-from realtime.detect import MediapipeDetector, tile_grid
-from realtime.errors import ConfigError
-from realtime.types import FaceBoxes, Frame
+from fer_live.config import DetectConfig
+from fer_live.detect.mediapipe import MediapipeDetector, tile_grid
+from fer_live.errors import ConfigError
+from fer_live.types import FaceBoxes, Frame
 
 # Frames up to this longer side are searched whole (a 720p 2 x 2 grid of 220 px faces: all
 # found); larger ones get tiles of at most TILE_MAX_PX, the size at which 200 px faces are found.

@@ -1,25 +1,16 @@
-"""Where the shipped model files live, and their checksums."""
+"""The recognizer's shipped models: the default per backend, the ``--model`` aliases.
+
+The weights folder and the detector's models are in ``fer_live.detect.models``.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from realtime.card import read_sidecar, sha256_file
-from realtime.errors import ModelError
+from fer_live.detect.models import weights_dir
+from fer_live.errors import ModelError
+from fer_live.infer.card import read_sidecar
 
-DETECTOR_FILE = "blaze_face_short_range.tflite"
-# sha256 of face_detection_short_range.tflite in the PyPI wheel mediapipe==0.10.14.
-DETECTOR_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
-# ``--detector`` name -> (file, sha256); both files are byte-identical to the wheel's
-# mediapipe/modules/face_detection/*.tflite (mediapipe==0.10.14).
-DETECTOR_MODELS = {
-    "short": (DETECTOR_FILE, DETECTOR_SHA256),
-    "full": (
-        "face_detection_full_range_sparse.tflite",
-        "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
-    ),
-}
 # The shipped default model in the format each backend reads ("auto" takes ONNX).
 DEFAULT_MODEL_FILES = {
     "auto": "fer_default.onnx",
@@ -31,34 +22,6 @@ MODEL_ALIASES = {
     "default": "fer_default",
     "accurate": "fer_accurate",
 }
-
-
-def weights_dir() -> Path:
-    """The folder of shipped weights; ``FER_LIVE_WEIGHTS`` overrides it."""
-    override = os.environ.get("FER_LIVE_WEIGHTS")
-    if override:
-        return Path(override)
-    try:
-        import fer_live_weights
-
-        return Path(fer_live_weights.__file__).parent
-    except ImportError:  # running from a source tree without installing
-        return Path(__file__).resolve().parent.parent / "weights"
-
-
-def detector_path(name: str = "short") -> Path:
-    """Path of a shipped BlazeFace model (``short`` or ``full`` range), checked by sha256.
-
-    Raises:
-        ModelError: The file is missing or its sha256 is not the known one.
-    """
-    file_name, sha256 = DETECTOR_MODELS[name]
-    path = weights_dir() / file_name
-    if not path.is_file():
-        raise ModelError(f"face detector model not found: {path}")
-    if sha256_file(path) != sha256:
-        raise ModelError(f"face detector model {path} is corrupt (sha256 mismatch)")
-    return path
 
 
 def default_model_path(backend: str = "auto") -> Path:

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from realtime.card import ModelCard
-from realtime.decision import DecisionRule
-from realtime.errors import ModelError
-from realtime.preprocess import crop_faces, to_model_input
-from realtime.types import CropBatch, Frame, ModelOutput, Predictions, Tracks
+from fer_live.errors import ModelError
+from fer_live.infer.card import ModelCard
+from fer_live.infer.decision import DecisionRule
+from fer_live.infer.preprocess import crop_faces, to_model_input
+from fer_live.types import CropBatch, Frame, ModelOutput, Predictions, Tracks
 
 
 def collate(items: Sequence[tuple[Frame, Tracks]], card: ModelCard) -> CropBatch:

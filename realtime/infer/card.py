@@ -6,15 +6,15 @@ TorchScript extra files (``card.json``), and written beside the file as ``<stem>
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from realtime.decision import DecisionRule
-from realtime.errors import ModelError
-from realtime.json_checks import exceeds_depth, is_int, is_number, short
+from fer_live.detect.models import sha256_file
+from fer_live.errors import ModelError
+from fer_live.infer.decision import DecisionRule
+from fer_live.infer.json_checks import exceeds_depth, is_int, is_number, short
 
 CARD_KEY = "fer_live_card"
 FORMAT_VERSION = 1
@@ -248,14 +248,6 @@ def _folded_from_dict(data: Any) -> FoldedHead | None:
         if not (is_int(data[key]) if kind is int else isinstance(data[key], str)):
             raise ModelError(f"card gus_head.{key} must be {kind.__name__}, got {short(data[key])}")
     return FoldedHead(**data)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sidecar_path(model_path: Path) -> Path:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import ModelError
-from realtime.json_checks import exceeds_depth, is_number, short
-from realtime.numeric import softmax
+from fer_live.errors import ModelError
+from fer_live.infer.json_checks import exceeds_depth, is_number, short
+from fer_live.numeric import softmax
 
 _MAX_CLASSES = 1000
 

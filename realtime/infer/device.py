@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from realtime.errors import ConfigError
+from fer_live.errors import ConfigError
 
 DeviceKind = Literal["cpu", "cuda", "auto"]
 _KINDS: tuple[DeviceKind, ...] = ("cpu", "cuda", "auto")

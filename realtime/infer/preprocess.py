@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from realtime.card import CropFraming, ModelCard
-from realtime.types import check_shape
+from fer_live.infer.card import CropFraming, ModelCard
+from fer_live.types import check_shape
 
 
 def crop_squares(xyxy: np.ndarray, framing: CropFraming) -> np.ndarray:

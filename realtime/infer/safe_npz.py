@@ -16,8 +16,8 @@ from typing import IO
 
 import numpy as np
 
-from realtime.errors import ModelError
-from realtime.json_checks import short
+from fer_live.errors import ModelError
+from fer_live.infer.json_checks import short
 
 _MAX_HEADER_BYTES = 10_000  # numpy's own default for max_header_size
 # zipfile and numpy's header parser raise many types on corrupt input; all mean "malformed".

@@ -16,9 +16,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from realtime.card import CropFraming
-from realtime.detect_plan import still_tiles
-from realtime.types import FaceBoxes, Frame
+from fer_live.detect.plan import still_tiles
+from fer_live.infer.card import CropFraming
+from fer_live.types import FaceBoxes, Frame
 
 PAD = 0.25
 # Width / height range of a picture taken to be one face crop (FER2013 faces are square; ID

@@ -6,7 +6,7 @@ from types import TracebackType
 
 import numpy as np
 
-from realtime.types import FrameResult
+from fer_live.types import FrameResult
 
 
 class Sink:

@@ -19,10 +19,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from realtime.errors import FerLiveError
-from realtime.output_files import StagedFile
-from realtime.sink_base import Sink
-from realtime.types import FrameResult
+from fer_live.errors import FerLiveError
+from fer_live.outputs.base import Sink
+from fer_live.outputs.staged import StagedFile
+from fer_live.types import FrameResult
 
 
 def is_special_file(path: Path) -> bool:

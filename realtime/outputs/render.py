@@ -2,7 +2,7 @@
 
 Drawing works on a copy at the source resolution and uses only cheap OpenCV primitives
 (rectangles and Hershey text), so it costs well under a millisecond per face. Labels and panels
-are laid out clear of each other and of other faces (``realtime.overlay_layout``).
+are laid out clear of each other and of other faces (``fer_live.outputs.layout``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from realtime.overlay_layout import FaceLayout, place
-from realtime.types import Frame, Predictions, Tracks
+from fer_live.outputs.layout import FaceLayout, place
+from fer_live.types import Frame, Predictions, Tracks
 
 # BGR colours, distinct and readable on both light and dark backgrounds.
 PALETTE = (
@@ -53,7 +53,7 @@ class OverlayRenderer:
     """Draws results onto a copy of the frame.
 
     Each face's label and panel are laid out so that they cover no other face, label or panel
-    and stay clear of the HUD (``realtime.overlay_layout``); their size follows the face's size
+    and stay clear of the HUD (``fer_live.outputs.layout``); their size follows the face's size
     (capped by the frame's), so a crowd of small faces gets small panels.
 
     Args:

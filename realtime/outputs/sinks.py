@@ -4,7 +4,7 @@ Every sink is a context manager with ``write(result, image)``; ``image`` is the 
 (None when no sink needs one, see ``needs_image``). Record sinks flush after every frame and the
 video sink finalizes its container in ``close()``, so a Ctrl-C or a kill loses at most the
 frame being written. Files are written under a temporary name and renamed into place on
-``close()`` (``realtime.output_files``), so an output path never holds a half-written file.
+``close()`` (``fer_live.outputs.staged``), so an output path never holds a half-written file.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from realtime.config import OutputConfig, output_kind
-from realtime.errors import ConfigError, FerLiveError
-from realtime.output_files import StagedFile, check_outputs
-from realtime.records import CsvSink, JsonlSink, face_records
-from realtime.sink_base import NullSink, Sink
-from realtime.types import FrameResult
+from fer_live.config import OutputConfig, output_kind
+from fer_live.errors import ConfigError, FerLiveError
+from fer_live.outputs.base import NullSink, Sink
+from fer_live.outputs.records import CsvSink, JsonlSink, face_records
+from fer_live.outputs.staged import StagedFile, check_outputs
+from fer_live.types import FrameResult
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from realtime.config import VIDEO_SUFFIXES, OutputConfig
-from realtime.errors import ConfigError
+from fer_live.config import VIDEO_SUFFIXES, OutputConfig
+from fer_live.errors import ConfigError
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from realtime.errors import FerLiveError
-from realtime.report import TrackSummary, source_name
-from realtime.report_read import Records, TrackSeries
+from fer_live.errors import FerLiveError
+from fer_live.report.read import Records, TrackSeries
+from fer_live.report.summary import TrackSummary, source_name
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -17,8 +17,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from realtime.errors import FerLiveError
-from realtime.json_checks import is_int, is_number, short
+from fer_live.errors import FerLiveError
+from fer_live.infer.json_checks import is_int, is_number, short
 
 MAX_LINE_BYTES = 1 << 20
 MAX_LABELS = 64

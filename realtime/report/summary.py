@@ -20,8 +20,8 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from realtime.errors import FerLiveError
-from realtime.report_read import Records, TrackSeries
+from fer_live.errors import FerLiveError
+from fer_live.report.read import Records, TrackSeries
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"

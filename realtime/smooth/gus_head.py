@@ -3,13 +3,14 @@
 The GUS graph over a window of one face's frames: binarized cosine similarity above a
 threshold, unit diagonal, optional time decay, normalized with the operator the head was trained
 with; two trained GUS layers and the classifier give the newest frame's logits. The smoother
-that keeps the windows is ``realtime.graph_smoother``; the reference operators here (one graph
-at a time) and its compiled hot path (``realtime.graph_kernel``) agree, and the tests check
+that keeps the windows is ``fer_live.smooth.gus_t``; the reference operators here (one graph
+at a time) and its compiled hot path (``fer_live.smooth.gus_kernel``) agree, and the tests check
 both against each other and against the torch training code.
 
-The head (``<model stem>.gus.npz``, written by ``trainer.methods.gus.save_gus_head``) is found
-beside the model file. Its first layer's projection ``f W1`` can be folded into the model as the
-``gus_proj`` output (``trainer.fold_gus``); the card then records the head (``gus_head``).
+The head (``<model stem>.gus.npz``, written by ``fer_live.trainer.methods.gus.save_gus_head``) is
+found beside the model file. Its first layer's projection ``f W1`` can be folded into the model as
+the ``gus_proj`` output (``fer_live.trainer.fold_gus``); the card then records the head
+(``gus_head``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from realtime.card import FoldedHead, ModelCard, sha256_file
-from realtime.errors import ModelError
-from realtime.json_checks import is_number, short
-from realtime.safe_npz import read_npz
+from fer_live.detect.models import sha256_file
+from fer_live.errors import ModelError
+from fer_live.infer.card import FoldedHead, ModelCard
+from fer_live.infer.json_checks import is_number, short
+from fer_live.infer.safe_npz import read_npz
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +201,7 @@ def load_head(
         ModelError: A missing or malformed head, or one trained for another model.
     """
     if model is None:
-        from realtime.assets import default_model_path
+        from fer_live.infer.assets import default_model_path
 
         model = default_model_path()
     model = Path(model)

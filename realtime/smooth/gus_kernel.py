@@ -3,7 +3,7 @@
 In the live loop every numpy call costs several microseconds (the caches are cold after the
 model and the detector ran), and the step takes about forty of them, so the smoother's cost was
 call overhead, not arithmetic. One compiled call per frame does the same work, with no BLAS
-threads woken. ``realtime.smooth_graph``'s numpy operators stay the reference; the tests check
+threads woken. ``fer_live.smooth.gus_head``'s numpy operators stay the reference; the tests check
 this kernel against them.
 
 Per track slot it: scales the embedding to unit length, takes its cosines with the window's

@@ -1,7 +1,7 @@
 """GUS-T smoother (``--smooth graph``, and ``auto`` when the model has a head): METHODS.md §2.3.
 
 Per tracked face, a causal window of its last W frames; every frame the GUS graph over the
-window gives the newest frame's logits (``realtime.smooth_graph``), through the model card's
+window gives the newest frame's logits (``fer_live.smooth.gus_head``), through the model card's
 decision rule; the model's own probabilities, averaged over the frames linked to the newest one,
 join them as a weighted log term (``base_weight``); then a softmax and a time-constant EMA. A
 new track starts cold (its first frame: the isolated head with that frame's own probabilities),
@@ -9,8 +9,8 @@ a track's window restarts after a gap longer than ``max_gap_s`` (a lost track) o
 jump (cos(f_t, f_t-1) < ``reset_cos``: identity switch or shot cut), and
 windows never mix tracks.
 
-A frame's work is one compiled call over its tracks (``realtime.graph_kernel``) on ring buffers
-allocated once (``realtime.track_rings``): one row of cosines per new frame, the first layer's
+A frame's work is one compiled call over its tracks (``fer_live.smooth.gus_kernel``) on ring buffers
+allocated once (``fer_live.smooth.rings``): one row of cosines per new frame, the first layer's
 projection taken from the model's ``gus_proj`` output when the head is folded in (else ``f W1``
 here), then the O(W^2 H) graph part for the newest node only.
 """
@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.card import ModelCard
-from realtime.decision import DecisionRule
-from realtime.errors import ConfigError, ModelError
-from realtime.graph_kernel import NORMS, smooth_step
-from realtime.smooth_graph import GusHeadWeights, load_head
-from realtime.smooth_window import check_window_settings
-from realtime.track_rings import TrackRings
-from realtime.types import Predictions
+from fer_live.errors import ConfigError, ModelError
+from fer_live.infer.card import ModelCard
+from fer_live.infer.decision import DecisionRule
+from fer_live.smooth.gus_head import GusHeadWeights, load_head
+from fer_live.smooth.gus_kernel import NORMS, smooth_step
+from fer_live.smooth.rings import TrackRings
+from fer_live.smooth.window import check_window_settings
+from fer_live.types import Predictions
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +221,8 @@ def card_beside(model: Path) -> ModelCard | None:
     Only for callers without a backend: loading the model checks its card and reports a broken
     one, so an unreadable card here just means "no card".
     """
-    from realtime.backends.torch_backend import read_torchscript_card
-    from realtime.card import read_sidecar
+    from fer_live.infer.backends.torch_backend import read_torchscript_card
+    from fer_live.infer.card import read_sidecar
 
     if not model.is_file():
         return None

@@ -1,8 +1,8 @@
 """Names of the registered temporal smoothers, readable without importing any smoother.
 
-``config`` validates ``--smooth`` and ``cli`` writes its help from these names; importing
-``realtime.smooth`` for that would load every smoother (and GUS-T's head loader) at start-up.
-A test checks that ``realtime.smooth.SMOOTHERS`` registers exactly these names.
+``config`` validates ``--smooth`` and ``commands.app`` writes its help from these names; importing
+``fer_live.smooth.table`` for that would load every smoother (and GUS-T's head loader) at start-up.
+A test checks that ``fer_live.smooth.table.SMOOTHERS`` registers exactly these names.
 """
 
 from __future__ import annotations

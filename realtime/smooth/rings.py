@@ -6,7 +6,7 @@ entries (W, W): 1[cos > threshold], unit diagonal (only valid entries count). A 
 overwrites the oldest entry and adds one row and column of edges; the rest of the matrix is what
 the previous frames' graphs already computed. The output EMA's state lives here too. Slots of
 evicted tracks are reused, and the arrays double when more tracks are live than there are
-slots, so a frame allocates only its own small results. ``realtime.graph_kernel`` writes the
+slots, so a frame allocates only its own small results. ``fer_live.smooth.gus_kernel`` writes the
 frames in; this class keeps the slots.
 """
 

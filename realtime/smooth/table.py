@@ -1,10 +1,10 @@
 """Temporal smoothing of per-track class probabilities: the smoother registry.
 
-EMA is a ``WindowedSmoother`` (``realtime.smooth_window``): one window per track id, eviction of
-unseen tracks and a time-constant EMA on the output. GUS-T (``realtime.graph_smoother``) runs a
+EMA is a ``WindowedSmoother`` (``fer_live.smooth.window``): one window per track id, eviction of
+unseen tracks and a time-constant EMA on the output. GUS-T (``fer_live.smooth.gus_t``) runs a
 graph over each face's recent frames, vectorised over the frame's tracks on preallocated ring
 buffers; ``auto`` (the default) picks it whenever the model has a head. New smoothers plug in by
-adding an entry to ``SMOOTHERS`` (and their name to ``realtime.smooth_names``), so the pipeline
+adding an entry to ``SMOOTHERS`` (and their name to ``fer_live.smooth.names``), so the pipeline
 only ever calls ``make_smoother(name, **kw)``.
 """
 
@@ -17,14 +17,14 @@ from typing import Protocol
 
 import numpy as np
 
-from realtime.card import ModelCard
-from realtime.decision import DecisionRule
-from realtime.errors import ConfigError
-from realtime.graph_smoother import GraphSmoother, card_beside
-from realtime.smooth_graph import head_path_for
-from realtime.smooth_names import MODEL_AWARE
-from realtime.smooth_window import TrackWindow, WindowedSmoother
-from realtime.types import Predictions
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.infer.decision import DecisionRule
+from fer_live.smooth.gus_head import head_path_for
+from fer_live.smooth.gus_t import GraphSmoother, card_beside
+from fer_live.smooth.names import MODEL_AWARE
+from fer_live.smooth.window import TrackWindow, WindowedSmoother
+from fer_live.types import Predictions
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ SMOOTHERS: dict[str, Callable[..., Smoother]] = {
     "ema": EmaSmoother,
     "graph": GraphSmoother,
 }
-# config.py validates --smooth against smooth_names.SMOOTHER_NAMES without importing this module;
+# config.py validates --smooth against names.SMOOTHER_NAMES without importing this module;
 # tests/realtime/test_smooth.py checks that both list the same names.
 
 

@@ -7,8 +7,8 @@ output. Subclasses only say how a window becomes one probability row (``_combine
 optionally what to cache per frame (``_derive``) and when a window must restart (``_breaks``).
 
 This module imports neither the smoother registry nor any smoother. GUS-T
-(``realtime.graph_smoother``) keeps its windows in preallocated ring buffers instead
-(``realtime.track_rings``), with the same gap, identity-break and output-EMA rules.
+(``fer_live.smooth.gus_t``) keeps its windows in preallocated ring buffers instead
+(``fer_live.smooth.rings``), with the same gap, identity-break and output-EMA rules.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import ConfigError
-from realtime.types import Predictions
+from fer_live.errors import ConfigError
+from fer_live.types import Predictions
 
 
 def ema_keep(dt_s: float, time_constant_s: float) -> float:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from realtime.errors import ConfigError
-from realtime.numeric import box_iou
-from realtime.types import FaceBoxes, Tracks
+from fer_live.errors import ConfigError
+from fer_live.numeric import box_iou
+from fer_live.types import FaceBoxes, Tracks
 
 # Weight of the newest displacement in the velocity estimate (the rest is the old estimate).
 VELOCITY_GAIN = 0.5

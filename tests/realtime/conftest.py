@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.card import CARD_KEY, ModelCard, write_sidecar
-from realtime.types import FaceBoxes, Frame, Tracks
-from trainer.data.ferplus import FERPLUS_LABELS
+from fer_live.infer.card import CARD_KEY, ModelCard, write_sidecar
+from fer_live.trainer.data.ferplus import FERPLUS_LABELS
+from fer_live.types import FaceBoxes, Frame, Tracks
 
 TINY_SIZE = 32
 TINY_FILTERS = 8

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from realtime import backends
-from realtime.backend_select import (
+from fer_live.errors import ConfigError, ModelError
+from fer_live.infer import backends
+from fer_live.infer.backends import OnnxBackend, auto_choice, open_backend, probe_gpu_backends
+from fer_live.infer.backends.select import (
     candidate_backends,
     choose_backend,
     gpu_requested,
     resolve_device,
 )
-from realtime.backends import OnnxBackend, auto_choice, open_backend, probe_gpu_backends
-from realtime.device import parse_device
-from realtime.errors import ConfigError, ModelError
+from fer_live.infer.device import parse_device
 
 ALL = {"tensorrt": True, "cuda": True, "onnx": True, "torch": True}
 NO_TRT = {"tensorrt": False, "cuda": True}

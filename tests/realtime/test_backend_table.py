@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime import backend_table
-from realtime.backend_select import candidate_backends, choose_backend, resolve_device
-from realtime.backend_table import BackendEntry, backend_help
-from realtime.backends import available_backends, open_backend
-from realtime.backends.base import InferenceBackend
-from realtime.card import ModelCard
-from realtime.config import BackendConfig
-from realtime.device import CPU, Device, parse_device
-from realtime.errors import ConfigError
-from realtime.types import ModelOutput
+from fer_live.config import BackendConfig
+from fer_live.errors import ConfigError
+from fer_live.infer.backends import available_backends, open_backend
+from fer_live.infer.backends import table as backend_table
+from fer_live.infer.backends.base import InferenceBackend
+from fer_live.infer.backends.select import candidate_backends, choose_backend, resolve_device
+from fer_live.infer.backends.table import BackendEntry, backend_help
+from fer_live.infer.card import ModelCard
+from fer_live.infer.device import CPU, Device, parse_device
+from fer_live.types import ModelOutput
 
 LABELS = ("calm", "glad")
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.backends import BACKENDS, OnnxBackend, available_backends, open_backend
-from realtime.backends.base import InferenceBackend
-from realtime.card import ModelCard, write_sidecar
-from realtime.errors import BackendUnavailable, ConfigError, ModelError
-from realtime.types import ModelOutput
+from fer_live.errors import BackendUnavailable, ConfigError, ModelError
+from fer_live.infer.backends import BACKENDS, OnnxBackend, available_backends, open_backend
+from fer_live.infer.backends.base import InferenceBackend
+from fer_live.infer.card import ModelCard, write_sidecar
+from fer_live.types import ModelOutput
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 

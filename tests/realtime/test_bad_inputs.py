@@ -14,10 +14,10 @@ import numpy as np
 import onnx
 import pytest
 
-from realtime.card import CARD_KEY, ModelCard
-from realtime.cli import main
+from fer_live.commands.app import main
+from fer_live.infer.card import CARD_KEY, ModelCard
 
-ENTRY = "import sys; from realtime.cli import main; sys.exit(main())"
+ENTRY = "import sys; from fer_live.commands.app import main; sys.exit(main())"
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.batch import collate, pad_rows, route
-from realtime.errors import ModelError
-from realtime.numeric import softmax
-from realtime.preprocess import crop_faces, to_model_input
-from realtime.types import ModelOutput, Tracks
+from fer_live.errors import ModelError
+from fer_live.infer.batch import collate, pad_rows, route
+from fer_live.infer.preprocess import crop_faces, to_model_input
+from fer_live.numeric import softmax
+from fer_live.types import ModelOutput, Tracks
 
 
 def test_softmax_rows_sum_to_one_and_are_stable():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from realtime.bench import percentiles
-from realtime.cli import main
-from realtime.pipeline import STAGES
+from fer_live.commands.app import main
+from fer_live.commands.bench import percentiles
+from fer_live.pipeline import STAGES
 
 
 def test_percentiles_of_a_known_list() -> None:

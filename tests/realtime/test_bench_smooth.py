@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.bench_smooth import pass_order
-from realtime.card import sha256_file
-from realtime.cli import main
-from realtime.smooth_graph import head_path_for, write_head_file
+from fer_live.commands.app import main
+from fer_live.commands.bench_smooth import pass_order
+from fer_live.detect.models import sha256_file
+from fer_live.smooth.gus_head import head_path_for, write_head_file
 from tests.realtime.conftest import TINY_FILTERS
 
 

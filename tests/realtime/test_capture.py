@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.capture import LiveSource, VideoFileSource, open_source, source_kind
-from realtime.errors import SourceError
+from fer_live.capture.sources import LiveSource, VideoFileSource, open_source, source_kind
+from fer_live.errors import SourceError
 
 
 @pytest.fixture

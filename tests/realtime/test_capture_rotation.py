@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.capture import open_source
-from realtime.cli import main
+from fer_live.capture.sources import open_source
+from fer_live.commands.app import main
 
 # stored = cv2.rotate(upright, code); the display rotation (degrees counterclockwise) undoes it
 TURNS = {

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.av_capture import AvCapture
-from realtime.cli import main
-from realtime.live import LiveSource
-from realtime.types import Frame
+from fer_live.capture.live import LiveSource
+from fer_live.capture.pyav import AvCapture
+from fer_live.commands.app import main
+from fer_live.types import Frame
 
 TS_VIDEO_PID = 0x100  # FFmpeg's mpegts muxer puts the first stream here
 

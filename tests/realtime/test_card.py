@@ -7,8 +7,8 @@ from contextlib import nullcontext as does_not_raise
 
 import pytest
 
-from realtime.card import CropFraming, ModelCard, read_sidecar, write_sidecar
-from realtime.errors import ModelError
+from fer_live.errors import ModelError
+from fer_live.infer.card import CropFraming, ModelCard, read_sidecar, write_sidecar
 
 BASE = {"name": "m", "labels": ["a", "b"], "input_size": 48}
 

@@ -10,8 +10,8 @@ import av
 import pytest
 from typer.testing import CliRunner
 
-from realtime.cli import app, build_config, main, with_default_command
-from trainer.data.ferplus import FERPLUS_LABELS
+from fer_live.commands.app import app, build_config, main, with_default_command
+from fer_live.trainer.data.ferplus import FERPLUS_LABELS
 
 
 @pytest.fixture
@@ -150,10 +150,10 @@ def test_info_lists_versions_backends_and_devices(capsys: pytest.CaptureFixture[
 def test_info_keeps_the_extras_in_install_hints(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import realtime.backends
+    import fer_live.infer.backends
 
     hint = 'unavailable: torch is not installed: pip install "fer-live[gpu]"'
-    monkeypatch.setattr(realtime.backends, "available_backends", lambda: {"cuda": hint})
+    monkeypatch.setattr(fer_live.infer.backends, "available_backends", lambda: {"cuda": hint})
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["info"]) == 0
     assert 'pip install "fer-live[gpu]"' in capsys.readouterr().out

@@ -11,9 +11,9 @@ import av
 import cv2
 import pytest
 
+import fer_live.commands.bench
 import realtime
-import realtime.bench
-from realtime.cli import default_bench_dir, main
+from fer_live.commands.app import default_bench_dir, main
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_bench_checks_the_results_folder_before_running(
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the benchmark ran before the folder was checked")
 
-    monkeypatch.setattr(realtime.bench, "run_benchmark", never)
+    monkeypatch.setattr(fer_live.commands.bench, "run_benchmark", never)
     # when
     rc = main(
         ["bench", "-s", str(clip), "-m", str(tiny_model_path), "--results-dir", "/dev/null/x"]
@@ -159,7 +159,7 @@ def test_fer_train_without_torch_is_one_line() -> None:
     # given an interpreter where torch cannot be imported (as in a plain install)
     code = (
         "import sys; sys.modules['torch'] = None; sys.argv = ['fer-train', 'train']; "
-        "from trainer.cli import main; main()"
+        "from fer_live.trainer.cli import main; main()"
     )
     # when
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

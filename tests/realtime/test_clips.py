@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from realtime.cli import main
+from fer_live.commands.app import main
 
 
 def _run(source: Path, model: Path, tmp_path: Path, *extra: str) -> dict[str, object]:

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.backends.gpu import pad_to_captured, plan_chunks
-from realtime.card import ModelCard, write_sidecar
-from realtime.cli import main, with_default_command
-from realtime.engine.compile import (
+from fer_live.commands.app import main, with_default_command
+from fer_live.errors import BackendUnavailable, ConfigError, ModelError
+from fer_live.infer.card import ModelCard, write_sidecar
+from fer_live.infer.engine.compile import (
     CACHE_ENV,
     cache_key,
     calibration_batches,
@@ -30,11 +30,11 @@ from realtime.engine.compile import (
     parse_batch_sizes,
     profile_for,
 )
-from realtime.engine.engine_file import MAGIC, pack_engine, read_engine, unpack_engine, write_engine
-from realtime.engine.onnx_fp16 import to_fp16, unsupported_ops
-from realtime.engine.trt_lib import import_tensorrt
-from realtime.errors import BackendUnavailable, ConfigError, ModelError
-from realtime.preprocess import to_model_input
+from fer_live.infer.engine.file import MAGIC, pack_engine, read_engine, unpack_engine, write_engine
+from fer_live.infer.engine.onnx_fp16 import to_fp16, unsupported_ops
+from fer_live.infer.engine.trt_lib import import_tensorrt
+from fer_live.infer.gpu import pad_to_captured, plan_chunks
+from fer_live.infer.preprocess import to_model_input
 
 FERPLUS_TRAIN = Path(__file__).resolve().parents[2].parent / "shared/data/ferplus/FER2013Train"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from realtime.config import (
+from fer_live.config import (
     BackendConfig,
     BatchConfig,
     CaptureConfig,
@@ -16,7 +16,7 @@ from realtime.config import (
     OutputConfig,
     SmoothConfig,
 )
-from realtime.errors import ConfigError
+from fer_live.errors import ConfigError
 
 
 @pytest.mark.parametrize(

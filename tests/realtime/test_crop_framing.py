@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.card import CropFraming
-from realtime.detect import MediapipeDetector
+from fer_live.detect.mediapipe import MediapipeDetector
+from fer_live.infer.card import CropFraming
 from tests.bench_scripts import bench_script
 
 pytest.importorskip("mediapipe")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from realtime.cli import main
+from fer_live.commands.app import main
 from tests.bench_scripts import bench_script
 
 pytest.importorskip("mediapipe")

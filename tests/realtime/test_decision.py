@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.capture import open_source
-from realtime.card import ModelCard, read_sidecar
-from realtime.config import BackendConfig, CaptureConfig, LiveConfig, SmoothConfig
-from realtime.decision import DecisionRule
-from realtime.errors import ModelError
-from realtime.numeric import softmax
-from realtime.pipeline import open_stages, run
+from fer_live.capture.sources import open_source
+from fer_live.config import BackendConfig, CaptureConfig, LiveConfig, SmoothConfig
+from fer_live.errors import ModelError
+from fer_live.infer.card import ModelCard, read_sidecar
+from fer_live.infer.decision import DecisionRule
+from fer_live.numeric import softmax
+from fer_live.pipeline import open_stages, run
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 RULE = DecisionRule(0.5, (0.0, -1.0, 0.3, 0.0, 0.6, 2.0, 1.0, 2.5))
@@ -59,7 +59,7 @@ def test_card_round_trip_keeps_the_rule(tmp_path: Path, make_tiny_card, build_ti
     # when / then
     assert ModelCard.from_json(card.to_json()) == card
     assert read_sidecar(path) == card
-    from realtime.backends import open_backend
+    from fer_live.infer.backends import open_backend
 
     with open_backend(path) as backend:
         assert backend.card.decision == card.decision

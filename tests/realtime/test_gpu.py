@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.card import ModelCard
+from fer_live.infer.card import ModelCard
 
 pytestmark = pytest.mark.gpu
 
@@ -38,7 +38,7 @@ BATCHES = (1, 3, 8, 64, 100)  # 3 pads to 4; 100 runs as 64 + 36 (padded to 64)
 @pytest.fixture
 def trt_ready() -> None:
     """Skip unless an engine built by the installed TensorRT runs on this GPU."""
-    from realtime.backends.trt import runs_here
+    from fer_live.infer.backends.trt import runs_here
 
     ok, why = runs_here("cuda")
     if not ok:
@@ -71,7 +71,7 @@ def _save_torchscript(path: Path, card: ModelCard) -> Path:
 @needs_cuda
 @pytest.mark.parametrize("graphs", [True, False])
 def test_cuda_backend_matches_cpu_torch(tmp_path: Path, tiny_model_card, graphs: bool) -> None:
-    from realtime.backends import CudaTorchBackend, TorchBackend
+    from fer_live.infer.backends import CudaTorchBackend, TorchBackend
 
     path = _save_torchscript(tmp_path / "tiny.pt", tiny_model_card)
     with TorchBackend(path) as cpu, CudaTorchBackend(path, graphs=graphs) as gpu:
@@ -86,7 +86,7 @@ def test_cuda_backend_matches_cpu_torch(tmp_path: Path, tiny_model_card, graphs:
 
 @needs_cuda
 def test_cuda_backend_fp32_graphs_are_exact_enough(tmp_path: Path, tiny_model_card) -> None:
-    from realtime.backends import CudaTorchBackend, TorchBackend
+    from fer_live.infer.backends import CudaTorchBackend, TorchBackend
 
     path = _save_torchscript(tmp_path / "tiny.pt", tiny_model_card)
     with TorchBackend(path) as cpu, CudaTorchBackend(path, half=False, sizes=(2, 8)) as gpu:
@@ -96,7 +96,7 @@ def test_cuda_backend_fp32_graphs_are_exact_enough(tmp_path: Path, tiny_model_ca
 
 @needs_cuda
 def test_auto_on_cuda_picks_a_gpu_backend(tmp_path: Path, build_tiny_model, tiny_model_card):
-    from realtime.backends import open_backend
+    from fer_live.infer.backends import open_backend
 
     model = build_tiny_model(tmp_path / "tiny.onnx")
     _save_torchscript(tmp_path / "tiny.pt", tiny_model_card)
@@ -110,8 +110,8 @@ def test_auto_on_cuda_picks_a_gpu_backend(tmp_path: Path, build_tiny_model, tiny
 def test_tensorrt_matches_onnxruntime(
     trt_ready, tmp_path: Path, tiny_model_path: Path, precision: str, atol: float
 ) -> None:
-    from realtime.backends import OnnxBackend, TensorRTBackend
-    from realtime.engine.compile import compile_engine
+    from fer_live.infer.backends import OnnxBackend, TensorRTBackend
+    from fer_live.infer.engine.compile import compile_engine
 
     result = compile_engine(tiny_model_path, precision, (1, 8, 64), cache_dir=tmp_path)
     assert (
@@ -130,7 +130,7 @@ def test_tensorrt_matches_onnxruntime(
 def test_tensorrt_backend_compiles_onnx_through_the_cache(
     trt_ready, tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from realtime.backends import TensorRTBackend
+    from fer_live.infer.backends import TensorRTBackend
 
     monkeypatch.setenv("FER_LIVE_CACHE", str(tmp_path))
     with TensorRTBackend(tiny_model_path) as engine:

@@ -14,7 +14,7 @@ import av
 
 from tests.child_runs import start_child, wait_for_records
 
-ENTRY = "import sys; from realtime.cli import main; sys.exit(main())"
+ENTRY = "import sys; from fer_live.commands.app import main; sys.exit(main())"
 
 
 def test_sigint_leaves_complete_decodable_outputs(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from realtime.cli import main
+from fer_live.commands.app import main
 
 
 def _error_line(shared_dir: Path, model: str, capfd: pytest.CaptureFixture[str]) -> str:
@@ -52,7 +52,7 @@ def test_missing_accurate_model_is_one_error_line(
 
 @pytest.mark.parametrize("name", ["Accurate", "DEFAULT"])
 def test_aliases_match_in_any_case(name: str, monkeypatch, tmp_path: Path) -> None:
-    from realtime.pipeline import resolve_model_path
+    from fer_live.pipeline import resolve_model_path
 
     monkeypatch.chdir(tmp_path)
     assert resolve_model_path(Path(name)).name == f"fer_{name.lower()}.onnx"

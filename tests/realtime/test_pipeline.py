@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.capture import open_source
-from realtime.card import ModelCard
-from realtime.config import BackendConfig, CaptureConfig, LiveConfig
-from realtime.errors import ConfigError, ModelError, SourceError
-from realtime.pipeline import STAGES, Stages, open_stages, process, resolve_model_path, run
-from realtime.render import OverlayRenderer
-from realtime.sinks import NullSink, Sink
-from realtime.smooth import make_smoother
-from realtime.track import IouTracker
-from realtime.types import FaceBoxes, Frame, FrameResult, ModelOutput
+from fer_live.capture.sources import open_source
+from fer_live.config import BackendConfig, CaptureConfig, LiveConfig
+from fer_live.errors import ConfigError, ModelError, SourceError
+from fer_live.infer.card import ModelCard
+from fer_live.outputs.render import OverlayRenderer
+from fer_live.outputs.sinks import NullSink, Sink
+from fer_live.pipeline import STAGES, Stages, open_stages, process, resolve_model_path, run
+from fer_live.smooth.table import make_smoother
+from fer_live.track.iou import IouTracker
+from fer_live.types import FaceBoxes, Frame, FrameResult, ModelOutput
 
 LABELS = ("a", "b", "c", "d")
 CARD = ModelCard(name="fake", labels=LABELS, input_size=16, outputs=("logits",))

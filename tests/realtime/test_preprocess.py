@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.card import CropFraming
-from realtime.preprocess import crop_faces, crop_squares, to_model_input
+from fer_live.infer.card import CropFraming
+from fer_live.infer.preprocess import crop_faces, crop_squares, to_model_input
 
 
 def gradient_image(h: int = 100, w: int = 120) -> np.ndarray:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from realtime.read_ahead import ReadAhead
+from fer_live.capture.read_ahead import ReadAhead
 
 
 def test_every_item_arrives_in_order_through_a_small_queue() -> None:

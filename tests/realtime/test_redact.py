@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from realtime.capture import open_source
-from realtime.cli import main
-from realtime.errors import SourceError
-from realtime.redact import mask_url
+from fer_live.capture.redact import mask_url
+from fer_live.capture.sources import open_source
+from fer_live.commands.app import main
+from fer_live.errors import SourceError
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.render import PALETTE, Hud, OverlayRenderer
-from realtime.types import Frame, Predictions, Tracks
+from fer_live.outputs.render import PALETTE, Hud, OverlayRenderer
+from fer_live.types import Frame, Predictions, Tracks
 
 LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.cli import main
-from realtime.report import SHARES_TITLE
+from fer_live.commands.app import main
+from fer_live.report.summary import SHARES_TITLE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GRID_FRAMES = 40

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from realtime.report import summarize_all
-from realtime.report_read import MAX_LINE_BYTES, Records, RecordsError, read_records
+from fer_live.report.read import MAX_LINE_BYTES, Records, RecordsError, read_records
+from fer_live.report.summary import summarize_all
 
 FUZZ = settings(
     max_examples=80,

@@ -11,9 +11,9 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from realtime.backends import open_backend
-from realtime.cli import main
-from realtime.errors import ModelError
+from fer_live.commands.app import main
+from fer_live.errors import ModelError
+from fer_live.infer.backends import open_backend
 
 
 def _copy_with_sidecar(tiny_model_path: Path, folder: Path) -> Path:

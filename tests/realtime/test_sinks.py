@@ -10,10 +10,9 @@ import av
 import numpy as np
 import pytest
 
-from realtime.config import OutputConfig
-from realtime.errors import FerLiveError
-from realtime.output_files import StagedFile
-from realtime.sinks import (
+from fer_live.config import OutputConfig
+from fer_live.errors import FerLiveError
+from fer_live.outputs.sinks import (
     CsvSink,
     ImageDirSink,
     JsonlSink,
@@ -23,7 +22,8 @@ from realtime.sinks import (
     face_records,
     open_sinks,
 )
-from realtime.types import Frame, FrameResult, Predictions, Tracks
+from fer_live.outputs.staged import StagedFile
+from fer_live.types import Frame, FrameResult, Predictions, Tracks
 
 LABELS = ("neutral", "happiness", "surprise")
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.errors import ConfigError
-from realtime.smooth import SMOOTHERS, EmaSmoother, NoSmoother, make_smoother
-from realtime.types import Predictions
+from fer_live.errors import ConfigError
+from fer_live.smooth.table import SMOOTHERS, EmaSmoother, NoSmoother, make_smoother
+from fer_live.types import Predictions
 
 
 def preds(ids, probs, emb=None) -> Predictions:
@@ -124,7 +124,7 @@ def test_reset_forgets_everything_and_empty_predictions_pass_through():
 
 def test_smoother_names_match_the_registry():
     # config.py and the CLI read the names without importing the smoothers
-    from realtime.smooth_names import MODEL_AWARE, SMOOTHER_NAMES
+    from fer_live.smooth.names import MODEL_AWARE, SMOOTHER_NAMES
 
     assert set(SMOOTHERS) == set(SMOOTHER_NAMES)
     assert set(MODEL_AWARE) <= set(SMOOTHER_NAMES)

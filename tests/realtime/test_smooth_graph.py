@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.card import FoldedHead, ModelCard, sha256_file
-from realtime.config import SmoothConfig
-from realtime.errors import ConfigError, ModelError
-from realtime.graph_kernel import NORMS, newest_features
-from realtime.graph_smoother import GraphSmoother, card_beside
-from realtime.smooth import SMOOTHERS, EmaSmoother, make_smoother
-from realtime.smooth_graph import GusHeadWeights, head_path_for, write_head_file
-from realtime.types import Predictions
+from fer_live.config import SmoothConfig
+from fer_live.detect.models import sha256_file
+from fer_live.errors import ConfigError, ModelError
+from fer_live.infer.card import FoldedHead, ModelCard
+from fer_live.smooth.gus_head import GusHeadWeights, head_path_for, write_head_file
+from fer_live.smooth.gus_kernel import NORMS, newest_features
+from fer_live.smooth.gus_t import GraphSmoother, card_beside
+from fer_live.smooth.table import SMOOTHERS, EmaSmoother, make_smoother
+from fer_live.types import Predictions
 
 D, H, C = 16, 8, 4
 
@@ -141,7 +142,7 @@ def test_output_ema_is_frame_rate_independent(head_file: Path) -> None:
 
 
 def test_runtime_module_does_not_import_torch() -> None:
-    code = "import sys, realtime.smooth; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, fer_live.smooth.table; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -198,7 +199,7 @@ def test_auto_is_the_default_smoother() -> None:
 
 
 def test_shipped_models_smooth_with_their_graph_heads() -> None:
-    from realtime.assets import shipped_models
+    from fer_live.infer.assets import shipped_models
 
     # given every shipped model; when built as the pipeline builds it
     models = shipped_models()

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.card import CropFraming
-from realtime.cli import main
-from realtime.preprocess import crop_squares
-from realtime.still_fallback import StillFallback, whole_image_box
-from realtime.types import FaceBoxes, Frame
+from fer_live.commands.app import main
+from fer_live.infer.card import CropFraming
+from fer_live.infer.preprocess import crop_squares
+from fer_live.infer.still import StillFallback, whole_image_box
+from fer_live.types import FaceBoxes, Frame
 
 
 def _tight(shared_dir: Path, name: str, out: Path) -> Path:

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.errors import ConfigError
-from realtime.track import IouTracker
-from realtime.types import FaceBoxes
+from fer_live.errors import ConfigError
+from fer_live.track.iou import IouTracker
+from fer_live.types import FaceBoxes
 
 A = [10, 10, 60, 60]
 B = [200, 50, 260, 110]

@@ -12,9 +12,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from realtime.config import TrackConfig
-from realtime.track import IouTracker
-from realtime.types import FaceBoxes
+from fer_live.config import TrackConfig
+from fer_live.track.iou import IouTracker
+from fer_live.types import FaceBoxes
 
 # centre x, centre y, side of every face at frame i (rows: faces)
 Scene = Callable[[int], np.ndarray]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.graph_kernel import NORMS, smooth_step
-from realtime.track_rings import TrackRings
+from fer_live.smooth.gus_kernel import NORMS, smooth_step
+from fer_live.smooth.rings import TrackRings
 
 W, D, H, C = 4, 6, 3, 2
 

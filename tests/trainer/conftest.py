@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from realtime.card import ModelCard
+from fer_live.infer.card import ModelCard
 
 FERPLUS_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ferplus"
 
@@ -40,8 +40,8 @@ def tiny_checkpoint(tmp_path: Path, ferplus_root: Path) -> Path:
     """A fer-train checkpoint of a tiny 32 px gray MobileNetV2 (width 0.25), untrained."""
     import torch
 
-    from trainer.config import TrainConfig
-    from trainer.models.registry import create_model
+    from fer_live.trainer.config import TrainConfig
+    from fer_live.trainer.models.registry import create_model
 
     cfg = TrainConfig(
         name="tiny", arch="mobilenetv2", input_size=32, data_root=str(ferplus_root),
@@ -59,8 +59,8 @@ def tiny_checkpoint(tmp_path: Path, ferplus_root: Path) -> Path:
 @pytest.fixture()
 def tiny_onnx(tiny_checkpoint: Path, tmp_path: Path) -> Path:
     """The tiny checkpoint exported to ONNX (``m.onnx`` with its card), unchecked."""
-    from trainer.evaluate import load_checkpoint
-    from trainer.export import export_onnx
+    from fer_live.trainer.evaluate import load_checkpoint
+    from fer_live.trainer.export import export_onnx
 
     model, card, _ = load_checkpoint(tiny_checkpoint)
     path = tmp_path / "m.onnx"

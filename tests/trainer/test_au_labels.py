@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from realtime.errors import ConfigError
-from trainer.data.ferplus import FERPLUS_LABELS
-from trainer.methods.au_labels import (
+from fer_live.errors import ConfigError
+from fer_live.trainer.data.ferplus import FERPLUS_LABELS
+from fer_live.trainer.methods.au_labels import (
     AU_BLENDSHAPES,
     AU_LIST,
     BLENDSHAPES,
@@ -130,7 +130,7 @@ def test_missing_cache_names_the_build_command(tmp_path: Path) -> None:
 
 
 def test_cli_builds_a_cache(tmp_path: Path, ferplus_root: Path) -> None:
-    from trainer.cli import app
+    from fer_live.trainer.cli import app
 
     args = ["methods", "au-labels", "--limit", "4", "--cache-dir", str(tmp_path),
             "--data-root", str(ferplus_root)]  # fmt: skip

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.preprocess import to_model_input
-from trainer.config import AugConfig
-from trainer.data.augment import augment, random_affine, random_erase, random_photometric
-from trainer.data.cache import decode_gray
-from trainer.data.ferplus import read_ferplus
+from fer_live.infer.preprocess import to_model_input
+from fer_live.trainer.config import AugConfig
+from fer_live.trainer.data.augment import augment, random_affine, random_erase, random_photometric
+from fer_live.trainer.data.cache import decode_gray
+from fer_live.trainer.data.ferplus import read_ferplus
 
 NONE = AugConfig(
     flip=0.0, rotate_deg=0.0, scale=(1.0, 1.0), shift=0.0, brightness=0.0, contrast=0.0,
@@ -22,7 +22,7 @@ NONE = AugConfig(
 
 @pytest.fixture(scope="module")
 def faces(ferplus_root: Path) -> torch.Tensor:
-    from realtime.card import ModelCard
+    from fer_live.infer.card import ModelCard
 
     data = read_ferplus(ferplus_root, "test")
     images = np.stack([decode_gray(p) for p in data.paths[:16]])

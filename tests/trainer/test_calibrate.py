@@ -8,12 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.backends import open_backend
-from realtime.card import read_sidecar
-from trainer.calibrate import expected_calibration_error, fit_offsets, fit_temperature, score
-from trainer.evaluate import load_checkpoint
-from trainer.export import export_torchscript
-from trainer.model_file_eval import calibrate_model
+from fer_live.infer.backends import open_backend
+from fer_live.infer.card import read_sidecar
+from fer_live.trainer.calibrate import (
+    expected_calibration_error,
+    fit_offsets,
+    fit_temperature,
+    score,
+)
+from fer_live.trainer.evaluate import load_checkpoint
+from fer_live.trainer.export import export_torchscript
+from fer_live.trainer.model_file_eval import calibrate_model
 
 
 def _sampled(n: int, temperature: float, prior: np.ndarray, seed: int = 0):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-ENTRY = "import sys; from trainer.cli import main; sys.exit(main())"
+ENTRY = "import sys; from fer_live.trainer.cli import main; sys.exit(main())"
 
 
 class _Payload:
@@ -40,7 +40,7 @@ def test_crafted_checkpoint_is_refused_with_one_line_and_never_runs(tmp_path: Pa
 
 
 def test_plain_checkpoint_still_loads(tiny_checkpoint: Path) -> None:
-    from trainer.checkpoint_io import read_checkpoint
+    from fer_live.trainer.checkpoint_io import read_checkpoint
 
     data = read_checkpoint(tiny_checkpoint)
     assert set(data) == {"model", "config", "card"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.cli import main
+from fer_live.trainer.cli import main
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.errors import ConfigError
-from trainer.data.cache import pack
-from trainer.data.ferplus import (
+from fer_live.errors import ConfigError
+from fer_live.trainer.data.cache import pack
+from fer_live.trainer.data.ferplus import (
     FER2013_LABELS,
     FERPLUS_LABELS,
     majority_labels,
@@ -18,8 +18,8 @@ from trainer.data.ferplus import (
     read_ferplus,
     soft_targets,
 )
-from trainer.data.folder import read_image_folder
-from trainer.data.tensors import load_split
+from fer_live.trainer.data.folder import read_image_folder
+from fer_live.trainer.data.tensors import load_split
 
 
 @pytest.mark.parametrize(("split", "count"), [("train", 25045), ("valid", 3191), ("test", 3137)])

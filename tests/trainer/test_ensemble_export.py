@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.backends import open_backend
-from realtime.card import ModelCard
-from realtime.errors import ModelError
-from realtime.numeric import softmax
-from trainer.ensemble_export import export_ensemble
-from trainer.export import _ort_session, export_onnx
-from trainer.models.registry import create_model
+from fer_live.errors import ModelError
+from fer_live.infer.backends import open_backend
+from fer_live.infer.card import ModelCard
+from fer_live.numeric import softmax
+from fer_live.trainer.ensemble_export import export_ensemble
+from fer_live.trainer.export import _ort_session, export_onnx
+from fer_live.trainer.models.registry import create_model
 
 LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 

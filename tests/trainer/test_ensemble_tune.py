@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from realtime.errors import ConfigError
-from trainer.methods.cli import methods_app
-from trainer.methods.ensemble_tune import (
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods.cli import methods_app
+from fer_live.trainer.methods.ensemble_tune import (
     load_members,
     merge,
     tune_accuracy,

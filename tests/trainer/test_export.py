@@ -10,10 +10,15 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from realtime.card import CropFraming, ModelCard, read_sidecar
-from realtime.errors import ModelError
-from trainer.export import export_onnx, export_torchscript, load_crop_framing, read_onnx_card
-from trainer.models.registry import create_model
+from fer_live.errors import ModelError
+from fer_live.infer.card import CropFraming, ModelCard, read_sidecar
+from fer_live.trainer.export import (
+    export_onnx,
+    export_torchscript,
+    load_crop_framing,
+    read_onnx_card,
+)
+from fer_live.trainer.models.registry import create_model
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +79,7 @@ def test_crop_framing_file(tmp_path: Path) -> None:
 
 
 def test_accuracy_report_lists_model_and_papers(exported, tmp_path: Path) -> None:
-    from trainer.report import write_report
+    from fer_live.trainer.report import write_report
 
     _, _, path = exported
     md, js = write_report([path], tmp_path, latency_runs=3)

@@ -11,18 +11,19 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from realtime.backends import open_backend
-from realtime.card import ModelCard, read_sidecar, sha256_file
-from realtime.engine.onnx_fp16 import to_fp16
-from realtime.errors import ModelError
-from realtime.graph_smoother import GraphSmoother
-from realtime.smooth import make_smoother
-from realtime.smooth_graph import head_path_for, write_head_file
-from realtime.types import Predictions
-from trainer.ensemble_export import build_ensemble
-from trainer.export import export_onnx, export_torchscript, read_onnx_card
-from trainer.fold_gus import fold_model
-from trainer.models.registry import create_model
+from fer_live.detect.models import sha256_file
+from fer_live.errors import ModelError
+from fer_live.infer.backends import open_backend
+from fer_live.infer.card import ModelCard, read_sidecar
+from fer_live.infer.engine.onnx_fp16 import to_fp16
+from fer_live.smooth.gus_head import head_path_for, write_head_file
+from fer_live.smooth.gus_t import GraphSmoother
+from fer_live.smooth.table import make_smoother
+from fer_live.trainer.ensemble_export import build_ensemble
+from fer_live.trainer.export import export_onnx, export_torchscript, read_onnx_card
+from fer_live.trainer.fold_gus import fold_model
+from fer_live.trainer.models.registry import create_model
+from fer_live.types import Predictions
 
 H, C = 16, 8
 

@@ -17,16 +17,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzzing import mutations, refuses_cleanly
-from trainer.data.cache import decode_gray
-from trainer.data.ferplus import (
+from fer_live.trainer.data.cache import decode_gray
+from fer_live.trainer.data.ferplus import (
     FER2013_LABELS,
     VOTE_COLUMNS,
     read_fer2013,
     read_ferplus,
     read_votes,
 )
-from trainer.data.folder import read_image_folder
+from fer_live.trainer.data.folder import read_image_folder
+from tests.fuzzing import mutations, refuses_cleanly
 
 FUZZ = settings(
     max_examples=150,

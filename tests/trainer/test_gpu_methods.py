@@ -7,8 +7,8 @@ import argparse
 import pytest
 from typer.testing import CliRunner
 
+from fer_live.trainer.methods.cli import methods_app
 from tests.bench_scripts import bench_script
-from trainer.methods.cli import methods_app
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_methods_train_passes_arch_and_input_size(monkeypatch) -> None:
         seen["cfg"] = cfg
         return {"valid": {}, "test": {}, "labels": {}}
 
-    monkeypatch.setattr("trainer.methods.runner.run_method", fake_run)
+    monkeypatch.setattr("fer_live.trainer.methods.runner.run_method", fake_run)
     args = ["train", "--name", "r", "--arch", "resnet18", "--input-size", "112", "--seed", "3"]
     result = CliRunner().invoke(methods_app, args)
     assert result.exit_code == 0, result.output

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.checkpoint_io import read_checkpoint
-from trainer.data.tensors import load_split
-from trainer.methods.abaw import (
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.checkpoint_io import read_checkpoint
+from fer_live.trainer.data.tensors import load_split
+from fer_live.trainer.methods.abaw import (
     RANDAUGMENT_OPS,
     AbawMethod,
     DeviationNet,
@@ -23,10 +23,10 @@ from trainer.methods.abaw import (
     upsample_pool,
     weighted_smoothed_ce,
 )
-from trainer.methods.mixed_loss import make_loss
-from trainer.methods.protocol import Batch, Targets
-from trainer.methods.runner import MethodConfig, run_method
-from trainer.models.registry import create_model
+from fer_live.trainer.methods.mixed_loss import make_loss
+from fer_live.trainer.methods.protocol import Batch, Targets
+from fer_live.trainer.methods.runner import MethodConfig, run_method
+from fer_live.trainer.models.registry import create_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from realtime.errors import ConfigError
-from trainer.methods.arm import ArmHead, ArmOptions, arm_geometry, build_arm_net
-from trainer.methods.runner import MethodConfig, run_method
-from trainer.models.registry import create_model
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods.arm import ArmHead, ArmOptions, arm_geometry, build_arm_net
+from fer_live.trainer.methods.runner import MethodConfig, run_method
+from fer_live.trainer.models.registry import create_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

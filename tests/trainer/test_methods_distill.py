@@ -10,16 +10,16 @@ import onnx
 import pytest
 import torch
 
-from realtime.card import CARD_KEY, ModelCard
-from realtime.errors import ConfigError, ModelError
-from trainer.data.tensors import load_split
-from trainer.methods.distill import (
+from fer_live.errors import ConfigError, ModelError
+from fer_live.infer.card import CARD_KEY, ModelCard
+from fer_live.trainer.data.tensors import load_split
+from fer_live.trainer.methods.distill import (
     distill_loss,
     export_method_run,
     load_method_run,
     teacher_train_probs,
 )
-from trainer.methods.runner import MethodConfig, predict_modes, run_method
+from fer_live.trainer.methods.runner import MethodConfig, predict_modes, run_method
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from realtime.errors import ConfigError
-from trainer.methods.ean import (
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods.ean import (
     EanHead,
     EanOptions,
     adjacency_loss,
     associative_graph,
     batch_tau,
 )
-from trainer.methods.ean_views import (
+from fer_live.trainer.methods.ean_views import (
     ILLUMINATION,
     OCCLUSION,
     POSE,
@@ -25,8 +25,8 @@ from trainer.methods.ean_views import (
     relight,
     warp_pose,
 )
-from trainer.methods.graph_ops import kipf_norm
-from trainer.methods.runner import MethodConfig, run_method, smoke_losses
+from fer_live.trainer.methods.graph_ops import kipf_norm
+from fer_live.trainer.methods.runner import MethodConfig, run_method, smoke_losses
 
 
 def _unit(angles_deg: list[float]) -> torch.Tensor:
@@ -151,8 +151,8 @@ def test_ean_graph_training_loss_falls_and_runs_both_modes(
 def test_ean_adversary_trains_itself_only(
     tmp_path: Path, tiny_checkpoint: Path, ferplus_root: Path, one_torch_thread: None
 ) -> None:
-    from trainer.methods.protocol import Batch
-    from trainer.methods.runner import _setup
+    from fer_live.trainer.methods.protocol import Batch
+    from fer_live.trainer.methods.runner import _setup
 
     # given EAN with the perturbation-domain adversary
     loop, _, _ = _setup(_cfg(tmp_path, tiny_checkpoint, ferplus_root, ifg="pda"))

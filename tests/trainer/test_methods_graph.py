@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from realtime import smooth_graph as npg
-from realtime.errors import ConfigError
-from trainer.methods import graph_ops as tg
+from fer_live.errors import ConfigError
+from fer_live.smooth import gus_head as npg
+from fer_live.trainer.methods import graph_ops as tg
 
 PAIR = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], np.float32)  # nodes 0-1 linked, 2 alone
 # Directed: node 0 receives from 1 and 2 (only masks make A asymmetric, but the op must transpose).

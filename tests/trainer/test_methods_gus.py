@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from realtime.errors import ConfigError
-from realtime.smooth_graph import GusHeadWeights
-from trainer.methods.gus import GusHead, save_gus_head
-from trainer.methods.train_gus_head import Embedded, HeadConfig, head_accuracy, train_head
+from fer_live.errors import ConfigError
+from fer_live.smooth.gus_head import GusHeadWeights
+from fer_live.trainer.methods.gus import GusHead, save_gus_head
+from fer_live.trainer.methods.train_gus_head import Embedded, HeadConfig, head_accuracy, train_head
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

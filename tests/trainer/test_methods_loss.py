@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from realtime.errors import ConfigError
-from trainer.methods.mixed_loss import (
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods.mixed_loss import (
     PROFILES,
     MixedLoss,
     MixedLossConfig,

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.errors import ConfigError
-from trainer.methods.merge import correct_predictions, merge_probs, similarity_components, softmax
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods.merge import (
+    correct_predictions,
+    merge_probs,
+    similarity_components,
+    softmax,
+)
 
 P_GUS = np.array([[0.7, 0.3], [0.2, 0.8]])
 P_MRE = np.array([[0.1, 0.9], [0.5, 0.5]])

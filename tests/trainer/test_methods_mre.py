@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer.methods.mre import (
+from fer_live.trainer.methods.mre import (
     MreConfig,
     MreNet,
     mid_split_index,
@@ -16,8 +16,8 @@ from trainer.methods.mre import (
     mre_loss,
     sample_partners,
 )
-from trainer.methods.runner import MethodConfig, smoke_losses
-from trainer.models.registry import create_model
+from fer_live.trainer.methods.runner import MethodConfig, smoke_losses
+from fer_live.trainer.models.registry import create_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

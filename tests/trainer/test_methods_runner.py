@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.errors import ConfigError
-from trainer.methods import runner
-from trainer.methods.keep import keep_run
-from trainer.methods.noise import flip_labels, relabel_stats
-from trainer.methods.protocol import Targets, parse_options
-from trainer.methods.run_outputs import load_outputs, merged_scores
-from trainer.methods.runner import MethodConfig, run_method
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods import runner
+from fer_live.trainer.methods.keep import keep_run
+from fer_live.trainer.methods.noise import flip_labels, relabel_stats
+from fer_live.trainer.methods.protocol import Targets, parse_options
+from fer_live.trainer.methods.run_outputs import load_outputs, merged_scores
+from fer_live.trainer.methods.runner import MethodConfig, run_method
 
 
 def test_flip_labels_flips_the_exact_fraction_to_other_classes() -> None:

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainer.checkpoint_io import read_checkpoint
-from trainer.methods.runner import MethodConfig, run_method
-from trainer.methods.scl import (
+from fer_live.trainer.checkpoint_io import read_checkpoint
+from fer_live.trainer.methods.runner import MethodConfig, run_method
+from fer_live.trainer.methods.scl import (
     KeyEncoder,
     LabeledQueue,
     SclNet,
@@ -21,7 +21,7 @@ from trainer.methods.scl import (
     scl_lambda,
     supcon_loss,
 )
-from trainer.models.registry import create_model
+from fer_live.trainer.models.registry import create_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from realtime.errors import ConfigError
-from trainer.methods.au_labels import AU_LIST, au_targets, build_au_cache, load_au_cache
-from trainer.methods.graph_ops import row_norm
-from trainer.methods.runner import MethodConfig, run_method
-from trainer.methods.ulc import (
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods.au_labels import AU_LIST, au_targets, build_au_cache, load_au_cache
+from fer_live.trainer.methods.graph_ops import row_norm
+from fer_live.trainer.methods.runner import MethodConfig, run_method
+from fer_live.trainer.methods.ulc import (
     TemplateBank,
     UlcNet,
     au_loss,
@@ -26,7 +26,7 @@ from trainer.methods.ulc import (
     ramps,
     rank_loss,
 )
-from trainer.models.registry import create_model
+from fer_live.trainer.models.registry import create_model
 
 
 @pytest.fixture(scope="module")

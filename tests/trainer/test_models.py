@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from realtime.errors import ConfigError
-from trainer.config import DEFAULT_PRETRAINED
-from trainer.models.base import load_state_dict_file
-from trainer.models.registry import create_model, list_models
+from fer_live.errors import ConfigError
+from fer_live.trainer.config import DEFAULT_PRETRAINED
+from fer_live.trainer.models.base import load_state_dict_file
+from fer_live.trainer.models.registry import create_model, list_models
 
 
 def test_registry_lists_the_issue_models() -> None:

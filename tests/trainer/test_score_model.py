@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, softmax
 
-from realtime.errors import ConfigError
-from trainer.export import read_onnx_card
-from trainer.methods.ensemble_tune import load_members
-from trainer.methods.score_model import MODE, score_model_file
-from trainer.model_file_eval import split_logits
+from fer_live.errors import ConfigError
+from fer_live.trainer.export import read_onnx_card
+from fer_live.trainer.methods.ensemble_tune import load_members
+from fer_live.trainer.methods.score_model import MODE, score_model_file
+from fer_live.trainer.model_file_eval import split_logits
 
 
 def test_model_file_scores_as_a_run_ensembles_can_read(

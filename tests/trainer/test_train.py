@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.errors import ConfigError, ModelError
-from trainer.config import DEFAULT_PRETRAINED, TrainConfig
-from trainer.data.ferplus import FER2013_LABELS, FERPLUS_LABELS
-from trainer.engine import cosine_lr
-from trainer.evaluate import compute_metrics, label_columns, load_checkpoint
-from trainer.train import run_training
+from fer_live.errors import ConfigError, ModelError
+from fer_live.trainer.config import DEFAULT_PRETRAINED, TrainConfig
+from fer_live.trainer.data.ferplus import FER2013_LABELS, FERPLUS_LABELS
+from fer_live.trainer.engine import cosine_lr
+from fer_live.trainer.evaluate import compute_metrics, label_columns, load_checkpoint
+from fer_live.trainer.train import run_training
 
 
 def _tiny(tmp_path: Path, ferplus_root: Path, epochs: int) -> TrainConfig:
@@ -83,7 +83,7 @@ def test_ferplus_logits_map_onto_fer2013_labels() -> None:
 
 
 def test_confusion_png_is_written(tmp_path: Path) -> None:
-    from trainer.evaluate import plot_confusion
+    from fer_live.trainer.evaluate import plot_confusion
 
     m = compute_metrics(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1]), ("a", "b", "c"))
     path = plot_confusion(m, tmp_path / "cm.png", "tiny")
@@ -95,7 +95,7 @@ def test_init_starts_from_a_checkpoints_weights(tmp_path: Path) -> None:
 
     import torch
 
-    from trainer.train import build_model
+    from fer_live.trainer.train import build_model
 
     # given a checkpoint of one model
     cfg = TrainConfig(arch="mobilenetv2", input_size=32, drop_rate=0.0)

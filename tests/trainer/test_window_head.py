@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime.smooth_graph import GusHeadWeights, write_head_file
-from trainer.methods.window_head import (
+from fer_live.smooth.gus_head import GusHeadWeights, write_head_file
+from fer_live.trainer.methods.window_head import (
     WindowConfig,
     finetune_windows,
     head_from_weights,

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from trainer.config import AugConfig
+from fer_live.trainer.config import AugConfig
 
 
 def _uniform(

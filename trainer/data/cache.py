@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.errors import SourceError
-from trainer.data.ferplus import LabelledImages
+from fer_live.errors import SourceError
+from fer_live.trainer.data.ferplus import LabelledImages
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import ConfigError
-from realtime.json_checks import short
+from fer_live.errors import ConfigError
+from fer_live.infer.json_checks import short
 
 FERPLUS_LABELS = (
     "neutral",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import ConfigError
-from realtime.json_checks import short
-from trainer.data.ferplus import LabelledImages
+from fer_live.errors import ConfigError
+from fer_live.infer.json_checks import short
+from fer_live.trainer.data.ferplus import LabelledImages
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 

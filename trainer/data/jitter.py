@@ -1,7 +1,7 @@
 """Jittered copies of a face crop: what a webcam's consecutive frames of a still face look like.
 
 Shared by the temporal benchmark (``benchmarks/temporal.py``, its test sequences) and GUS-T's
-window training (``trainer.methods.window_head``, on Train), so both see the same frames.
+window training (``fer_live.trainer.methods.window_head``, on Train), so both see the same frames.
 """
 
 from __future__ import annotations

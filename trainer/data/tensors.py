@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from realtime.preprocess import to_model_input
-from trainer.data.cache import DEFAULT_CACHE_DIR, PackedImages, pack
-from trainer.data.ferplus import LabelledImages, read_fer2013, read_ferplus
-from trainer.data.folder import read_image_folder
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.infer.preprocess import to_model_input
+from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, PackedImages, pack
+from fer_live.trainer.data.ferplus import LabelledImages, read_fer2013, read_ferplus
+from fer_live.trainer.data.folder import read_image_folder
 
 # Split names of the training loop (train/valid/test) and FER2013's own usages, to reader splits.
 FER2013_SPLIT = {

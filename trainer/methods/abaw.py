@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.methods.protocol import Batch, Method, Targets
-from trainer.models.base import FerNet
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.methods.protocol import Batch, Method, Targets
+from fer_live.trainer.models.base import FerNet
 
 
 def smooth_targets(soft: torch.Tensor, alpha: float) -> torch.Tensor:

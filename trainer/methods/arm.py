@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.errors import ConfigError
-from trainer.methods.protocol import Method
-from trainer.models.base import FerNet
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods.protocol import Method
+from fer_live.trainer.models.base import FerNet
 
 ARM_MODES = ("isolated", "batch")
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.errors import BackendUnavailable, ConfigError, ModelError
-from trainer.config import SHARED_DIR
-from trainer.data.cache import DEFAULT_CACHE_DIR, decode_gray
-from trainer.data.ferplus import read_ferplus
+from fer_live.errors import BackendUnavailable, ConfigError, ModelError
+from fer_live.trainer.config import SHARED_DIR
+from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, decode_gray
+from fer_live.trainer.data.ferplus import read_ferplus
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class BlendshapeReader:
             raise BackendUnavailable("mediapipe is not installed: pip install mediapipe") from None
         if not Path(model_path).is_file():
             raise ModelError(f"FaceLandmarker bundle not found: {model_path}")
-        from realtime.native_log import quiet_native_stderr
+        from fer_live.detect.native_log import quiet_native_stderr
 
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=Path(model_path).read_bytes()),

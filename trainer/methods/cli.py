@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from trainer.config import DEFAULT_DATA_ROOT
+from fer_live.trainer.config import DEFAULT_DATA_ROOT
 
 methods_app = typer.Typer(add_completion=False, help="Train the METHODS.md components.")
 console = Console(stderr=True)
@@ -35,8 +35,8 @@ def gus_head(
     """Train the GUS head on frozen embeddings of MODEL and write <stem>.gus.npz."""
     import logging
 
-    from realtime.smooth_graph import head_path_for
-    from trainer.methods.train_gus_head import HeadConfig, run_gus_head
+    from fer_live.smooth.gus_head import head_path_for
+    from fer_live.trainer.methods.train_gus_head import HeadConfig, run_gus_head
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = HeadConfig(
@@ -65,8 +65,8 @@ def gus_windows(
     """Fine-tune a GUS head on windows of one face's jittered frames (GUS-T's graphs)."""
     import logging
 
-    from realtime.smooth_graph import head_path_for
-    from trainer.methods.window_head import WindowConfig, run_window_head
+    from fer_live.smooth.gus_head import head_path_for
+    from fer_live.trainer.methods.window_head import WindowConfig, run_window_head
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = WindowConfig(
@@ -80,7 +80,9 @@ def gus_windows(
 @methods_app.command("train")
 def train(
     name: str = typer.Option(..., help="Run name (runs/<name>)."),
-    method: str = typer.Option("baseline", help="baseline, mre, gus, ... (see trainer.methods)."),
+    method: str = typer.Option(
+        "baseline", help="baseline, mre, gus, ... (see fer_live.trainer.methods)."
+    ),
     opt: list[str] = typer.Option([], help="Method option key=value; repeat."),
     init: str = typer.Option("imagenet", help="imagenet, or a fer-train checkpoint (best.pt)."),
     arch: str = typer.Option("mobilenetv2", help="Backbone when init is imagenet."),
@@ -106,7 +108,7 @@ def train(
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from trainer.methods.runner import MethodConfig, run_method
+    from fer_live.trainer.methods.runner import MethodConfig, run_method
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -134,7 +136,7 @@ def score(
     channels: int = typer.Option(1),
 ) -> None:
     """Score a trained checkpoint like a method run (outputs for merging and ensembles)."""
-    from trainer.methods.runner import MethodConfig, score_checkpoint
+    from fer_live.trainer.methods.runner import MethodConfig, score_checkpoint
 
     cfg = MethodConfig(name=name, init=checkpoint, input_size=input_size, channels=channels)
     result = score_checkpoint(cfg)
@@ -149,7 +151,7 @@ def score_model(
     flip_tta: bool = typer.Option(False, help="Average the mirrored face (graphs without flips)."),
 ) -> None:
     """Score a shipped model file like a method run (outputs for ensembles)."""
-    from trainer.methods.score_model import score_model_file
+    from fer_live.trainer.methods.score_model import score_model_file
 
     result = score_model_file(model, name, data_root, tta=flip_tta)
     console.print(json.dumps({k: result[k] for k in ("valid", "test")}))
@@ -162,14 +164,14 @@ def keep(
     embeddings: bool = typer.Option(False, help="Keep the embeddings too (for correcting)."),
 ) -> None:
     """Copy finished runs' result files (no checkpoints) to benchmarks/results/methods_runs/."""
-    from trainer.methods.keep import keep_run
+    from fer_live.trainer.methods.keep import keep_run
 
     for run in name:
         console.print(f"kept {keep_run(runs / run, embeddings=embeddings)}")
 
 
 def _split_option(item: str) -> tuple[str, str]:
-    from realtime.errors import ConfigError
+    from fer_live.errors import ConfigError
 
     if "=" not in item:
         raise ConfigError(f"method option must be key=value, got {item!r}")
@@ -186,7 +188,7 @@ def merge(
     threshold: float = typer.Option(0.93, help="Correcting: cosine threshold of a group."),
 ) -> None:
     """Merge members' probabilities and apply correcting; prints FERPlus test accuracies."""
-    from trainer.methods.ensemble import evaluate_merge
+    from fer_live.trainer.methods.ensemble import evaluate_merge
 
     members = dict(spec.split("=", 1) for spec in member)
     results = evaluate_merge(
@@ -206,8 +208,8 @@ def au_labels(
     """Cache MediaPipe blendshapes of a FERPlus split for ULC-AG's AU pseudo-labels."""
     from rich.progress import Progress
 
-    from trainer.data.cache import DEFAULT_CACHE_DIR
-    from trainer.methods.au_labels import DEFAULT_LANDMARKER, build_au_cache, load_au_cache
+    from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR
+    from fer_live.trainer.methods.au_labels import DEFAULT_LANDMARKER, build_au_cache, load_au_cache
 
     with Progress(console=console) as bar:
         task = bar.add_task(f"FaceLandmarker over {split}", total=None)
@@ -234,7 +236,7 @@ def ensemble(
     """Tune merging weights on Valid over RUN_DIRS; print Valid/Test and write the JSON."""
     from rich.table import Table
 
-    from trainer.methods.ensemble_tune import load_members, tune_ensemble
+    from fer_live.trainer.methods.ensemble_tune import load_members, tune_ensemble
 
     record = tune_ensemble(load_members(run_dirs, primary_mode), objective)
     table = Table(title=f"ensemble (weights tuned on Valid by {objective})")

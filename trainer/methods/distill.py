@@ -1,8 +1,8 @@
 """Distil an ensemble of method runs into one plain FerNet, and export method runs to ONNX.
 
 The ``distill`` method trains the runner's plain backbone (no wrapper, so the result exports
-with ``trainer.export``) on α·T²·KL(teacher_T ‖ student_T) + (1 - α)·L_runner, where the teacher
-is the tuned ensemble's probabilities on the TRAIN split. The runner's outputs only cover
+with ``fer_live.trainer.export``) on α·T²·KL(teacher_T ‖ student_T) + (1 - α)·L_runner, where the
+teacher is the tuned ensemble's probabilities on the TRAIN split. The runner's outputs only cover
 Valid/Test, so ``teacher_train_probs`` rebuilds each member from its ``best_method.pt`` and
 predicts the train split (flip-TTA, the member's mode), cached under ``.cache/``.
 The ``teacher`` option is an ``ensemble.json`` from ``fer-train methods ensemble`` (members and
@@ -23,16 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError, ModelError
-from trainer.checkpoint_io import read_checkpoint
-from trainer.config import AugConfig, TrainConfig
-from trainer.data.tensors import load_split
-from trainer.methods.mixed_loss import make_loss
-from trainer.methods.protocol import Batch, Method, Targets
-from trainer.methods.registry import method_class
-from trainer.methods.runner import MethodConfig, build_start
-from trainer.models.base import FerNet
+from fer_live.errors import ConfigError, ModelError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.checkpoint_io import read_checkpoint
+from fer_live.trainer.config import AugConfig, TrainConfig
+from fer_live.trainer.data.tensors import load_split
+from fer_live.trainer.methods.mixed_loss import make_loss
+from fer_live.trainer.methods.protocol import Batch, Method, Targets
+from fer_live.trainer.methods.registry import method_class
+from fer_live.trainer.methods.runner import MethodConfig, build_start
+from fer_live.trainer.models.base import FerNet
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def teacher_train_probs(
     Returns:
         probs (N, K) float32 and the train labels (N,) they were computed for.
     """
-    from trainer.methods.runner import predict_mode, probe_card  # the runner's own scoring
+    from fer_live.trainer.methods.runner import predict_mode, probe_card  # the runner's own scoring
 
     run_dirs = [Path(r) for r in run_dirs]
     weights = list(weights) if weights is not None else [1.0] * len(run_dirs)
@@ -210,7 +210,7 @@ def _train_config(card: ModelCard, cfg: MethodConfig, name: str) -> TrainConfig:
 
 
 def export_method_run(run_dir: Path, out: Path, crop_framing: Path | None = None) -> Any:
-    """Export a plain-backbone method run (e.g. ``distill``) to ONNX via ``trainer.export``.
+    """Export a plain-backbone method run (``distill``) to ONNX via ``fer_live.trainer.export``.
 
     Writes ``<run_dir>/fer_train_best.pt`` (a fer-train checkpoint), reloads it with
     ``load_checkpoint`` and calls ``export_onnx`` with the crop framing and the run's Valid/Test
@@ -223,14 +223,15 @@ def export_method_run(run_dir: Path, out: Path, crop_framing: Path | None = None
         ModelError: The method wraps the backbone (ARM, DFT, GUS, ...), so the model is no
             plain FerNet and fer-train's exporter cannot load it.
     """
-    from trainer.evaluate import load_checkpoint
-    from trainer.export import export_onnx, load_crop_framing
+    from fer_live.trainer.evaluate import load_checkpoint
+    from fer_live.trainer.export import export_onnx, load_crop_framing
 
     run_dir = Path(run_dir)
     model, _, cfg, card = load_method_run(run_dir)
     if not isinstance(model, FerNet):
         raise ModelError(f"{cfg.method} wraps the backbone ({type(model).__name__}); "
-                         "only plain-FerNet runs export through trainer.export")  # fmt: skip
+                         "only plain-FerNet runs export through "
+                         "fer_live.trainer.export")  # fmt: skip
     tcfg = _train_config(card, cfg, run_dir.name)
     result_file = run_dir / "result.json"
     metrics = dict(card.metrics)

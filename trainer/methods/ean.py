@@ -13,7 +13,7 @@ normalized by the number of same-label pairs (``adj_form=count`` keeps the paper
 plus a penalty on different-label edges (``neg_weight``, 0 = paper); the GCN forward uses the hard
 graph with a straight-through gradient ``A = A_hard + A_s - sg(A_s)``. The diagonal (always
 connected) is left out of the loss sums. The invariant feature generator is replaced by a
-label-free perturbation-domain adversary (``ifg=pda``, see ``trainer.methods.ean_views``).
+label-free perturbation-domain adversary (``ifg=pda``, see ``fer_live.trainer.methods.ean_views``).
 
 Deviations for CPU scale: MobileNetV2 64 px gray with AdamW + cosine (the runner's protocol)
 instead of ResNet-18 224 px with SGD 0.1; the schedule points (graph from epoch 50 of 80, the
@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.methods.ean_views import DomainAdversary, perturb, stride_stage_index
-from trainer.methods.graph_ops import cosine_matrix, kipf_norm
-from trainer.methods.protocol import Batch, Method, Targets
-from trainer.models.base import FerNet
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.methods.ean_views import DomainAdversary, perturb, stride_stage_index
+from fer_live.trainer.methods.graph_ops import cosine_matrix, kipf_norm
+from fer_live.trainer.methods.protocol import Batch, Method, Targets
+from fer_live.trainer.models.base import FerNet
 
 EAN_MODES = ("isolated", "batch")
 FORMS = ("normalized", "count")

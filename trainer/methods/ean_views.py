@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.errors import ConfigError
-from trainer.models.base import block_output_sides
+from fer_live.errors import ConfigError
+from fer_live.trainer.models.base import block_output_sides
 
 CLEAN, OCCLUSION, ILLUMINATION, POSE = 0, 1, 2, 3
 EYE_BAND = (70 / 224, 115 / 224)

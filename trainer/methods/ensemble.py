@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from realtime.smooth_graph import GusHeadWeights
-from trainer.data.cache import DEFAULT_CACHE_DIR, pack
-from trainer.data.tensors import read_items
-from trainer.methods.merge import correct_predictions, merge_probs, softmax
-from trainer.methods.train_gus_head import infer_batches
+from fer_live.smooth.gus_head import GusHeadWeights
+from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, pack
+from fer_live.trainer.data.tensors import read_items
+from fer_live.trainer.methods.merge import correct_predictions, merge_probs, softmax
+from fer_live.trainer.methods.train_gus_head import infer_batches
 
 
 def member_outputs(

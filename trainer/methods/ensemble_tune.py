@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from realtime.errors import ConfigError
+from fer_live.errors import ConfigError
 
 OBJECTIVES = ("acc", "nll")
 

@@ -1,6 +1,6 @@
 """Graph primitives shared by GUS (torch) and the numpy GUS-T smoother (METHODS.md §0.3, §2).
 
-The numpy twins used at run time live in ``realtime.smooth_graph`` (``realtime`` must not import
+The numpy twins used at run time live in ``fer_live.smooth.gus_head`` (``fer_live`` must not import
 ``trainer`` or torch); ``tests/trainer/test_methods_graph.py`` checks both agree on the same
 hand-checked matrices.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from realtime.errors import ConfigError
+from fer_live.errors import ConfigError
 
 NORMS = ("mlgcn", "kipf")
 

@@ -10,8 +10,9 @@ evaluation uses a fixed t. Three inference modes (spec §0.4):
 * ``batch``: one graph over the whole batch (the official evaluation; results are transductive).
 
 CPU-scale plan: the head is trained on frozen embeddings of the default model (see
-``trainer.methods.train_gus_head``) and exported with ``save_gus_head`` to the ``.gus.npz`` file
-that ``realtime.smooth_graph`` runs in numpy. ``GusNet`` trains backbone and head end to end.
+``fer_live.trainer.methods.train_gus_head``) and exported with ``save_gus_head`` to the ``.gus.npz``
+file that ``fer_live.smooth.gus_head`` runs in numpy. ``GusNet`` trains backbone and head end to
+end.
 """
 
 from __future__ import annotations
@@ -25,16 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.errors import ConfigError
-from realtime.smooth_graph import write_head_file
-from trainer.methods.graph_ops import (
+from fer_live.errors import ConfigError
+from fer_live.smooth.gus_head import write_head_file
+from fer_live.trainer.methods.graph_ops import (
     NORMS,
     group_mask,
     normalize_adjacency,
     threshold_adjacency,
 )
-from trainer.methods.protocol import Method
-from trainer.models.base import FerNet
+from fer_live.trainer.methods.protocol import Method
+from fer_live.trainer.models.base import FerNet
 
 MODES = ("isolated", "window", "batch")
 

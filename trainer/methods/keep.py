@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import ConfigError
+from fer_live.errors import ConfigError
 
 KEPT_DIR = Path("benchmarks/results/methods_runs")
 _TEXT = ("result.json", "method_config.json", "methods_log.jsonl")

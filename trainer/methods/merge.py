@@ -15,7 +15,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from realtime.errors import ConfigError
+from fer_live.errors import ConfigError
 
 WEIGHT_SETS: dict[str, dict[str, float]] = {
     "S1": {"gus": 0.6, "mre": 0.2, "dmue": 0.2},

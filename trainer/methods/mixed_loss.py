@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.errors import ConfigError
+from fer_live.errors import ConfigError
 
 
 def sharpen(logits: torch.Tensor, tau: float, normalize: bool = True) -> torch.Tensor:

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.methods.protocol import Batch, Method, Targets
-from trainer.models.base import FerNet, block_output_sides
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.methods.protocol import Batch, Method, Targets
+from fer_live.trainer.models.base import FerNet, block_output_sides
 
 MIX_MODES = ("channel", "spatial", "element")
 INFER_MODES = ("H", "M", "H+M")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from trainer.methods.protocol import Targets
+    from fer_live.trainer.methods.protocol import Targets
 
 
 def flip_labels(

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.models.base import FerNet
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.models.base import FerNet
 
 
 @dataclass

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import importlib
 
-from realtime.errors import ConfigError
-from trainer.methods.protocol import Method
+from fer_live.errors import ConfigError
+from fer_live.trainer.methods.protocol import Method
 
 METHODS: dict[str, str] = {
-    "baseline": "trainer.methods.protocol:Method",
-    "mre": "trainer.methods.mre:MreMethod",
-    "gus": "trainer.methods.gus:GusMethod",
-    "ean": "trainer.methods.ean:EanMethod",
-    "ulc": "trainer.methods.ulc:UlcMethod",
-    "abaw": "trainer.methods.abaw:AbawMethod",
-    "arm": "trainer.methods.arm:ArmMethod",
-    "scl": "trainer.methods.scl:SclMethod",
-    "distill": "trainer.methods.distill:DistillMethod",
+    "baseline": "fer_live.trainer.methods.protocol:Method",
+    "mre": "fer_live.trainer.methods.mre:MreMethod",
+    "gus": "fer_live.trainer.methods.gus:GusMethod",
+    "ean": "fer_live.trainer.methods.ean:EanMethod",
+    "ulc": "fer_live.trainer.methods.ulc:UlcMethod",
+    "abaw": "fer_live.trainer.methods.abaw:AbawMethod",
+    "arm": "fer_live.trainer.methods.arm:ArmMethod",
+    "scl": "fer_live.trainer.methods.scl:SclMethod",
+    "distill": "fer_live.trainer.methods.distill:DistillMethod",
 }
 
 

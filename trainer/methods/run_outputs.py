@@ -1,6 +1,6 @@
 """Score finished method runs from their saved outputs, and merge or correct them.
 
-A run directory written by ``trainer.methods.runner`` holds ``outputs_{valid,test}.npz``
+A run directory written by ``fer_live.trainer.methods.runner`` holds ``outputs_{valid,test}.npz``
 (``probs_<mode>``, ``embedding``, ``labels``) and ``result.json``; everything here works from
 those files, so tables are rebuilt without re-running any model.
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import ConfigError
-from trainer.data.ferplus import FERPLUS_LABELS
-from trainer.evaluate import compute_metrics
-from trainer.methods.merge import correct_predictions, merge_probs
+from fer_live.errors import ConfigError
+from fer_live.trainer.data.ferplus import FERPLUS_LABELS
+from fer_live.trainer.evaluate import compute_metrics
+from fer_live.trainer.methods.merge import correct_predictions, merge_probs
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def load_outputs(run_dir: Path, split: str = "test", mode: str | None = None) ->
         if key not in data:
             modes = [k.removeprefix("probs_") for k in data if k.startswith("probs_")]
             raise ConfigError(f"{run_dir} has no mode {mode!r}; modes: {modes}")
-        # Kept runs (trainer.methods.keep) may carry no embeddings: an empty (N, 0) array.
+        # Kept runs (fer_live.trainer.methods.keep) may carry no embeddings: an empty (N, 0) array.
         labels = data["labels"]
         emb = data["embedding"] if "embedding" in data else np.zeros((len(labels), 0))
         return RunOutputs(data[key], emb.astype(np.float32), labels)

@@ -2,7 +2,7 @@
 
 A full-scale method run takes hours on two CPU cores, so it must survive an interruption. The
 checkpoint (``runs/<name>/resume.pt``) holds plain data only, so it loads with the same
-restricted unpickler as every other checkpoint (``trainer.checkpoint_io``): the model and
+restricted unpickler as every other checkpoint (``fer_live.trainer.checkpoint_io``): the model and
 optimizer states, the runner's counters and generator, the (possibly relabeled) targets, the
 best epoch so far and the method's own state.
 
@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from realtime.errors import ModelError
-from trainer.checkpoint_io import read_checkpoint
+from fer_live.errors import ModelError
+from fer_live.trainer.checkpoint_io import read_checkpoint
 
 RESUME_FILE = "resume.pt"
 _REBUILT = frozenset({"options", "criterion", "card"})

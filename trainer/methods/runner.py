@@ -24,19 +24,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.config import DEFAULT_PRETRAINED, RunSettings, TrainConfig
-from trainer.data.augment import augment
-from trainer.data.tensors import TensorSplit, load_split
-from trainer.engine import cosine_lr
-from trainer.evaluate import load_checkpoint
-from trainer.methods.mixed_loss import make_loss
-from trainer.methods.noise import flip_labels, relabel_stats
-from trainer.methods.protocol import Batch, Method, Targets
-from trainer.methods.registry import method_class
-from trainer.methods.run_state import load_method_state, load_resume, method_state, save_resume
-from trainer.train import build_model, training_card
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.config import DEFAULT_PRETRAINED, RunSettings, TrainConfig
+from fer_live.trainer.data.augment import augment
+from fer_live.trainer.data.tensors import TensorSplit, load_split
+from fer_live.trainer.engine import cosine_lr
+from fer_live.trainer.evaluate import load_checkpoint
+from fer_live.trainer.methods.mixed_loss import make_loss
+from fer_live.trainer.methods.noise import flip_labels, relabel_stats
+from fer_live.trainer.methods.protocol import Batch, Method, Targets
+from fer_live.trainer.methods.registry import method_class
+from fer_live.trainer.methods.run_state import (
+    load_method_state,
+    load_resume,
+    method_state,
+    save_resume,
+)
+from fer_live.trainer.train import build_model, training_card
 
 logger = logging.getLogger(__name__)
 

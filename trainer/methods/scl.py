@@ -12,7 +12,7 @@ queued keys exceeds that to its own class by more than θ; nothing is persisted.
 Inference drops the key encoder, queue, projection head and CUEM: backbone + ARM + FC.
 Deviations from the paper (shared protocol, see runner.py): AdamW + cosine instead of Adam with
 0.9/epoch decay, MobileNetV2 64 px gray instead of ResNet-18 224 px, and the runner's tensor
-augmentation for both views (the key view is a second draw of ``trainer.data.augment``).
+augmentation for both views (the key view is a second draw of ``fer_live.trainer.data.augment``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.config import AugConfig
-from trainer.data.augment import augment
-from trainer.methods.arm import ARM_MODES, ArmOptions, build_arm_net
-from trainer.methods.protocol import Batch, Method, Targets
-from trainer.models.base import FerNet
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.config import AugConfig
+from fer_live.trainer.data.augment import augment
+from fer_live.trainer.methods.arm import ARM_MODES, ArmOptions, build_arm_net
+from fer_live.trainer.methods.protocol import Batch, Method, Targets
+from fer_live.trainer.models.base import FerNet
 
 
 def projection_head(dim_in: int, hidden: int = 512, dim_out: int = 128) -> nn.Sequential:

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from realtime.card import sha256_file
-from realtime.errors import ConfigError
-from realtime.numeric import softmax
-from trainer.export import read_onnx_card
-from trainer.model_file_eval import split_logits
+from fer_live.detect.models import sha256_file
+from fer_live.errors import ConfigError
+from fer_live.numeric import softmax
+from fer_live.trainer.export import read_onnx_card
+from fer_live.trainer.model_file_eval import split_logits
 
 MODE = "P"  # the product's single forward pass (plus the graph's own flip views, if any)
 

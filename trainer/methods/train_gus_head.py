@@ -4,7 +4,7 @@ The backbone is the shipped model, frozen: its ``embedding`` output (= ``forward
 over FERPlus is computed once through the runtime backend, then the two GUS layers and the
 classifier are trained on random batches with a random threshold per layer (spec §2.1, §2.3:
 still-image data keeps ``random`` batches). The result is written as ``<model stem>.gus.npz`` for
-``realtime.smooth_graph``. Reported modes: isolated, batch-256 ordered (transductive) and the
+``fer_live.smooth.gus_head``. Reported modes: isolated, batch-256 ordered (transductive) and the
 base model's own linear head for comparison.
 """
 
@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from realtime.card import ModelCard, sha256_file
-from realtime.preprocess import to_model_input
-from trainer.data.cache import pack
-from trainer.data.tensors import read_items
-from trainer.methods.gus import GusHead, save_gus_head
-from trainer.methods.mixed_loss import make_loss
+from fer_live.detect.models import sha256_file
+from fer_live.infer.card import ModelCard
+from fer_live.infer.preprocess import to_model_input
+from fer_live.trainer.data.cache import pack
+from fer_live.trainer.data.tensors import read_items
+from fer_live.trainer.methods.gus import GusHead, save_gus_head
+from fer_live.trainer.methods.mixed_loss import make_loss
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class HeadConfig:
 
 def infer_batches(model_path: Path, images: np.ndarray, batch: int = 256) -> tuple[Any, ...]:
     """Run uint8 face crops (N, S, S) through the runtime backend: (logits, embedding, card)."""
-    from realtime.backends import open_backend
+    from fer_live.infer.backends import open_backend
 
     logits, embeddings = [], []
     with open_backend(model_path) as backend:

@@ -6,9 +6,9 @@ top ``phi`` of alpha at least ``theta`` above the rest. Auxiliary branch: per-AU
 the backbone's last map (a per-AU 1x1 conv + BN + ReLU, then GAP: ME-GraphAU's AFG), two GCN layers
 with LeakyReLU(0.2) over a fixed data-driven adjacency ``row_norm(P(AU_p | AU_q))``, a per-AU
 linear classifier and an alpha-weighted BCE against AU pseudo-labels (MediaPipe blendshapes,
-``trainer.methods.au_labels``). Per-class templates of the pre-sigmoid AU logits (an EMA over
-batches of the high-confidence samples) relabel low-confidence samples whose label's template is
-farther than another class's: ``SP_org - SP_j* > margin`` with ``SP = 1 - cos``.
+``fer_live.trainer.methods.au_labels``). Per-class templates of the pre-sigmoid AU logits (an EMA
+over batches of the high-confidence samples) relabel low-confidence samples whose label's template
+is farther than another class's: ``SP_org - SP_j* > margin`` with ``SP = 1 - cos``.
 
 Schedule: ``L = (l1 / 2)(L_wce + L_rr) + l2 L_au`` with the seed's ramps around beta; before beta
 the AU branch reads detached features and nothing is relabeled. beta is a fraction of the run
@@ -39,12 +39,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from realtime.card import ModelCard
-from realtime.errors import ConfigError
-from trainer.methods.au_labels import AU_LIST, au_targets, default_cache_path, load_au_cache
-from trainer.methods.graph_ops import row_norm
-from trainer.methods.protocol import Batch, Method, Targets
-from trainer.models.base import FerNet
+from fer_live.errors import ConfigError
+from fer_live.infer.card import ModelCard
+from fer_live.trainer.methods.au_labels import (
+    AU_LIST,
+    au_targets,
+    default_cache_path,
+    load_au_cache,
+)
+from fer_live.trainer.methods.graph_ops import row_norm
+from fer_live.trainer.methods.protocol import Batch, Method, Targets
+from fer_live.trainer.models.base import FerNet
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 ``fer-train methods gus-head`` trains the head on batches of unrelated still images. GUS-T runs
 it over a track's last W frames instead: near-copies of one face, sometimes after an expression
-change. Here each Train image becomes ``views`` jittered frames (``trainer.data.jitter``, the
-temporal benchmark's jitter) through the frozen model; the head is then fine-tuned on windows
+change. Here each Train image becomes ``views`` jittered frames (``fer_live.trainer.data.jitter``,
+the temporal benchmark's jitter) through the frozen model; the head is then fine-tuned on windows
 of them in ``window`` mode: full and partly filled windows, and windows whose older frames
 come from another image (a change of expression). Every node learns its own frame's label.
 Selection is on Valid windows; the benchmark then reports Test.
@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from rich.progress import Progress
 
-from realtime.card import sha256_file
-from realtime.smooth_graph import GusHeadWeights
-from trainer.data.cache import DEFAULT_CACHE_DIR, pack
-from trainer.data.jitter import jittered
-from trainer.data.tensors import read_items
-from trainer.methods.gus import GusHead, save_gus_head
-from trainer.methods.train_gus_head import infer_batches
+from fer_live.detect.models import sha256_file
+from fer_live.smooth.gus_head import GusHeadWeights
+from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, pack
+from fer_live.trainer.data.jitter import jittered
+from fer_live.trainer.data.tensors import read_items
+from fer_live.trainer.methods.gus import GusHead, save_gus_head
+from fer_live.trainer.methods.train_gus_head import infer_batches
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from realtime.errors import ModelError
+from fer_live.errors import ModelError
 
 
 class FerNet(nn.Module):

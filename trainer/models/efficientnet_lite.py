@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from realtime.errors import ModelError
-from trainer.models.base import FerNet, adapt_stem_weight, load_state_dict_file
+from fer_live.errors import ModelError
+from fer_live.trainer.models.base import FerNet, adapt_stem_weight, load_state_dict_file
 
 logger = logging.getLogger(__name__)
 

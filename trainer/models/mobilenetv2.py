@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchvision.models import mobilenet_v2
 
-from trainer.models.base import FerNet, adapt_stem_weight, load_state_dict_file
+from fer_live.trainer.models.base import FerNet, adapt_stem_weight, load_state_dict_file
 
 logger = logging.getLogger(__name__)
 

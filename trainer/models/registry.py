@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from realtime.errors import ConfigError
-from trainer.models.base import FerNet
-from trainer.models.efficientnet_lite import build_efficientnet_lite0
-from trainer.models.mobilenetv2 import build_mobilenetv2
-from trainer.models.resnet import build_resnet18, build_resnet34, build_resnet50
+from fer_live.errors import ConfigError
+from fer_live.trainer.models.base import FerNet
+from fer_live.trainer.models.efficientnet_lite import build_efficientnet_lite0
+from fer_live.trainer.models.mobilenetv2 import build_mobilenetv2
+from fer_live.trainer.models.resnet import build_resnet18, build_resnet34, build_resnet50
 
 ModelBuilder = Callable[..., FerNet]
 _REGISTRY: dict[str, ModelBuilder] = {}

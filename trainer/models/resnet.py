@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchvision.models import ResNet, resnet18, resnet34, resnet50
 
-from trainer.models.base import FerNet, adapt_stem_weight, load_state_dict_file
+from fer_live.trainer.models.base import FerNet, adapt_stem_weight, load_state_dict_file
 
 logger = logging.getLogger(__name__)
 

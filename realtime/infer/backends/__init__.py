@@ -1,22 +1,22 @@
 """Inference backends and ``open_backend``, which picks one by name, or for ``auto`` by what
-this machine can run (``realtime.backend_select``)."""
+this machine can run (``fer_live.infer.backends.select``)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from realtime import backend_select
-from realtime.backend_table import BACKENDS, gpu_backends
-from realtime.backends import cuda_torch
-from realtime.backends.base import InferenceBackend
-from realtime.backends.cuda_torch import CudaTorchBackend
-from realtime.backends.ort import OnnxBackend
-from realtime.backends.torch_backend import TorchBackend
-from realtime.backends.trt import TensorRTBackend
-from realtime.device import CUDA, Device, parse_device
-from realtime.engine.compile import default_cache_dir
-from realtime.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError
+from fer_live.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError
+from fer_live.infer.backends import cuda_torch
+from fer_live.infer.backends import select as backend_select
+from fer_live.infer.backends.base import InferenceBackend
+from fer_live.infer.backends.cuda_torch import CudaTorchBackend
+from fer_live.infer.backends.ort import OnnxBackend
+from fer_live.infer.backends.table import BACKENDS, gpu_backends
+from fer_live.infer.backends.torch_backend import TorchBackend
+from fer_live.infer.backends.trt import TensorRTBackend
+from fer_live.infer.device import CUDA, Device, parse_device
+from fer_live.infer.engine.compile import default_cache_dir
 
 __all__ = [
     "BACKENDS",
@@ -111,7 +111,7 @@ def open_backend(
 
     Args:
         path: Model file (``.onnx``, TorchScript ``.pt``/``.ts``, engine ``.engine``/``.plan``).
-        backend: ``"auto"`` or a key of ``BACKENDS`` (``realtime.backend_table``).
+        backend: ``"auto"`` or a key of ``BACKENDS`` (``fer_live.infer.backends.table``).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``, or a parsed ``Device``.
         threads: Intra-op threads; None lets the runtime decide.
 

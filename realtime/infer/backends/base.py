@@ -13,9 +13,9 @@ from types import TracebackType
 
 import numpy as np
 
-from realtime.card import ModelCard
-from realtime.errors import ModelError
-from realtime.types import ModelOutput
+from fer_live.errors import ModelError
+from fer_live.infer.card import ModelCard
+from fer_live.types import ModelOutput
 
 
 class InferenceBackend(ABC):

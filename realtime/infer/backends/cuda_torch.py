@@ -19,19 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from realtime.backends.base import InferenceBackend
-from realtime.backends.gpu import (
+from fer_live.errors import ConfigError, ModelError, first_line
+from fer_live.infer.backends.base import InferenceBackend
+from fer_live.infer.backends.torch_backend import read_torchscript_card
+from fer_live.infer.card import ModelCard
+from fer_live.infer.device import Device, parse_device
+from fer_live.infer.gpu import (
     PinnedStaging,
     cuda_device_name,
     import_torch_cuda,
     pad_to_captured,
     plan_chunks,
 )
-from realtime.backends.torch_backend import read_torchscript_card
-from realtime.card import ModelCard
-from realtime.device import Device, parse_device
-from realtime.errors import ConfigError, ModelError, first_line
-from realtime.types import ModelOutput
+from fer_live.types import ModelOutput
 
 __all__ = ["CAPTURE_SIZES", "CudaTorchBackend", "describe", "pad_to_captured", "torchscript_for"]
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from realtime.backends.base import InferenceBackend
-from realtime.card import CARD_KEY, ModelCard, resolve_card
-from realtime.device import Device, parse_device
-from realtime.errors import BackendUnavailable, ModelError, first_line
-from realtime.types import ModelOutput
+from fer_live.errors import BackendUnavailable, ModelError, first_line
+from fer_live.infer.backends.base import InferenceBackend
+from fer_live.infer.card import CARD_KEY, ModelCard, resolve_card
+from fer_live.infer.device import Device, parse_device
+from fer_live.types import ModelOutput
 
 logger = logging.getLogger(__name__)
 

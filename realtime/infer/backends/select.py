@@ -1,9 +1,9 @@
 """Which backend ``--backend auto`` runs: a pure decision over what this machine can do.
 
 The probing (can TensorRT build and run an engine here? does torch see a GPU?) lives in
-``realtime.backends``; this module only decides, so the rules are testable on any machine.
+``fer_live.infer.backends``; this module only decides, so the rules are testable on any machine.
 
-Rules for ``auto``, as the suffixes and ranks in ``realtime.backend_table`` give them (the
+Rules for ``auto``, as the suffixes and ranks in ``fer_live.infer.backends.table`` give them (the
 backends that read the file in rising rank; the last is the fallback):
 
 * ``.engine``/``.plan`` files only run on TensorRT.
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from realtime import backend_table
-from realtime.device import CPU, CUDA, Device
-from realtime.errors import ConfigError, ModelError
+from fer_live.errors import ConfigError, ModelError
+from fer_live.infer.backends import table as backend_table
+from fer_live.infer.device import CPU, CUDA, Device
 
 
 def candidate_backends(

@@ -4,7 +4,7 @@ Adding a backend is one ``BackendEntry`` in ``BACKENDS`` plus its class. The nam
 ``--backend``, the suffixes ``auto`` understands, the ``auto`` preference per suffix, which
 backends need a GPU and the ``fer-live info`` rows all come from here. Classes, descriptions
 and probes are named by import path (``"module:attribute"``) and imported only when used, so
-``realtime.config`` can validate ``--backend`` without loading onnxruntime, torch or TensorRT.
+``fer_live.config`` can validate ``--backend`` without loading onnxruntime, torch or TensorRT.
 This module imports nothing of ours.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # typing only: the backends import numpy and the card machinery
-    from realtime.backends.base import InferenceBackend
-    from realtime.device import Device
+    from fer_live.infer.backends.base import InferenceBackend
+    from fer_live.infer.device import Device
 
 AUTO = "auto"
 
@@ -77,37 +77,37 @@ def _resolve(target: Any) -> Any:
 BACKENDS: dict[str, BackendEntry] = {
     "onnx": BackendEntry(
         "onnx",
-        "realtime.backends.ort:OnnxBackend",
+        "fer_live.infer.backends.ort:OnnxBackend",
         (".onnx",),
         rank=2,
         needs_gpu=False,
-        describe="realtime.backends.ort:describe",
+        describe="fer_live.infer.backends.ort:describe",
     ),
     "torch": BackendEntry(
         "torch",
-        "realtime.backends.torch_backend:TorchBackend",
+        "fer_live.infer.backends.torch_backend:TorchBackend",
         (".pt", ".ts"),
         rank=2,
         needs_gpu=False,
-        describe="realtime.backends.torch_backend:describe",
+        describe="fer_live.infer.backends.torch_backend:describe",
     ),
     "tensorrt": BackendEntry(
         "tensorrt",
-        "realtime.backends.trt:TensorRTBackend",
+        "fer_live.infer.backends.trt:TensorRTBackend",
         (".engine", ".plan", ".onnx"),  # an .onnx model is compiled through the engine cache
         rank=0,
         needs_gpu=True,
-        describe="realtime.backends.trt:describe",
-        probe="realtime.backends.trt:can_run",
+        describe="fer_live.infer.backends.trt:describe",
+        probe="fer_live.infer.backends.trt:can_run",
     ),
     "cuda": BackendEntry(
         "cuda",
-        "realtime.backends.cuda_torch:CudaTorchBackend",
+        "fer_live.infer.backends.cuda_torch:CudaTorchBackend",
         (".pt", ".ts", ".onnx"),  # for an .onnx model it runs the TorchScript .pt beside it
         rank=1,
         needs_gpu=True,
-        describe="realtime.backends.cuda_torch:describe",
-        probe="realtime.backends.cuda_torch:can_run",
+        describe="fer_live.infer.backends.cuda_torch:describe",
+        probe="fer_live.infer.backends.cuda_torch:can_run",
     ),
 }
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from realtime.backends.base import InferenceBackend
-from realtime.card import ModelCard, resolve_card
-from realtime.device import Device, parse_device
-from realtime.errors import BackendUnavailable, ModelError, first_line
-from realtime.json_checks import short
-from realtime.types import ModelOutput
+from fer_live.errors import BackendUnavailable, ModelError, first_line
+from fer_live.infer.backends.base import InferenceBackend
+from fer_live.infer.card import ModelCard, resolve_card
+from fer_live.infer.device import Device, parse_device
+from fer_live.infer.json_checks import short
+from fer_live.types import ModelOutput
 
 CARD_FILE = "card.json"
 _MAX_CARD_BYTES = 1 << 20

@@ -1,7 +1,7 @@
-"""TensorRT backend: full TensorRT or TensorRT-RTX (``realtime.engine.trt_lib`` loads either).
+"""TensorRT backend: full TensorRT or TensorRT-RTX (``fer_live.infer.engine.trt_lib`` loads either).
 
 The backend runs a fer-live engine file (``.engine``/``.plan``), or compiles an ``.onnx`` model
-through the engine cache first (``realtime.engine.compile``). Device buffers are
+through the engine cache first (``fer_live.infer.engine.compile``). Device buffers are
 torch CUDA tensors; a call is one pinned-memory upload, ``execute_async_v3`` on the backend's
 stream and one download.
 """
@@ -14,15 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.backends.base import InferenceBackend
-from realtime.backends.gpu import PinnedStaging, cuda_device_name, import_torch_cuda, plan_chunks
-from realtime.device import Device, parse_device
-from realtime.engine.build import tiny_relu_plan
-from realtime.engine.compile import compile_engine
-from realtime.engine.engine_file import read_engine
-from realtime.engine.trt_lib import deserialize, import_tensorrt
-from realtime.errors import BackendUnavailable, ModelError, first_line
-from realtime.types import ModelOutput
+from fer_live.errors import BackendUnavailable, ModelError, first_line
+from fer_live.infer.backends.base import InferenceBackend
+from fer_live.infer.device import Device, parse_device
+from fer_live.infer.engine.build import tiny_relu_plan
+from fer_live.infer.engine.compile import compile_engine
+from fer_live.infer.engine.file import read_engine
+from fer_live.infer.engine.trt_lib import deserialize, import_tensorrt
+from fer_live.infer.gpu import (
+    PinnedStaging,
+    cuda_device_name,
+    import_torch_cuda,
+    plan_chunks,
+)
+from fer_live.types import ModelOutput
 
 logger = logging.getLogger(__name__)
 

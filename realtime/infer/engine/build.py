@@ -1,8 +1,8 @@
 """TensorRT engine building: parse ONNX, configure, build, serialize, inspect.
 
-Works with full TensorRT and TensorRT-RTX (see ``realtime.engine.trt_lib.import_tensorrt``).
+Works with full TensorRT and TensorRT-RTX (see ``fer_live.infer.engine.trt_lib.import_tensorrt``).
 Precision follows strong typing (TensorRT 11, TensorRT-RTX): fp16 engines are built from an fp16
-ONNX graph (``realtime.engine.onnx_fp16``). INT8 uses the implicit-quantization calibrator,
+ONNX graph (``fer_live.infer.engine.onnx_fp16``). INT8 uses the implicit-quantization calibrator,
 which only TensorRT 10 and older have; newer libraries need an explicitly quantized (Q/DQ) ONNX
 model. TensorRT-RTX can build for a compute capability other than the current GPU's (even
 without a GPU), which is how engines are built ahead of time and how the CPU tests exercise the
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from realtime.engine.trt_lib import TrtLib, deserialize, make_logger
-from realtime.errors import BackendUnavailable, ConfigError, ModelError, first_line
+from fer_live.errors import BackendUnavailable, ConfigError, ModelError, first_line
+from fer_live.infer.engine.trt_lib import TrtLib, deserialize, make_logger
 
 WORKSPACE_BYTES = 1 << 30
 

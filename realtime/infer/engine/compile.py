@@ -4,7 +4,7 @@ An engine only runs on the GPU generation and TensorRT version it was built for,
 key is the model file's sha256, the target compute capability, the TensorRT library and
 version, the precision and the batch profile (``cache_key``). The cache folder is
 ``$FER_LIVE_CACHE`` or ``~/.cache/fer-live/engines``; each engine is a fer-live engine file
-(``realtime.engine.engine_file``: card + build facts + plan) with a ``<stem>.json`` sidecar card.
+(``fer_live.infer.engine.file``: card + build facts + plan) with a ``<stem>.json`` sidecar card.
 
 Example:
     >>> result = compile_engine(Path("weights/fer_default.onnx"))  # doctest: +SKIP
@@ -25,8 +25,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from realtime.card import CARD_KEY, ModelCard, resolve_card, sha256_file
-from realtime.engine.build import (
+from fer_live.detect.models import sha256_file
+from fer_live.errors import BackendUnavailable, ConfigError, ModelError
+from fer_live.infer.card import CARD_KEY, ModelCard, resolve_card
+from fer_live.infer.engine.build import (
     BuildSpec,
     build_plan,
     inspect_plan,
@@ -34,11 +36,10 @@ from realtime.engine.build import (
     precision_counts,
     supports_int8,
 )
-from realtime.engine.engine_file import read_engine, write_engine
-from realtime.engine.onnx_fp16 import import_onnx, to_fp16
-from realtime.engine.trt_lib import TrtLib, import_tensorrt
-from realtime.errors import BackendUnavailable, ConfigError, ModelError
-from realtime.preprocess import to_model_input
+from fer_live.infer.engine.file import read_engine, write_engine
+from fer_live.infer.engine.onnx_fp16 import import_onnx, to_fp16
+from fer_live.infer.engine.trt_lib import TrtLib, import_tensorrt
+from fer_live.infer.preprocess import to_model_input
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +298,7 @@ def calibration_batches(
 def _calibrator(lib: TrtLib, card: ModelCard, images: Sequence[Path], batch: int) -> Any:
     # Lazy: only int8 calibration needs torch, and the backends package (which runs compiled
     # engines) is a layer above this one.
-    from realtime.backends.gpu import import_torch_cuda
+    from fer_live.infer.gpu import import_torch_cuda
 
     if not supports_int8(lib):
         raise ConfigError(

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from realtime.card import ModelCard, read_sidecar, write_sidecar
-from realtime.errors import ModelError
-from realtime.json_checks import exceeds_depth, short
+from fer_live.errors import ModelError
+from fer_live.infer.card import ModelCard, read_sidecar, write_sidecar
+from fer_live.infer.json_checks import exceeds_depth, short
 
 MAGIC = b"FERLVENG"
 HEADER_VERSION = 1

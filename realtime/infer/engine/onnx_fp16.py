@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import BackendUnavailable, ModelError
+from fer_live.errors import BackendUnavailable, ModelError
 
 # Operators whose float inputs may all be float16 (no float32-only scale/ROI inputs).
 FP16_SAFE_OPS = frozenset(

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from realtime.errors import BackendUnavailable, first_line
+from fer_live.errors import BackendUnavailable, first_line
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from realtime.device import Device, parse_device
-from realtime.errors import BackendUnavailable
+from fer_live.errors import BackendUnavailable
+from fer_live.infer.device import Device, parse_device
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def import_torch_cuda(device: str | Device) -> Any:
     """Import torch and check that ``device`` (``cuda`` or ``cuda:N``) is usable.
 
     Raises:
-        ConfigError: ``device`` is malformed (see ``realtime.device.parse_device``).
+        ConfigError: ``device`` is malformed (see ``fer_live.infer.device.parse_device``).
         BackendUnavailable: torch is missing, has no CUDA, or the device index does not exist.
     """
     target = parse_device(device)

@@ -1,0 +1,7 @@
+"""Detect: where the faces are in each frame.
+
+Modules: ``mediapipe`` (``MediapipeDetector``, BlazeFace), ``plan`` (tiles and search cadence per
+frame size, ``open_detector``), ``models`` (the shipped weights folder, file checksums, the
+detector's model files), ``native_log`` (muting native libraries' stderr).
+Imports capture and the shared modules only.
+"""
