@@ -60,6 +60,7 @@ class VideoFileSink(Sink):
             ``mpeg4`` (VP8 for ``.webm``) when it is unavailable.
         timed: Stamp frames with their capture time (ms) instead of a constant rate, so a
             live source that drops frames still plays back in real time.
+        hud: Draw the FPS and latency figures into this output too.
     """
 
     needs_image = True
@@ -71,6 +72,7 @@ class VideoFileSink(Sink):
         queue_size: int = 8,
         codec: str | None = None,
         timed: bool = False,
+        hud: bool = False,
     ) -> None:
         self.path = Path(path)
         self._staged = StagedFile(self.path)
@@ -79,6 +81,7 @@ class VideoFileSink(Sink):
         self.codec, self._fallback = _CODECS.get(suffix, _CODECS[""])
         self.codec = codec or self.codec
         self.timed = timed
+        self.hud = hud
         self.frames_written = 0
         self._queue: queue.Queue[tuple[np.ndarray, float | None] | None] = queue.Queue(queue_size)
         self._error: BaseException | None = None
@@ -168,12 +171,18 @@ _CODECS = {"": ("libx264", "mpeg4"), ".webm": ("libvpx-vp9", "libvpx")}
 
 
 class ImageFileSink(Sink):
-    """One annotated image (``-o annotated.jpg`` when the source is one still image)."""
+    """One annotated image (``-o annotated.jpg`` when the source is one still image).
+
+    Args:
+        path: The image file.
+        hud: Draw the FPS and latency figures into it too.
+    """
 
     needs_image = True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hud: bool = False) -> None:
         self.path = Path(path)
+        self.hud = hud
         self._staged = StagedFile(self.path)
         _open_text(self._staged.temp).close()  # fail now: folder missing or not writable
         self._written = False
@@ -198,12 +207,18 @@ class ImageFileSink(Sink):
 
 
 class ImageDirSink(Sink):
-    """Annotated images into a folder, one file per frame (for image sources)."""
+    """Annotated images into a folder, one file per frame (for image sources).
+
+    Args:
+        folder: Created if missing.
+        hud: Draw the FPS and latency figures into the images too.
+    """
 
     needs_image = True
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, hud: bool = False) -> None:
         self.folder = Path(folder)
+        self.hud = hud
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -219,7 +234,8 @@ class ImageDirSink(Sink):
 
 
 class WindowSink(Sink):
-    """An OpenCV window; ``q``, Esc or the window's close button set ``stop_requested``.
+    """An OpenCV window, with the FPS and latency figures; ``q``, Esc or the window's close
+    button set ``stop_requested``.
 
     Args:
         title: Window title.
@@ -231,6 +247,7 @@ class WindowSink(Sink):
     """
 
     needs_image = True
+    hud = True
 
     def __init__(
         self,
@@ -311,11 +328,11 @@ def _drain(q: queue.Queue[tuple[np.ndarray, float | None] | None]) -> None:
         pass
 
 
-def _annotated_output(path: Path, fps: float | None, live: bool) -> Sink:
+def _annotated_output(path: Path, fps: float | None, live: bool, hud: bool) -> Sink:
     kind = output_kind(path)
     if kind == "video":
-        return VideoFileSink(path, fps or 30.0, timed=live)
-    return ImageFileSink(path) if kind == "image" else ImageDirSink(path)
+        return VideoFileSink(path, fps or 30.0, timed=live, hud=hud)
+    return ImageFileSink(path, hud) if kind == "image" else ImageDirSink(path, hud)
 
 
 def open_sinks(
@@ -356,7 +373,7 @@ def open_sinks(
     sinks: list[Sink] = []
     try:
         if output.video is not None:
-            sinks.append(_annotated_output(output.video, fps, live))
+            sinks.append(_annotated_output(output.video, fps, live, output.hud))
         if output.jsonl is not None:
             sinks.append(JsonlSink(output.jsonl, labels))
         if output.csv is not None:
