@@ -93,7 +93,12 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
         stages = stack.enter_context(open_stages(config))
         card = stages.backend.card
         sinks = open_sinks(
-            config.output, card.labels, source.fps or 30.0, window=False, inputs=source.input_files
+            config.output,
+            card.labels,
+            source.fps or 30.0,
+            window=False,
+            inputs=source.input_files,
+            audio=source.audio_file,
         )
         sinks = [stack.enter_context(s) for s in sinks]
         cpu_start = time.process_time()

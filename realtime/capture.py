@@ -77,6 +77,10 @@ class VideoFileSource(FrameSource):
     def input_files(self) -> tuple[Path, ...]:
         return (self.path,)
 
+    @property
+    def audio_file(self) -> Path | None:
+        return self.path
+
     def open(self) -> None:
         import av
 

@@ -78,6 +78,14 @@ OutputOpt = Annotated[
 ]
 JsonlOpt = Annotated[Path | None, typer.Option("--jsonl", help="Per-face records (JSON Lines).")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Per-face records (CSV).")]
+HudOpt = Annotated[
+    bool,
+    typer.Option(
+        "--hud/--no-hud",
+        help="Draw the FPS and latency figures into the -o output too (default: only in the "
+        "window; they vary with the machine, so the file would differ from run to run).",
+    ),
+]
 HeadlessOpt = Annotated[
     bool, typer.Option("--headless", help="No window (default when there is no display).")
 ]
@@ -146,11 +154,12 @@ VersionOpt = Annotated[
 
 @dataclass(frozen=True)
 class OutputFlags:
-    """Where ``run`` and ``bench`` write results: ``-o/--output``, ``--jsonl``, ``--csv``."""
+    """Where ``run`` and ``bench`` write results: ``-o``, ``--jsonl``, ``--csv``, ``--hud``."""
 
     output: OutputOpt = None
     jsonl: JsonlOpt = None
     csv: CsvOpt = None
+    hud: HudOpt = False
 
 
 @dataclass(frozen=True)
@@ -204,7 +213,7 @@ def live_config(
         backend=cfg.BackendConfig(stages.model, stages.backend, stages.device, stages.threads),
         batch=cfg.BatchConfig(stages.batch_frames),
         smooth=cfg.SmoothConfig(stages.smooth),
-        output=cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless),
+        output=cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless, outputs.hud),
     )
 
 

@@ -185,7 +185,7 @@ class SmoothConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """Where results go: ``-o/--output``, ``--jsonl``, ``--csv``, ``--headless``.
+    """Where results go: ``-o/--output``, ``--jsonl``, ``--csv``, ``--headless``, ``--hud``.
 
     Attributes:
         video: Annotated video (a video suffix), one annotated image (an image suffix, for a
@@ -193,12 +193,14 @@ class OutputConfig:
         jsonl: Per-face per-frame records as JSON Lines.
         csv: The same records as CSV.
         headless: No window. None means "headless when there is no display".
+        hud: Draw the FPS and latency figures into ``video`` too (a window always shows them).
     """
 
     video: Path | None = None
     jsonl: Path | None = None
     csv: Path | None = None
     headless: bool | None = None
+    hud: bool = False
 
     def __post_init__(self) -> None:
         if self.video is not None:

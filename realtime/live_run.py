@@ -80,6 +80,7 @@ def run_live(config: LiveConfig) -> int:
             live=source.live,
             inputs=source.input_files,
             still=source.still,
+            audio=source.audio_file,
         )
         sinks = [stack.enter_context(s) for s in opened]
         if all(isinstance(s, NullSink) for s in sinks):

@@ -10,10 +10,15 @@ from realtime.types import FrameResult
 
 
 class Sink:
-    """Base sink: context manager; ``stop_requested`` becomes True when the user asks to quit."""
+    """Base sink: context manager; ``stop_requested`` becomes True when the user asks to quit.
+
+    ``hud``: the image this sink gets carries the FPS and latency figures (a window shows them;
+    files leave them out unless asked, as they vary with the machine and its load).
+    """
 
     needs_image = False
     stop_requested = False
+    hud = False
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
         """Consume one processed frame (and its overlay when ``needs_image``)."""

@@ -60,6 +60,10 @@ class VideoFileSink(Sink):
             ``mpeg4`` (VP8 for ``.webm``) when it is unavailable.
         timed: Stamp frames with their capture time (ms) instead of a constant rate, so a
             live source that drops frames still plays back in real time.
+        audio: The video file the frames come from: its sound goes into the output
+            (``realtime.audio_mux``), and the frames keep its times (except in AVI, which
+            stores one constant rate), so the sound stays in sync on variable-rate phone clips.
+        hud: Draw the FPS and latency figures into this output too.
     """
 
     needs_image = True
@@ -71,6 +75,8 @@ class VideoFileSink(Sink):
         queue_size: int = 8,
         codec: str | None = None,
         timed: bool = False,
+        audio: Path | None = None,
+        hud: bool = False,
     ) -> None:
         self.path = Path(path)
         self._staged = StagedFile(self.path)
@@ -78,8 +84,11 @@ class VideoFileSink(Sink):
         suffix = self.path.suffix.lower()
         self.codec, self._fallback = _CODECS.get(suffix, _CODECS[""])
         self.codec = codec or self.codec
-        self.timed = timed
+        self.audio = audio
+        self.timed = timed or (audio is not None and suffix != ".avi")
+        self.hud = hud
         self.frames_written = 0
+        self._last_t_s: float | None = None
         self._queue: queue.Queue[tuple[np.ndarray, float | None] | None] = queue.Queue(queue_size)
         self._error: BaseException | None = None
         _open_text(self._staged.temp).close()  # fail now, not on the encoder thread
@@ -94,6 +103,7 @@ class VideoFileSink(Sink):
         self._raise_encoder_error()
         if self._thread is None:
             return
+        self._last_t_s = result.frame.t_s
         self._queue.put((image, result.frame.t_s))
 
     def close(self) -> None:
@@ -104,8 +114,20 @@ class VideoFileSink(Sink):
             if self.frames_written == 0 or self._error is not None:
                 self._staged.discard()  # no frame, or a broken container: leave no file
             else:
+                self._add_audio()
                 self._staged.commit()
         self._raise_encoder_error()
+
+    def _add_audio(self) -> None:
+        """The source's sound, up to the end of the last written frame (none on failure)."""
+        if self.audio is None:
+            return
+        from realtime.audio_mux import add_source_audio
+
+        frame_s = 1.0 / self.fps
+        last_s = self._last_t_s
+        end_s = (self.frames_written - 1) * frame_s if last_s is None else last_s
+        add_source_audio(self.audio, self._staged.temp, end_s + frame_s)
 
     def _raise_encoder_error(self) -> None:
         if self._error is not None:
@@ -168,12 +190,18 @@ _CODECS = {"": ("libx264", "mpeg4"), ".webm": ("libvpx-vp9", "libvpx")}
 
 
 class ImageFileSink(Sink):
-    """One annotated image (``-o annotated.jpg`` when the source is one still image)."""
+    """One annotated image (``-o annotated.jpg`` when the source is one still image).
+
+    Args:
+        path: The image file.
+        hud: Draw the FPS and latency figures into it too.
+    """
 
     needs_image = True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hud: bool = False) -> None:
         self.path = Path(path)
+        self.hud = hud
         self._staged = StagedFile(self.path)
         _open_text(self._staged.temp).close()  # fail now: folder missing or not writable
         self._written = False
@@ -198,12 +226,18 @@ class ImageFileSink(Sink):
 
 
 class ImageDirSink(Sink):
-    """Annotated images into a folder, one file per frame (for image sources)."""
+    """Annotated images into a folder, one file per frame (for image sources).
+
+    Args:
+        folder: Created if missing.
+        hud: Draw the FPS and latency figures into the images too.
+    """
 
     needs_image = True
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, hud: bool = False) -> None:
         self.folder = Path(folder)
+        self.hud = hud
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -219,7 +253,8 @@ class ImageDirSink(Sink):
 
 
 class WindowSink(Sink):
-    """An OpenCV window; ``q``, Esc or the window's close button set ``stop_requested``.
+    """An OpenCV window, with the FPS and latency figures; ``q``, Esc or the window's close
+    button set ``stop_requested``.
 
     Args:
         title: Window title.
@@ -231,6 +266,7 @@ class WindowSink(Sink):
     """
 
     needs_image = True
+    hud = True
 
     def __init__(
         self,
@@ -311,11 +347,13 @@ def _drain(q: queue.Queue[tuple[np.ndarray, float | None] | None]) -> None:
         pass
 
 
-def _annotated_output(path: Path, fps: float | None, live: bool) -> Sink:
+def _annotated_output(
+    path: Path, fps: float | None, live: bool, audio: Path | None, hud: bool
+) -> Sink:
     kind = output_kind(path)
     if kind == "video":
-        return VideoFileSink(path, fps or 30.0, timed=live)
-    return ImageFileSink(path) if kind == "image" else ImageDirSink(path)
+        return VideoFileSink(path, fps or 30.0, timed=live, audio=audio, hud=hud)
+    return ImageFileSink(path, hud) if kind == "image" else ImageDirSink(path, hud)
 
 
 def open_sinks(
@@ -326,6 +364,7 @@ def open_sinks(
     live: bool = False,
     inputs: Sequence[Path] = (),
     still: bool = False,
+    audio: Path | None = None,
 ) -> list[Sink]:
     """The sinks an output config asks for (a NullSink when it asks for none).
 
@@ -338,6 +377,7 @@ def open_sinks(
         inputs: Local files the source reads; no output may be one of them.
         still: The source is still images: a window holds each until a key is pressed, and
             ``-o x.jpg`` is allowed when there is exactly one.
+        audio: The video file the frames come from, whose sound an output video gets.
 
     Returns:
         Sinks in write order; enter each as a context manager.
@@ -356,7 +396,7 @@ def open_sinks(
     sinks: list[Sink] = []
     try:
         if output.video is not None:
-            sinks.append(_annotated_output(output.video, fps, live))
+            sinks.append(_annotated_output(output.video, fps, live, audio, output.hud))
         if output.jsonl is not None:
             sinks.append(JsonlSink(output.jsonl, labels))
         if output.csv is not None:
