@@ -338,8 +338,11 @@ def _single_threaded_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _error(message: str) -> None:
-    sys.stderr.write("error: " + " ".join(str(message).split()) + "\n")
+def _error(message: str | BaseException) -> None:
+    """One ``error:`` line; an exception's notes (where partial outputs went) join it."""
+    notes = getattr(message, "__notes__", None) or []
+    text = "; ".join([str(message), *notes])
+    sys.stderr.write("error: " + " ".join(text.split()) + "\n")
     sys.stderr.flush()
 
 
@@ -368,10 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(exc.format_message())
         return exc.exit_code
     except ConfigError as exc:
-        _error(str(exc))
+        _error(exc)
         return 2
     except FerLiveError as exc:
-        _error(str(exc))
+        _error(exc)
         return 1
     except KeyboardInterrupt as exc:
         return _interrupted(exc)

