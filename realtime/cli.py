@@ -31,7 +31,7 @@ from realtime.cli_flags import with_flag_groups
 from realtime.compile_cli import compile_command
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError, FerLiveError
-from realtime.log_setup import setup_logging
+from realtime.log_setup import reopen_closed_std_streams, setup_logging
 from realtime.report_cli import report_command
 from realtime.signals import (
     describe,
@@ -352,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: Arguments without the program name; None reads ``sys.argv``.
     """
+    reopen_closed_std_streams()  # before any output file could take descriptor 1 or 2
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         _quiet_native_logs()
