@@ -27,6 +27,7 @@ from realtime.errors import ConfigError
 from realtime.pipeline import STAGES, open_stages, process, resolve_model_path
 from realtime.redact import mask_url
 from realtime.render import OverlayRenderer
+from realtime.sink_base import committed_together
 from realtime.sinks import open_sinks
 from realtime.types import FrameResult
 
@@ -92,7 +93,7 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
         config = config.for_source(source.live, source.still)
         stages = stack.enter_context(open_stages(config))
         card = stages.backend.card
-        sinks = open_sinks(
+        opened = open_sinks(
             config.output,
             card.labels,
             source.fps or 30.0,
@@ -100,7 +101,7 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
             inputs=source.input_files,
             audio=source.audio_file,
         )
-        sinks = [stack.enter_context(s) for s in sinks]
+        sinks = stack.enter_context(committed_together(opened))
         cpu_start = time.process_time()
         summary = process(source, stages, sinks, OverlayRenderer(card.labels), collect)
         cpu_s = time.process_time() - cpu_start

@@ -31,7 +31,7 @@ from realtime.cli_flags import with_flag_groups
 from realtime.compile_cli import compile_command
 from realtime.config import LiveConfig
 from realtime.errors import ConfigError, FerLiveError
-from realtime.log_setup import setup_logging
+from realtime.log_setup import reopen_closed_std_streams, setup_logging
 from realtime.report_cli import report_command
 from realtime.signals import (
     describe,
@@ -347,8 +347,11 @@ def _single_threaded_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _error(message: str) -> None:
-    sys.stderr.write("error: " + " ".join(str(message).split()) + "\n")
+def _error(message: str | BaseException) -> None:
+    """One ``error:`` line; an exception's notes (where partial outputs went) join it."""
+    notes = getattr(message, "__notes__", None) or []
+    text = "; ".join([str(message), *notes])
+    sys.stderr.write("error: " + " ".join(text.split()) + "\n")
     sys.stderr.flush()
 
 
@@ -358,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: Arguments without the program name; None reads ``sys.argv``.
     """
+    reopen_closed_std_streams()  # before any output file could take descriptor 1 or 2
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         _quiet_native_logs()
@@ -377,10 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(exc.format_message())
         return exc.exit_code
     except ConfigError as exc:
-        _error(str(exc))
+        _error(exc)
         return 2
     except FerLiveError as exc:
-        _error(str(exc))
+        _error(exc)
         return 1
     except KeyboardInterrupt as exc:
         return _interrupted(exc)

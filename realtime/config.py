@@ -25,19 +25,25 @@ logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm")
 # ``-o`` with one of these writes one annotated image (the source must be one still image).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Longest file name (bytes) on Linux and macOS file systems (ext4, XFS, btrfs, APFS): NAME_MAX.
+NAME_MAX = 255
 
 
 def output_kind(path: Path) -> str:
     """What ``-o PATH`` writes: ``video``, ``image`` (one still) or ``folder`` (of images).
 
     An existing folder or a name without a suffix is a folder; anything else is refused, so a
-    typo such as ``out.mp`` never silently becomes a folder of JPEGs.
+    typo such as ``out.mp``, ``.mp4`` or ``out.`` never silently becomes a folder of JPEGs.
 
     Raises:
-        ConfigError: The suffix is neither a video nor an image one (the message lists both).
+        ConfigError: The suffix is neither a video nor an image one (the message lists both), or
+            the name is a typo.
     """
     suffix = path.suffix.lower()
-    if path.is_dir() or not suffix:
+    if path.is_dir():
+        return "folder"
+    _check_not_a_typo(path)
+    if not suffix:
         return "folder"
     if suffix in VIDEO_SUFFIXES:
         return "video"
@@ -48,6 +54,36 @@ def output_kind(path: Path) -> str:
         f"({', '.join(VIDEO_SUFFIXES)}), an image ({', '.join(IMAGE_SUFFIXES)}) for a single "
         "image source, or a folder (an existing one, or a name without a suffix)"
     )
+
+
+def _check_not_a_typo(path: Path) -> None:
+    """``-o .mp4`` or ``-o out.`` (Path sees no suffix in either) is a typo, not a hidden folder.
+
+    Raises:
+        ConfigError: The name is only a suffix, or ends with a dot.
+    """
+    if path.name.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
+        raise ConfigError(
+            f"--output '{path}' is a suffix without a name: put a name before it (out{path.name})"
+        )
+    if path.name.endswith("."):
+        raise ConfigError(
+            f"--output '{path}' ends with a dot: add a suffix (.mp4) for a video, "
+            "or drop the dot for a folder of images"
+        )
+
+
+def check_name_length(flag: str, path: Path) -> None:
+    """Refuse a file name the file system cannot hold, before any work.
+
+    Raises:
+        ConfigError: The last part of ``path`` is longer than ``NAME_MAX`` bytes.
+    """
+    size = len(os.fsencode(path.name))
+    if size > NAME_MAX:
+        raise ConfigError(
+            f"{flag} '{path}': file name too long ({size} bytes; the limit is {NAME_MAX})"
+        )
 
 
 def _at_least(flag: str, value: float | None, low: float) -> None:
@@ -203,6 +239,9 @@ class OutputConfig:
     hud: bool = False
 
     def __post_init__(self) -> None:
+        for flag, name in (("--output", self.video), ("--jsonl", self.jsonl), ("--csv", self.csv)):
+            if name is not None:
+                check_name_length(flag, name)
         if self.video is not None:
             output_kind(self.video)
         paths = [p for p in (self.video, self.jsonl, self.csv) if p is not None]

@@ -27,3 +27,15 @@ def first_line(exc: BaseException | str) -> str:
     """The first line of an exception's (or a native log's) message; natives append traces."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """Attach ``note`` to ``exc`` (``BaseException.add_note`` from Python 3.11, also on 3.10).
+
+    The CLI joins the notes to the error line; 3.11's tracebacks print them too.
+    """
+    adder = getattr(exc, "add_note", None)
+    if adder is not None:
+        adder(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]

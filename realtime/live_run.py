@@ -57,6 +57,7 @@ def run_live(config: LiveConfig) -> int:
     from realtime.capture import open_source
     from realtime.pipeline import RateMeter, open_stages, process
     from realtime.render import OverlayRenderer
+    from realtime.sink_base import committed_together
     from realtime.sinks import NullSink, open_sinks
 
     cap = config.capture
@@ -82,7 +83,8 @@ def run_live(config: LiveConfig) -> int:
             still=source.still,
             audio=source.audio_file,
         )
-        sinks = [stack.enter_context(s) for s in opened]
+        # a failed run keeps its outputs under partial names; only a whole run replaces files
+        sinks = stack.enter_context(committed_together(opened))
         if all(isinstance(s, NullSink) for s in sinks):
             logger.warning(
                 "no window (no display or --headless) and no -o/--jsonl/--csv: results are not kept"

@@ -4,7 +4,8 @@ Every sink is a context manager with ``write(result, image)``; ``image`` is the 
 (None when no sink needs one, see ``needs_image``). Record sinks flush after every frame and the
 video sink finalizes its container in ``close()``, so a Ctrl-C or a kill loses at most the
 frame being written. Files are written under a temporary name and renamed into place on
-``close()`` (``realtime.output_files``), so an output path never holds a half-written file.
+``close()`` (``realtime.output_files``), so an output path never holds a half-written file; a
+run that fails keeps them under partial names instead (``sink_base.committed_together``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import numpy as np
 
 from realtime.config import OutputConfig, output_kind
 from realtime.errors import ConfigError, FerLiveError
-from realtime.output_files import StagedFile, check_outputs
-from realtime.records import CsvSink, JsonlSink, face_records
+from realtime.output_files import StagedFile, check_outputs, describe_os_error, remove_stale_parts
+from realtime.records import CsvSink, JsonlSink, face_records, is_special_file
 from realtime.sink_base import NullSink, Sink
 from realtime.types import FrameResult
 
@@ -91,7 +92,8 @@ class VideoFileSink(Sink):
         self._last_t_s: float | None = None
         self._queue: queue.Queue[tuple[np.ndarray, float | None] | None] = queue.Queue(queue_size)
         self._error: BaseException | None = None
-        _open_text(self._staged.temp).close()  # fail now, not on the encoder thread
+        self._broken = False  # the encoder failed: the container is not worth keeping
+        _open_text(self._staged.temp, self.path).close()  # fail now, not on the encoder thread
         self._thread: threading.Thread | None = threading.Thread(
             target=self._encode_loop, name="fer-live-video", daemon=True
         )
@@ -106,17 +108,36 @@ class VideoFileSink(Sink):
         self._last_t_s = result.frame.t_s
         self._queue.put((image, result.frame.t_s))
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        self._stop_encoder()
+        self._raise_encoder_error()
+
+    def commit(self) -> None:
+        if self._playable():
+            self._add_audio()
+            self._staged.commit()
+        else:
+            self._staged.discard()  # no frame, or a broken container: leave no file
+
+    def keep_partial(self) -> list[Path]:
+        self._stop_encoder()
+        kept = self._staged.keep_partial() if self._playable() else None
+        self._staged.discard()
+        return [] if kept is None else [kept]
+
+    def abort(self) -> None:
+        self._stop_encoder()
+        self._staged.discard()
+
+    def _playable(self) -> bool:
+        return self.frames_written > 0 and not self._broken
+
+    def _stop_encoder(self) -> None:
+        """Let the encoder finish the queued frames and finalize the container."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-            if self.frames_written == 0 or self._error is not None:
-                self._staged.discard()  # no frame, or a broken container: leave no file
-            else:
-                self._add_audio()
-                self._staged.commit()
-        self._raise_encoder_error()
 
     def _add_audio(self) -> None:
         """The source's sound, up to the end of the last written frame (none on failure)."""
@@ -132,7 +153,8 @@ class VideoFileSink(Sink):
     def _raise_encoder_error(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
-            raise FerLiveError(f"cannot write video '{self.path}': {error}") from None
+            reason = describe_os_error(error, self._staged.temp, self.path)
+            raise FerLiveError(f"cannot write video '{self.path}': {reason}") from None
 
     def _encode_loop(self) -> None:
         import av
@@ -153,14 +175,14 @@ class VideoFileSink(Sink):
             if container is not None and stream is not None:
                 container.mux(stream.encode(None))
         except Exception as exc:  # reported to the caller on the next write/close
-            self._error = exc
+            self._error, self._broken = exc, True
             _drain(self._queue)
         finally:
             if container is not None:
                 try:
                     container.close()
                 except Exception as exc:  # e.g. disk full while writing the index
-                    self._error = self._error or exc
+                    self._error, self._broken = self._error or exc, True
 
     def _add_stream(self, container: Any, width: int, height: int) -> Any:
         import av
@@ -203,7 +225,7 @@ class ImageFileSink(Sink):
         self.path = Path(path)
         self.hud = hud
         self._staged = StagedFile(self.path)
-        _open_text(self._staged.temp).close()  # fail now: folder missing or not writable
+        _open_text(self._staged.temp, self.path).close()  # fail now: folder missing or read-only
         self._written = False
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
@@ -215,11 +237,16 @@ class ImageFileSink(Sink):
             raise FerLiveError(f"cannot write image '{self.path}'")
         self._written = True
 
-    def close(self) -> None:
+    def commit(self) -> None:
         if self._written:
             self._staged.commit()
         else:
             self._staged.discard()
+
+    def keep_partial(self) -> list[Path]:
+        kept = self._staged.keep_partial() if self._written else None
+        self._staged.discard()
+        return [] if kept is None else [kept]
 
     def abort(self) -> None:
         self._staged.discard()
@@ -315,7 +342,7 @@ class WindowSink(Sink):
         except cv2.error:  # Qt: the window manager destroyed it ("NULL guiReceiver")
             return True
 
-    def close(self) -> None:
+    def finish(self) -> None:
         if self._open:
             self._open = False
             with contextlib.suppress(cv2.error):  # already closed with its close button
@@ -323,12 +350,13 @@ class WindowSink(Sink):
                 cv2.waitKey(1)  # let the GUI loop actually remove it
 
 
-def _open_text(path: Path, newline: str | None = None) -> IO[str]:
+def _open_text(path: Path, shown: Path) -> IO[str]:
+    """Open ``path`` for writing; an error names ``shown``, the path the user gave."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8", newline=newline)
+        return open(path, "w", encoding="utf-8")
     except OSError as exc:
-        raise FerLiveError(f"cannot write '{path}': {exc.strerror}") from None
+        raise FerLiveError(f"cannot write '{shown}': {exc.strerror}") from None
 
 
 def _fit(image: np.ndarray, stream: Any) -> np.ndarray:
@@ -393,6 +421,8 @@ def open_sinks(
             f"--output '{output.video}' is one image, but the source is not a single image: "
             "use a video suffix (.mp4) or a folder"
         )
+    named = (output.video, output.jsonl, output.csv)
+    remove_stale_parts(p.parent for p in named if p is not None and not is_special_file(p))
     sinks: list[Sink] = []
     try:
         if output.video is not None:

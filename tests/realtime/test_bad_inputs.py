@@ -176,7 +176,7 @@ def test_no_default_model_hints_at_model_flag(
     assert line.startswith("error: no default model") and "--model" in line
 
 
-def test_truncated_video_keeps_outputs_up_to_the_last_frame(
+def test_truncated_video_keeps_partial_outputs_up_to_the_last_frame(
     tmp_path: Path, shared_dir: Path, tiny_model_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # given the first 300 kB of a real clip
@@ -188,12 +188,17 @@ def test_truncated_video_keeps_outputs_up_to_the_last_frame(
     args = ["-s", str(cut), "--model", str(tiny_model_path), "-o", str(out), "--jsonl", str(jsonl)]
     # when
     rc = main([*args, "--headless"])
-    # then: one error line, and outputs that hold every frame read before the cut
+    # then: one error line naming the partial outputs, which hold every frame read before the
+    # cut (a failed run never takes the outputs' own names)
+    partial_video, partial_jsonl = tmp_path / "out.partial.mp4", tmp_path / "out.partial.jsonl"
     assert rc == 1
-    assert "is truncated: decoded" in _error_line(capfd)
-    with av.open(str(out)) as container:
+    line = _error_line(capfd)
+    assert "is truncated: decoded" in line
+    assert line.endswith(f"partial results are in '{partial_video}', '{partial_jsonl}'")
+    assert not out.exists() and not jsonl.exists()
+    with av.open(str(partial_video)) as container:
         written = sum(1 for _ in container.decode(video=0))
-    frames = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    frames = [json.loads(line)["frame"] for line in partial_jsonl.read_text().splitlines()]
     assert written > 10 and max(frames) == written - 1
 
 
