@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 import cv2
 
 from realtime.av_capture import AvCapture, upright_bgr
+from realtime.config import camera_index
 from realtime.errors import SourceError
 from realtime.live import LiveSource
 from realtime.read_ahead import ReadAhead
@@ -188,7 +189,7 @@ class ImageSource(FrameSource):
 def source_kind(spec: str) -> str:
     """Classify a ``--source`` value: camera, url, folder, glob, image or video."""
     path = Path(spec)
-    if spec.isdigit():
+    if camera_index(spec) is not None:
         return "camera"
     if _URL.match(spec):
         return "url"
@@ -206,7 +207,7 @@ def _image_paths(paths: list[str]) -> list[Path]:
 
 
 def _open_camera(spec: str, max_frames: int | None, attempts: int) -> FrameSource:
-    index = int(spec)
+    index = int(spec)  # CaptureConfig bounds it (realtime.config.MAX_CAMERA_INDEX)
     return LiveSource(
         lambda: cv2.VideoCapture(index),
         f"camera {index}",
