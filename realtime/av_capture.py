@@ -102,6 +102,7 @@ class AvCapture:
         self.fps: float | None = None
         self.frame_count: int | None = None
         self.t_s = 0.0
+        self._read_timeout_s = read_timeout_s
         self._t0: float | None = None
         self._last_time: float | None = None
         self._container: Any = None
@@ -113,7 +114,10 @@ class AvCapture:
             )
             self._stream = self._container.streams.video[0]
         except (av.FFmpegError, OSError, IndexError, UnicodeDecodeError) as exc:
-            self.error = "no video stream" if isinstance(exc, IndexError) else open_error(exc)
+            if isinstance(exc, av.ExitError):  # our timeout stopped FFmpeg's wait
+                self.error = f"no answer within {open_timeout_s:g} s"
+            else:
+                self.error = "no video stream" if isinstance(exc, IndexError) else open_error(exc)
             self.release()
             return
         self._stream.thread_type = "AUTO"
@@ -160,7 +164,8 @@ class AvCapture:
                 yield from _decode_packet(packet)
             self.ended = True
         except (av.FFmpegError, OSError) as exc:
-            error = open_error(exc)
+            timed_out = isinstance(exc, av.ExitError)  # FFmpeg's "Immediate exit requested"
+            error = f"no data for {self._read_timeout_s:g} s" if timed_out else open_error(exc)
             logger.debug("read error: %s", error)
             yield from _decode_packet(None, self._stream)
             # FFmpeg's HTTP reader calls the server's close an I/O error when it sent no
