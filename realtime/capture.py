@@ -30,7 +30,7 @@ import cv2
 
 from realtime.av_capture import AvCapture, reaches_end, stated_end_s, upright_bgr
 from realtime.config import camera_index
-from realtime.errors import SourceError
+from realtime.errors import SourceError, not_a_file
 from realtime.live import LiveSource
 from realtime.read_ahead import ReadAhead
 from realtime.redact import mask_url
@@ -81,8 +81,8 @@ class VideoFileSource(FrameSource):
     def open(self) -> None:
         import av
 
-        if not self.path.is_file():
-            raise SourceError(f"cannot open video '{self.path}': no such file")
+        if not self.path.is_file():  # /dev/zero or a FIFO would be read forever
+            raise SourceError(f"cannot open video '{self.path}': {not_a_file(self.path)}")
         try:
             self._container = av.open(str(self.path))
             stream = self._container.streams.video[0]
@@ -252,7 +252,7 @@ def _open_glob(spec: str, max_frames: int | None, attempts: int) -> FrameSource:
 
 def _open_image(spec: str, max_frames: int | None, attempts: int) -> FrameSource:
     if not Path(spec).is_file():
-        raise SourceError(f"cannot read image '{spec}': no such file")
+        raise SourceError(f"cannot read image '{spec}': {not_a_file(Path(spec))}")
     return ImageSource([Path(spec)], spec, max_frames)
 
 

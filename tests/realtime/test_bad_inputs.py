@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -249,3 +250,43 @@ def test_huge_integer_flag_is_one_error_line(
     # then: one line naming the flag and its bound, exit 2, before any work
     assert proc.stderr.strip().splitlines() == [line], proc.stderr
     assert proc.returncode == 2
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the fer-live script is not installed")
+@pytest.mark.parametrize(
+    ("flag", "make_path", "line"),
+    [
+        (
+            "-s",
+            lambda t: Path("/dev/zero"),
+            "error: cannot open video '{path}': not a regular file (a character device)",
+        ),
+        (
+            "-s",
+            lambda t: (os.mkfifo(t / "pipe.mp4"), t / "pipe.mp4")[1],
+            "error: cannot open video '{path}': not a regular file (a FIFO)",
+        ),
+        ("-m", lambda t: t, "error: cannot load model '{path}': a folder, not a file"),
+        (
+            "-m",
+            lambda t: Path("/dev/zero"),
+            "error: cannot load model '{path}': not a regular file (a character device)",
+        ),
+    ],
+    ids=["source-dev-zero", "source-fifo", "model-folder", "model-dev-zero"],
+)
+def test_a_path_that_is_not_a_file_says_what_it_is(
+    tmp_path: Path, clip: Path, tiny_model_path: Path, flag: str, make_path, line: str
+) -> None:
+    # given a device, a FIFO or a folder where a file is expected
+    path = make_path(tmp_path)
+    args = ["-s", str(path), "-m", str(tiny_model_path)]
+    if flag == "-m":
+        args = ["-s", str(clip), "-m", str(path)]
+    # when (a FIFO or /dev/zero read as a video would never end)
+    proc = subprocess.run(
+        [str(SCRIPT), *args, "--headless"], capture_output=True, text=True, timeout=120
+    )
+    # then: one line that says what the path is, not "no such file" or an empty suffix
+    assert proc.stderr.strip().splitlines() == [line.format(path=path)], proc.stderr
+    assert proc.returncode == 1
