@@ -184,12 +184,14 @@ def source_spec(source: str | None, camera: int | None) -> str:
     """The capture source of ``--source``/``--camera`` (camera 0 when neither is given).
 
     Raises:
-        ConfigError: Both flags, or a negative camera index.
+        ConfigError: Both flags, or a camera index out of range.
     """
     if source is not None and camera is not None:
         raise ConfigError("--source and --camera cannot be used together")
     if camera is not None and camera < 0:
         raise ConfigError(f"--camera must be >= 0, got {camera}")
+    if camera is not None and camera > cfg.MAX_CAMERA_INDEX:
+        raise ConfigError(f"--camera must be <= {cfg.MAX_CAMERA_INDEX}, got {camera}")
     return source if source is not None else str(camera if camera is not None else 0)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,18 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Longest file name (bytes) on Linux and macOS file systems (ext4, XFS, btrfs, APFS): NAME_MAX.
 NAME_MAX = 255
+# Upper bounds of the integer flags, so a huge value is one error line, not an overflow deep
+# inside a library: itertools.islice takes at most sys.maxsize frames; OpenCV reads a camera
+# index >= 100 as a capture API (200 + N is V4L2 camera N); ONNX Runtime and torch start every
+# thread asked for (--threads 100000 held 16 GB and never got to the first frame).
+MAX_FRAMES = sys.maxsize
+MAX_CAMERA_INDEX = 99
+MAX_THREADS = 1024
+
+
+def camera_index(spec: str) -> int | None:
+    """The camera index a ``--source`` of ASCII digits names, else None (a path or URL)."""
+    return int(spec) if spec.isascii() and spec.isdigit() else None
 
 
 def output_kind(path: Path) -> str:
@@ -91,6 +104,11 @@ def _at_least(flag: str, value: float | None, low: float) -> None:
         raise ConfigError(f"{flag} must be >= {low}, got {value}")
 
 
+def _at_most(flag: str, value: float | None, high: float) -> None:
+    if value is not None and value > high:
+        raise ConfigError(f"{flag} must be <= {high}, got {value}")
+
+
 def _within(flag: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
         raise ConfigError(f"{flag} must be in [{low}, {high}], got {value}")
@@ -114,6 +132,8 @@ class CaptureConfig:
         if not self.source.strip():
             raise ConfigError("--source must not be empty")
         _at_least("--max-frames", self.max_frames, 1)
+        _at_most("--max-frames", self.max_frames, MAX_FRAMES)
+        _at_most("--source camera index", camera_index(self.source), MAX_CAMERA_INDEX)
         _at_least("reconnect_attempts", self.reconnect_attempts, 0)
 
 
@@ -191,6 +211,7 @@ class BackendConfig:
             )
         parse_device(self.device)  # fails here, naming --device, not inside a backend
         _at_least("--threads", self.threads, 1)
+        _at_most("--threads", self.threads, MAX_THREADS)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from realtime.backends.gpu import (
     pad_to_captured,
     plan_chunks,
 )
-from realtime.backends.torch_backend import read_torchscript_card
+from realtime.backends.torch_backend import load_torchscript, read_torchscript_card
 from realtime.card import ModelCard
 from realtime.device import Device, parse_device
 from realtime.errors import ConfigError, ModelError, first_line
@@ -163,11 +163,7 @@ class CudaTorchBackend(InferenceBackend):
         if not self.path.is_file():
             raise ModelError(f"TorchScript model not found: {self.path} (the cuda backend runs it)")
         card = read_torchscript_card(self.path)  # before torch runs any of the file
-        try:
-            module = torch.jit.load(str(self.path), map_location=self.device)
-        except Exception as exc:  # torch raises RuntimeError/ValueError with long traces
-            reason = first_line(exc)
-            raise ModelError(f"cannot load TorchScript model {self.path}: {reason}") from None
+        module = load_torchscript(torch, self.path, self.device)
         module.eval()
         if half:
             module.half()
