@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,19 +26,37 @@ logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm")
 # ``-o`` with one of these writes one annotated image (the source must be one still image).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Longest file name (bytes) on Linux and macOS file systems (ext4, XFS, btrfs, APFS): NAME_MAX.
+NAME_MAX = 255
+# Upper bounds of the integer flags, so a huge value is one error line, not an overflow deep
+# inside a library: itertools.islice takes at most sys.maxsize frames; OpenCV reads a camera
+# index >= 100 as a capture API (200 + N is V4L2 camera N); ONNX Runtime and torch start every
+# thread asked for (--threads 100000 held 16 GB and never got to the first frame).
+MAX_FRAMES = sys.maxsize
+MAX_CAMERA_INDEX = 99
+MAX_THREADS = 1024
+
+
+def camera_index(spec: str) -> int | None:
+    """The camera index a ``--source`` of ASCII digits names, else None (a path or URL)."""
+    return int(spec) if spec.isascii() and spec.isdigit() else None
 
 
 def output_kind(path: Path) -> str:
     """What ``-o PATH`` writes: ``video``, ``image`` (one still) or ``folder`` (of images).
 
     An existing folder or a name without a suffix is a folder; anything else is refused, so a
-    typo such as ``out.mp`` never silently becomes a folder of JPEGs.
+    typo such as ``out.mp``, ``.mp4`` or ``out.`` never silently becomes a folder of JPEGs.
 
     Raises:
-        ConfigError: The suffix is neither a video nor an image one (the message lists both).
+        ConfigError: The suffix is neither a video nor an image one (the message lists both), or
+            the name is a typo.
     """
     suffix = path.suffix.lower()
-    if path.is_dir() or not suffix:
+    if path.is_dir():
+        return "folder"
+    _check_not_a_typo(path)
+    if not suffix:
         return "folder"
     if suffix in VIDEO_SUFFIXES:
         return "video"
@@ -50,9 +69,44 @@ def output_kind(path: Path) -> str:
     )
 
 
+def _check_not_a_typo(path: Path) -> None:
+    """``-o .mp4`` or ``-o out.`` (Path sees no suffix in either) is a typo, not a hidden folder.
+
+    Raises:
+        ConfigError: The name is only a suffix, or ends with a dot.
+    """
+    if path.name.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
+        raise ConfigError(
+            f"--output '{path}' is a suffix without a name: put a name before it (out{path.name})"
+        )
+    if path.name.endswith("."):
+        raise ConfigError(
+            f"--output '{path}' ends with a dot: add a suffix (.mp4) for a video, "
+            "or drop the dot for a folder of images"
+        )
+
+
+def check_name_length(flag: str, path: Path) -> None:
+    """Refuse a file name the file system cannot hold, before any work.
+
+    Raises:
+        ConfigError: The last part of ``path`` is longer than ``NAME_MAX`` bytes.
+    """
+    size = len(os.fsencode(path.name))
+    if size > NAME_MAX:
+        raise ConfigError(
+            f"{flag} '{path}': file name too long ({size} bytes; the limit is {NAME_MAX})"
+        )
+
+
 def _at_least(flag: str, value: float | None, low: float) -> None:
     if value is not None and value < low:
         raise ConfigError(f"{flag} must be >= {low}, got {value}")
+
+
+def _at_most(flag: str, value: float | None, high: float) -> None:
+    if value is not None and value > high:
+        raise ConfigError(f"{flag} must be <= {high}, got {value}")
 
 
 def _within(flag: str, value: float, low: float, high: float) -> None:
@@ -78,6 +132,8 @@ class CaptureConfig:
         if not self.source.strip():
             raise ConfigError("--source must not be empty")
         _at_least("--max-frames", self.max_frames, 1)
+        _at_most("--max-frames", self.max_frames, MAX_FRAMES)
+        _at_most("--source camera index", camera_index(self.source), MAX_CAMERA_INDEX)
         _at_least("reconnect_attempts", self.reconnect_attempts, 0)
 
 
@@ -155,6 +211,7 @@ class BackendConfig:
             )
         parse_device(self.device)  # fails here, naming --device, not inside a backend
         _at_least("--threads", self.threads, 1)
+        _at_most("--threads", self.threads, MAX_THREADS)
 
 
 @dataclass(frozen=True)
@@ -185,7 +242,7 @@ class SmoothConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """Where results go: ``-o/--output``, ``--jsonl``, ``--csv``, ``--headless``.
+    """Where results go: ``-o/--output``, ``--jsonl``, ``--csv``, ``--headless``, ``--hud``.
 
     Attributes:
         video: Annotated video (a video suffix), one annotated image (an image suffix, for a
@@ -193,14 +250,19 @@ class OutputConfig:
         jsonl: Per-face per-frame records as JSON Lines.
         csv: The same records as CSV.
         headless: No window. None means "headless when there is no display".
+        hud: Draw the FPS and latency figures into ``video`` too (a window always shows them).
     """
 
     video: Path | None = None
     jsonl: Path | None = None
     csv: Path | None = None
     headless: bool | None = None
+    hud: bool = False
 
     def __post_init__(self) -> None:
+        for flag, name in (("--output", self.video), ("--jsonl", self.jsonl), ("--csv", self.csv)):
+            if name is not None:
+                check_name_length(flag, name)
         if self.video is not None:
             output_kind(self.video)
         paths = [p for p in (self.video, self.jsonl, self.csv) if p is not None]

@@ -306,17 +306,23 @@ def _emit(
     """Draw (if needed) and write one result; returns it with the render and write times.
 
     The sinks get the result as the pipeline made it (they cannot know their own write time);
-    the returned copy is what ``on_result`` and the rate meter see.
+    the returned copy is what ``on_result`` and the rate meter see. Sinks with ``hud`` (the
+    window) get the overlay with the FPS and latency figures, the others (files) without.
     """
     t0 = time.perf_counter()
-    image = None
+    plain = with_hud = None
     if renderer is not None:
+        huds = [sink.hud for sink in sinks if sink.needs_image]
         hud = Hud(meter.fps, meter.timings_ms, int(getattr(source, "dropped", 0)))
-        image = renderer.draw(result.frame, result.tracks, result.predictions, hud)
+        frame, tracks, predictions = result.frame, result.tracks, result.predictions
+        if any(huds) and not all(huds):
+            plain, with_hud = renderer.draw_layers(frame, tracks, predictions, hud)
+        else:
+            plain = with_hud = renderer.draw(frame, tracks, predictions, hud if any(huds) else None)
     render_ms = _ms_since(t0)
     t0 = time.perf_counter()
     for sink in sinks:
-        sink.write(result, image)
+        sink.write(result, with_hud if sink.hud else plain)
     timed = result.with_timings(render=render_ms, write=_ms_since(t0))
     meter.tick(timed.timings_ms)
     return timed

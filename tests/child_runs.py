@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _default_signals() -> None:
@@ -15,11 +16,12 @@ def _default_signals() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
-def start_child(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``argv`` in a child with default SIGINT / SIGHUP handling, stderr captured as text."""
-    return subprocess.Popen(
-        argv, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_default_signals
-    )
+def start_child(
+    argv: list[str], env: dict[str, str] | None = None, stderr: Any = subprocess.PIPE
+) -> subprocess.Popen[str]:
+    """``argv`` in a child with default SIGINT / SIGHUP handling, stderr captured as text (or
+    sent where ``stderr`` says: an open file)."""
+    return subprocess.Popen(argv, stderr=stderr, text=True, env=env, preexec_fn=_default_signals)
 
 
 def wait_for_records(

@@ -63,6 +63,11 @@ class FrameSource:
         return ()
 
     @property
+    def audio_file(self) -> Path | None:
+        """The local video file whose sound an annotated video gets (None: no sound)."""
+        return None
+
+    @property
     def expected_frames(self) -> int | None:
         """Frames this run will yield, when known (for progress bars)."""
         counts = [n for n in (self.frame_count, self.max_frames) if n is not None]

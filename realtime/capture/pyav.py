@@ -58,6 +58,19 @@ def is_finite(container: Any) -> bool:
     return container.format.name not in _PLAYLISTS and container.size > 0
 
 
+def stated_end_s(stream: Any) -> float | None:
+    """Where the stream's stated duration ends, in seconds of its own timestamps (None: unknown)."""
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+
+
+def reaches_end(last_time_s: float, end_s: float, fps: float | None) -> bool:
+    """Whether a frame at ``last_time_s`` is the last of a stream ending at ``end_s``: within
+    three frames of it (the last frame starts one frame before the end; pts are rounded)."""
+    return last_time_s + 3.0 / (fps or 30.0) >= end_s
+
+
 def open_error(exc: BaseException) -> str:
     """One masked line for a PyAV open/read error (its text repeats the full URL)."""
     text = str(getattr(exc, "strerror", None) or exc).strip() or type(exc).__name__
@@ -89,7 +102,9 @@ class AvCapture:
         self.fps: float | None = None
         self.frame_count: int | None = None
         self.t_s = 0.0
+        self._read_timeout_s = read_timeout_s
         self._t0: float | None = None
+        self._last_time: float | None = None
         self._container: Any = None
         self._decoded: Iterator[Any] | None = None
         options = {"rtsp_transport": "tcp"} if url.lower().startswith("rtsp") else {}
@@ -99,7 +114,10 @@ class AvCapture:
             )
             self._stream = self._container.streams.video[0]
         except (av.FFmpegError, OSError, IndexError, UnicodeDecodeError) as exc:
-            self.error = "no video stream" if isinstance(exc, IndexError) else open_error(exc)
+            if isinstance(exc, av.ExitError):  # our timeout stopped FFmpeg's wait
+                self.error = f"no answer within {open_timeout_s:g} s"
+            else:
+                self.error = "no video stream" if isinstance(exc, IndexError) else open_error(exc)
             self.release()
             return
         self._stream.thread_type = "AUTO"
@@ -121,6 +139,7 @@ class AvCapture:
             self._decoded = None
             return False, None
         if frame.time is not None:
+            self._last_time = float(frame.time)
             self._t0 = frame.time if self._t0 is None else self._t0
             self.t_s = max(self.t_s, float(frame.time - self._t0))  # restarts (concatenated TS)
         return True, upright_bgr(frame, self._stream)
@@ -145,17 +164,38 @@ class AvCapture:
                 yield from _decode_packet(packet)
             self.ended = True
         except (av.FFmpegError, OSError) as exc:
-            self.error = open_error(exc)
-            logger.debug("read error: %s", self.error)
-            yield from _decode_packet(None, self._stream.codec_context)
+            timed_out = isinstance(exc, av.ExitError)  # FFmpeg's "Immediate exit requested"
+            error = f"no data for {self._read_timeout_s:g} s" if timed_out else open_error(exc)
+            logger.debug("read error: %s", error)
+            yield from _decode_packet(None, self._stream)
+            # FFmpeg's HTTP reader calls the server's close an I/O error when it sent no
+            # Content-Length, even after the last byte: a file whose frames reached its stated
+            # end has ended; one cut short has not.
+            if self.finite and self._reached_stated_end():
+                self.ended = True
+            else:
+                self.error = error
+
+    def _reached_stated_end(self) -> bool:
+        end_s = stated_end_s(self._stream)
+        if end_s is None or self._last_time is None:
+            return False
+        return reaches_end(self._last_time, end_s, self.fps)
 
 
-def _decode_packet(packet: Any, codec: Any = None) -> Iterator[Any]:
-    """Decode one packet (or flush ``codec`` when None); a corrupt packet is skipped, not fatal,
-    as a live stream joined mid-way starts with packets that reference missing frames."""
+def _decode_packet(packet: Any, stream: Any = None) -> Iterator[Any]:
+    """Decode one packet (or flush ``stream``'s decoder when None); a corrupt packet is skipped,
+    not fatal, as a live stream joined mid-way starts with packets that reference missing frames.
+    """
     import av
 
     try:
-        yield from packet.decode() if packet is not None else codec.decode(None)
+        if packet is not None:
+            yield from packet.decode()
+            return
+        for frame in stream.codec_context.decode(None):
+            # flushed frames come without a time base, so their time would be NaN
+            frame.time_base = frame.time_base or stream.time_base
+            yield frame
     except (av.FFmpegError, ValueError) as exc:
         logger.debug("skipped an undecodable packet: %s", exc)

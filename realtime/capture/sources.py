@@ -30,10 +30,11 @@ import cv2
 
 from fer_live.capture.base import Capture, FrameSource, one_line
 from fer_live.capture.live import LiveSource
-from fer_live.capture.pyav import AvCapture, upright_bgr
+from fer_live.capture.pyav import AvCapture, reaches_end, stated_end_s, upright_bgr
 from fer_live.capture.read_ahead import ReadAhead
 from fer_live.capture.redact import mask_url
-from fer_live.errors import SourceError
+from fer_live.config import camera_index
+from fer_live.errors import SourceError, not_a_file
 from fer_live.types import Frame
 
 _READ_AHEAD = 4  # frames decoded ahead: covers a slow frame without holding much memory
@@ -77,11 +78,15 @@ class VideoFileSource(FrameSource):
     def input_files(self) -> tuple[Path, ...]:
         return (self.path,)
 
+    @property
+    def audio_file(self) -> Path | None:
+        return self.path
+
     def open(self) -> None:
         import av
 
-        if not self.path.is_file():
-            raise SourceError(f"cannot open video '{self.path}': no such file")
+        if not self.path.is_file():  # /dev/zero or a FIFO would be read forever
+            raise SourceError(f"cannot open video '{self.path}': {not_a_file(self.path)}")
         try:
             self._container = av.open(str(self.path))
             stream = self._container.streams.video[0]
@@ -141,12 +146,8 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"video '{self.path}' has no decodable frames")
         if self.max_frames is not None and frames >= self.max_frames:
             return
-        stream = self._container.streams.video[0]
-        if stream.duration is None or stream.time_base is None:
-            return
-        end_s = float((stream.start_time or 0) * stream.time_base)
-        end_s += float(stream.duration * stream.time_base)
-        if last_t_s + 3.0 / (self.fps or 30.0) < end_s:
+        end_s = stated_end_s(self._container.streams.video[0])
+        if end_s is not None and not reaches_end(last_t_s, end_s, self.fps):
             raise SourceError(
                 f"video '{self.path}' is truncated: decoded {frames} frames, "
                 f"{last_t_s:.2f} s of {end_s:.2f} s"
@@ -188,7 +189,7 @@ class ImageSource(FrameSource):
 def source_kind(spec: str) -> str:
     """Classify a ``--source`` value: camera, url, folder, glob, image or video."""
     path = Path(spec)
-    if spec.isdigit():
+    if camera_index(spec) is not None:
         return "camera"
     if _URL.match(spec):
         return "url"
@@ -206,7 +207,7 @@ def _image_paths(paths: list[str]) -> list[Path]:
 
 
 def _open_camera(spec: str, max_frames: int | None, attempts: int) -> FrameSource:
-    index = int(spec)
+    index = int(spec)  # CaptureConfig bounds it (fer_live.config.MAX_CAMERA_INDEX)
     return LiveSource(
         lambda: cv2.VideoCapture(index),
         f"camera {index}",
@@ -255,7 +256,7 @@ def _open_glob(spec: str, max_frames: int | None, attempts: int) -> FrameSource:
 
 def _open_image(spec: str, max_frames: int | None, attempts: int) -> FrameSource:
     if not Path(spec).is_file():
-        raise SourceError(f"cannot read image '{spec}': no such file")
+        raise SourceError(f"cannot read image '{spec}': {not_a_file(Path(spec))}")
     return ImageSource([Path(spec)], spec, max_frames)
 
 

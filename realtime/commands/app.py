@@ -28,7 +28,7 @@ from fer_live import __version__
 from fer_live import config as cfg
 from fer_live.commands.compile import compile_command
 from fer_live.commands.flags import with_flag_groups
-from fer_live.commands.logs import setup_logging
+from fer_live.commands.logs import reopen_closed_std_streams, setup_logging
 from fer_live.commands.report import report_command
 from fer_live.commands.signals import (
     describe,
@@ -78,6 +78,14 @@ OutputOpt = Annotated[
 ]
 JsonlOpt = Annotated[Path | None, typer.Option("--jsonl", help="Per-face records (JSON Lines).")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Per-face records (CSV).")]
+HudOpt = Annotated[
+    bool,
+    typer.Option(
+        "--hud/--no-hud",
+        help="Draw the FPS and latency figures into the -o output too (default: only in the "
+        "window; they vary with the machine, so the file would differ from run to run).",
+    ),
+]
 HeadlessOpt = Annotated[
     bool, typer.Option("--headless", help="No window (default when there is no display).")
 ]
@@ -146,11 +154,12 @@ VersionOpt = Annotated[
 
 @dataclass(frozen=True)
 class OutputFlags:
-    """Where ``run`` and ``bench`` write results: ``-o/--output``, ``--jsonl``, ``--csv``."""
+    """Where ``run`` and ``bench`` write results: ``-o``, ``--jsonl``, ``--csv``, ``--hud``."""
 
     output: OutputOpt = None
     jsonl: JsonlOpt = None
     csv: CsvOpt = None
+    hud: HudOpt = False
 
 
 @dataclass(frozen=True)
@@ -175,12 +184,14 @@ def source_spec(source: str | None, camera: int | None) -> str:
     """The capture source of ``--source``/``--camera`` (camera 0 when neither is given).
 
     Raises:
-        ConfigError: Both flags, or a negative camera index.
+        ConfigError: Both flags, or a camera index out of range.
     """
     if source is not None and camera is not None:
         raise ConfigError("--source and --camera cannot be used together")
     if camera is not None and camera < 0:
         raise ConfigError(f"--camera must be >= 0, got {camera}")
+    if camera is not None and camera > cfg.MAX_CAMERA_INDEX:
+        raise ConfigError(f"--camera must be <= {cfg.MAX_CAMERA_INDEX}, got {camera}")
     return source if source is not None else str(camera if camera is not None else 0)
 
 
@@ -204,7 +215,7 @@ def live_config(
         backend=cfg.BackendConfig(stages.model, stages.backend, stages.device, stages.threads),
         batch=cfg.BatchConfig(stages.batch_frames),
         smooth=cfg.SmoothConfig(stages.smooth),
-        output=cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless),
+        output=cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless, outputs.hud),
     )
 
 
@@ -338,8 +349,11 @@ def _single_threaded_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _error(message: str) -> None:
-    sys.stderr.write("error: " + " ".join(str(message).split()) + "\n")
+def _error(message: str | BaseException) -> None:
+    """One ``error:`` line; an exception's notes (where partial outputs went) join it."""
+    notes = getattr(message, "__notes__", None) or []
+    text = "; ".join([str(message), *notes])
+    sys.stderr.write("error: " + " ".join(text.split()) + "\n")
     sys.stderr.flush()
 
 
@@ -349,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: Arguments without the program name; None reads ``sys.argv``.
     """
+    reopen_closed_std_streams()  # before any output file could take descriptor 1 or 2
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         _quiet_native_logs()
@@ -368,10 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(exc.format_message())
         return exc.exit_code
     except ConfigError as exc:
-        _error(str(exc))
+        _error(exc)
         return 2
     except FerLiveError as exc:
-        _error(str(exc))
+        _error(exc)
         return 1
     except KeyboardInterrupt as exc:
         return _interrupted(exc)

@@ -23,8 +23,9 @@ import numpy as np
 from fer_live.capture.redact import mask_url
 from fer_live.capture.sources import open_source, source_kind
 from fer_live.config import LiveConfig
-from fer_live.detect.models import sha256_file
 from fer_live.errors import ConfigError
+from fer_live.infer.card import sha256_file
+from fer_live.outputs.base import committed_together
 from fer_live.outputs.render import OverlayRenderer
 from fer_live.outputs.sinks import open_sinks
 from fer_live.pipeline import STAGES, open_stages, process, resolve_model_path
@@ -92,10 +93,15 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
         config = config.for_source(source.live, source.still)
         stages = stack.enter_context(open_stages(config))
         card = stages.backend.card
-        sinks = open_sinks(
-            config.output, card.labels, source.fps or 30.0, window=False, inputs=source.input_files
+        opened = open_sinks(
+            config.output,
+            card.labels,
+            source.fps or 30.0,
+            window=False,
+            inputs=source.input_files,
+            audio=source.audio_file,
         )
-        sinks = [stack.enter_context(s) for s in sinks]
+        sinks = stack.enter_context(committed_together(opened))
         cpu_start = time.process_time()
         summary = process(source, stages, sinks, OverlayRenderer(card.labels), collect)
         cpu_s = time.process_time() - cpu_start

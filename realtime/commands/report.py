@@ -7,9 +7,12 @@ The command-line face of ``fer_live.report.summary`` and ``fer_live.report.plot`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from fer_live.report.read import Records
 
 
 def report_command(
@@ -48,7 +51,9 @@ def report_command(
     if not no_plots:
         require_matplotlib()
     data = read_records(records)
-    out_dir = _output_dir(records, out)
+    out_dir = records.with_name(f"{records.stem}_report") if out is None else out
+    _check_not_input(records, out_dir, _output_names(data, plots=not no_plots))
+    _make_dir(out_dir)
     summaries = summarize_all(data)
     written = write_summaries(data, summaries, out_dir)
     if not no_plots:
@@ -62,19 +67,46 @@ def report_command(
     return 0
 
 
-def _output_dir(records: Path, out: Path | None) -> Path:
-    """Create the output folder (default ``<stem>_report`` beside the records).
+def _output_names(data: Records, plots: bool) -> list[str]:
+    """The files a report on ``data`` writes into its folder."""
+    from fer_live.report.plot import COMBINED_PNG, track_png_name
+    from fer_live.report.summary import SUMMARY_CSV, SUMMARY_JSON
+
+    names = [SUMMARY_CSV, SUMMARY_JSON]
+    if plots:
+        names += [track_png_name(track.track_id) for track in data.tracks]
+        names += [COMBINED_PNG] if len(data.tracks) > 1 else []
+    return names
+
+
+def _check_not_input(records: Path, folder: Path, names: list[str]) -> None:
+    """Refuse a report that would write over its own records (same path, symlink, hard link).
+
+    Raises:
+        ConfigError: Naming the output and the input.
+    """
+    from fer_live.errors import ConfigError
+    from fer_live.outputs.staged import same_file
+
+    for name in names:
+        if same_file(folder / name, records):
+            raise ConfigError(
+                f"report output '{folder / name}' is the input '{records}': refusing to "
+                "overwrite it; choose another --out"
+            )
+
+
+def _make_dir(folder: Path) -> None:
+    """Create the output folder.
 
     Raises:
         ConfigError: It cannot be created (names --out, the folder and the reason).
     """
     from fer_live.errors import ConfigError
 
-    folder = records.with_name(f"{records.stem}_report") if out is None else out
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--out '{folder}' is not a usable folder: {exc.strerror}") from None
     if not folder.is_dir():
         raise ConfigError(f"--out '{folder}' is not a folder")
-    return folder

@@ -55,6 +55,7 @@ def run_live(config: LiveConfig) -> int:
         signal after SIGINT (130), SIGTERM (143) or SIGHUP (129).
     """
     from fer_live.capture.sources import open_source
+    from fer_live.outputs.base import committed_together
     from fer_live.outputs.render import OverlayRenderer
     from fer_live.outputs.sinks import NullSink, open_sinks
     from fer_live.pipeline import RateMeter, open_stages, process
@@ -80,8 +81,10 @@ def run_live(config: LiveConfig) -> int:
             live=source.live,
             inputs=source.input_files,
             still=source.still,
+            audio=source.audio_file,
         )
-        sinks = [stack.enter_context(s) for s in opened]
+        # a failed run keeps its outputs under partial names; only a whole run replaces files
+        sinks = stack.enter_context(committed_together(opened))
         if all(isinstance(s, NullSink) for s in sinks):
             logger.warning(
                 "no window (no display or --headless) and no -o/--jsonl/--csv: results are not kept"

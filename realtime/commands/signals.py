@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
 
 STOP_SIGNALS = tuple(
@@ -52,10 +53,20 @@ def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _exit_now(signum: int, frame: FrameType | None) -> None:
+def _exit_now(stderr_fd: int, signum: int, frame: FrameType | None) -> None:
     # os.write: no buffered stream may be half-flushed here; os._exit: no import to unwind.
-    os.write(2, f"error: {describe(signum)}\n".encode())
+    with suppress(OSError):  # stderr closed: the exit code still tells
+        os.write(stderr_fd, f"error: {describe(signum)}\n".encode())
     os._exit(exit_code(signum))
+
+
+def _stderr_copy() -> int:
+    """A descriptor of stderr that stays put: fd 2 itself points at /dev/null while the detector
+    loads (``fer_live.detect.native_log``), and the exit line went there."""
+    try:
+        return os.dup(2)
+    except OSError:  # no stderr at all
+        return 2
 
 
 def exit_at_once_until_running() -> None:
@@ -66,9 +77,10 @@ def exit_at_once_until_running() -> None:
     """
     if not _on_main_thread() or not os.path.basename(sys.argv[0]).startswith("fer-live"):
         return
+    exit_now = functools.partial(_exit_now, _stderr_copy())
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
-            signal.signal(signum, _exit_now)
+            signal.signal(signum, exit_now)
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:

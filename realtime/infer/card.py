@@ -7,6 +7,7 @@ TorchScript extra files (``card.json``), and written beside the file as ``<stem>
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from fer_live.detect.models import sha256_file
 from fer_live.errors import ModelError
 from fer_live.infer.decision import DecisionRule
 from fer_live.infer.json_checks import exceeds_depth, is_int, is_number, short
+
+logger = logging.getLogger(__name__)
 
 CARD_KEY = "fer_live_card"
 FORMAT_VERSION = 1
@@ -267,11 +270,17 @@ def write_sidecar(card: ModelCard, model_path: Path) -> Path:
 def read_sidecar(model_path: Path, require_sha: bool = False) -> ModelCard | None:
     """Read and verify ``<stem>.json`` if present; None if there is none.
 
+    The sidecar beside a model is its card, whatever its ``file`` field says, unless that names
+    a file of another format: ``model.onnx`` and ``model.pt`` share ``model.json``, which
+    describes the ONNX file, so it is not the ``.pt``'s. A pair renamed together
+    (``other.onnx`` with ``other.json`` still naming ``fer_default.onnx``) is accepted when
+    the sha256 matches; it must be there.
+
     ``require_sha``: a sidecar without the model's sha256 is an error (model loading).
 
     Raises:
         ModelError: The sidecar is unreadable, too large, malformed, or its sha256 does not match
-            the model file.
+            the model file (or is missing for a renamed pair).
     """
     path = sidecar_path(model_path)
     if not path.is_file():
@@ -288,12 +297,18 @@ def read_sidecar(model_path: Path, require_sha: bool = False) -> ModelCard | Non
         raise ModelError(f"model card {path} must be a JSON object")
     expected = data.pop("sha256", None)
     described = data.pop("file", None)
-    if isinstance(described, str) and described != model_path.name:
+    renamed = isinstance(described, str) and described != model_path.name
+    if renamed and Path(described).suffix.lower() != model_path.suffix.lower():
         return None  # the twin's sidecar (model.onnx and model.pt share model.json)
-    if expected is None and require_sha:
-        raise ModelError(f"model card {path} has no sha256 of {model_path.name}")
+    named = f" (it describes {short(described)})" if renamed else ""
+    if expected is None and (require_sha or renamed):
+        raise ModelError(f"model card {path} has no sha256 of {model_path.name}{named}")
     if expected is not None and expected != _sha256_or_error(model_path):
-        raise ModelError(f"{model_path} does not match the sha256 in {path.name}")
+        raise ModelError(f"{model_path} does not match the sha256 in {path.name}{named}")
+    if renamed:
+        logger.info(
+            "%s: card %s names %s; same sha256, a renamed copy", model_path, path.name, described
+        )
     try:
         return ModelCard.from_dict(data)
     except ModelError as exc:

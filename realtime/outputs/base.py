@@ -1,25 +1,63 @@
-"""The sink contract: a context manager with ``write(result, image)``; NullSink drops all."""
+"""The sink contract: a context manager with ``write(result, image)``; NullSink drops all.
+
+A file sink closes in two steps, ``finish`` (flush, finalize the container) and ``commit``
+(rename into place), so ``committed_together`` renames no output until every one finished, and
+after an error moves them all to partial names (``keep_partial``): a failed run never replaces
+the outputs of an earlier one.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 import numpy as np
 
+from fer_live.errors import add_note
 from fer_live.types import FrameResult
 
 
 class Sink:
-    """Base sink: context manager; ``stop_requested`` becomes True when the user asks to quit."""
+    """Base sink: context manager; ``stop_requested`` becomes True when the user asks to quit.
+
+    ``hud``: the image this sink gets carries the FPS and latency figures (a window shows them;
+    files leave them out unless asked, as they vary with the machine and its load).
+    """
 
     needs_image = False
     stop_requested = False
+    hud = False
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
         """Consume one processed frame (and its overlay when ``needs_image``)."""
 
+    def finish(self) -> None:
+        """Flush and release everything, leaving files under their staged names."""
+
+    def commit(self) -> None:
+        """Move the finished outputs into place (after ``finish``)."""
+
     def close(self) -> None:
-        """Flush and release everything; safe to call twice."""
+        """Finish and commit (what was written stays partial if finishing fails); idempotent."""
+        try:
+            self.finish()
+        except Exception:
+            self.keep_partial()
+            raise
+        self.commit()
+
+    def keep_partial(self) -> list[Path]:
+        """After a failed run: release everything, keep what was written under partial names.
+
+        Returns:
+            The partial files kept (none when nothing worth keeping was written).
+        """
+        with contextlib.suppress(Exception):  # the run's own error is the one to report
+            self.finish()
+        return []
 
     def abort(self) -> None:
         """Release everything and leave no output behind (the run never started)."""
@@ -36,3 +74,42 @@ class Sink:
 
 class NullSink(Sink):
     """Discards everything (benchmarks, dry runs)."""
+
+
+@contextlib.contextmanager
+def committed_together(sinks: Sequence[Sink]) -> Iterator[Sequence[Sink]]:
+    """Commit every output only when the run and every ``finish`` succeeded.
+
+    A stop signal (KeyboardInterrupt) commits too: the user asked for what was done so far.
+    Any other error keeps the outputs under partial names and notes them on the exception
+    (``add_note``), so its error line says where they are.
+    """
+    try:
+        yield sinks
+    except Exception as exc:
+        _keep_partial(sinks, exc)
+    except BaseException:
+        _finish_and_commit(sinks)
+        raise
+    _finish_and_commit(sinks)
+
+
+def _finish_and_commit(sinks: Sequence[Sink]) -> None:
+    try:
+        for sink in sinks:
+            sink.finish()
+    except Exception as exc:
+        _keep_partial(sinks, exc)
+    for sink in sinks:
+        sink.commit()
+
+
+def _keep_partial(sinks: Sequence[Sink], exc: Exception) -> NoReturn:
+    kept: list[Path] = []
+    for sink in sinks:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            kept += sink.keep_partial()
+    if kept:
+        names = ", ".join(f"'{path}'" for path in kept)
+        add_note(exc, f"no output was replaced; this run's partial results are in {names}")
+    raise exc

@@ -78,19 +78,43 @@ class RecordFile:
             raise FerLiveError(f"cannot write '{self.path}': {exc.strerror}") from None
         self._size += len(raw)
 
-    def close(self) -> None:
-        """Close and move the file into place (safe to call twice)."""
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._size
+
+    def finish(self) -> None:
+        """Close the file, still under its staged name (safe to call twice)."""
         if self._file is not None:
             self._file.close()
             self._file = None
-            if self._staged is not None:
-                self._staged.commit()
+
+    def commit(self) -> None:
+        """Move the finished file into place."""
+        if self._staged is not None:
+            self._staged.commit()
+
+    def close(self) -> None:
+        """Close and move the file into place (safe to call twice)."""
+        self.finish()
+        self.commit()
+
+    def keep_partial(self, worth_keeping: bool) -> list[Path]:
+        """Close; keep the file as ``<stem>.partial<suffix>`` if ``worth_keeping``, else remove it.
+
+        Returns:
+            The partial file, when one was kept (a device written in place is never moved).
+        """
+        self.finish()
+        if self._staged is None:
+            return []
+        kept = self._staged.keep_partial() if worth_keeping else None
+        self._staged.discard()
+        return [] if kept is None else [kept]
 
     def abort(self) -> None:
         """Close and leave no file behind (the run never started)."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self.finish()
         if self._staged is not None:
             self._staged.discard()
 
@@ -140,8 +164,14 @@ class JsonlSink(Sink):
         records = face_records(result, self.labels)
         self._file.append("".join(json.dumps(record) + "\n" for record in records))
 
-    def close(self) -> None:
-        self._file.close()
+    def finish(self) -> None:
+        self._file.finish()
+
+    def commit(self) -> None:
+        self._file.commit()
+
+    def keep_partial(self) -> list[Path]:
+        return self._file.keep_partial(worth_keeping=self._file.size > 0)
 
     def abort(self) -> None:
         self._file.abort()
@@ -160,6 +190,7 @@ class CsvSink(Sink):
         except FerLiveError:
             self._file.abort()
             raise
+        self._header_size = self._file.size
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
         rows = []
@@ -173,8 +204,15 @@ class CsvSink(Sink):
             )
         self._file.append(_csv_text(rows))
 
-    def close(self) -> None:
-        self._file.close()
+    def finish(self) -> None:
+        self._file.finish()
+
+    def commit(self) -> None:
+        self._file.commit()
+
+    def keep_partial(self) -> list[Path]:
+        # a header alone holds no result
+        return self._file.keep_partial(worth_keeping=self._file.size > self._header_size)
 
     def abort(self) -> None:
         self._file.abort()

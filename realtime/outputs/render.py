@@ -80,6 +80,31 @@ class OverlayRenderer:
         Returns:
             BGR uint8 image with the same shape as ``frame.image``.
         """
+        canvas, plan = self._draw_faces(frame, tracks, predictions, hud)
+        if plan.hud_lines:
+            _draw_hud(canvas, plan.hud_lines, plan.hud_rect, frame_scale_of(canvas.shape[0]))
+        return canvas
+
+    def draw_layers(
+        self, frame: Frame, tracks: Tracks, predictions: Predictions, hud: Hud
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The overlay without and with the HUD, for a window and a file at once.
+
+        Both are laid out as if the HUD were there, so they differ only inside its rectangle.
+
+        Returns:
+            (without the HUD, with it): BGR uint8 images shaped like ``frame.image``.
+        """
+        canvas, plan = self._draw_faces(frame, tracks, predictions, hud)
+        with_hud = canvas.copy()
+        if plan.hud_lines:
+            _draw_hud(with_hud, plan.hud_lines, plan.hud_rect, frame_scale_of(canvas.shape[0]))
+        return canvas, with_hud
+
+    def _draw_faces(
+        self, frame: Frame, tracks: Tracks, predictions: Predictions, hud: Hud | None
+    ) -> tuple[np.ndarray, OverlayPlan]:
+        """A copy of the frame with every face drawn, laid out clear of ``hud``'s corner."""
         canvas = frame.image.copy()
         plan = self.plan(canvas.shape[1], canvas.shape[0], tracks, predictions, hud)
         for face in plan.faces:
@@ -90,9 +115,7 @@ class OverlayRenderer:
             if layout.panel is not None and face.probs is not None:
                 rows = COMPACT_ROWS if layout.compact else len(face.probs)
                 self._draw_bars(canvas, layout.panel, face.probs, rows, face.colour, face.scale)
-        if plan.hud_lines:
-            _draw_hud(canvas, plan.hud_lines, plan.hud_rect, frame_scale_of(canvas.shape[0]))
-        return canvas
+        return canvas, plan
 
     def plan(
         self,

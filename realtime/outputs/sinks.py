@@ -4,7 +4,8 @@ Every sink is a context manager with ``write(result, image)``; ``image`` is the 
 (None when no sink needs one, see ``needs_image``). Record sinks flush after every frame and the
 video sink finalizes its container in ``close()``, so a Ctrl-C or a kill loses at most the
 frame being written. Files are written under a temporary name and renamed into place on
-``close()`` (``fer_live.outputs.staged``), so an output path never holds a half-written file.
+``close()`` (``fer_live.outputs.staged``), so an output path never holds a half-written file; a
+run that fails keeps them under partial names instead (``sink_base.committed_together``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 from fer_live.config import OutputConfig, output_kind
 from fer_live.errors import ConfigError, FerLiveError
 from fer_live.outputs.base import NullSink, Sink
-from fer_live.outputs.records import CsvSink, JsonlSink, face_records
-from fer_live.outputs.staged import StagedFile, check_outputs
+from fer_live.outputs.records import CsvSink, JsonlSink, face_records, is_special_file
+from fer_live.outputs.staged import StagedFile, check_outputs, describe_os_error, remove_stale_parts
 from fer_live.types import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ class VideoFileSink(Sink):
             ``mpeg4`` (VP8 for ``.webm``) when it is unavailable.
         timed: Stamp frames with their capture time (ms) instead of a constant rate, so a
             live source that drops frames still plays back in real time.
+        audio: The video file the frames come from: its sound goes into the output
+            (``fer_live.outputs.audio_mux``), and the frames keep its times (except in AVI, which
+            stores one constant rate), so the sound stays in sync on variable-rate phone clips.
+        hud: Draw the FPS and latency figures into this output too.
     """
 
     needs_image = True
@@ -71,6 +76,8 @@ class VideoFileSink(Sink):
         queue_size: int = 8,
         codec: str | None = None,
         timed: bool = False,
+        audio: Path | None = None,
+        hud: bool = False,
     ) -> None:
         self.path = Path(path)
         self._staged = StagedFile(self.path)
@@ -78,11 +85,15 @@ class VideoFileSink(Sink):
         suffix = self.path.suffix.lower()
         self.codec, self._fallback = _CODECS.get(suffix, _CODECS[""])
         self.codec = codec or self.codec
-        self.timed = timed
+        self.audio = audio
+        self.timed = timed or (audio is not None and suffix != ".avi")
+        self.hud = hud
         self.frames_written = 0
+        self._last_t_s: float | None = None
         self._queue: queue.Queue[tuple[np.ndarray, float | None] | None] = queue.Queue(queue_size)
         self._error: BaseException | None = None
-        _open_text(self._staged.temp).close()  # fail now, not on the encoder thread
+        self._broken = False  # the encoder failed: the container is not worth keeping
+        _open_text(self._staged.temp, self.path).close()  # fail now, not on the encoder thread
         self._thread: threading.Thread | None = threading.Thread(
             target=self._encode_loop, name="fer-live-video", daemon=True
         )
@@ -94,23 +105,56 @@ class VideoFileSink(Sink):
         self._raise_encoder_error()
         if self._thread is None:
             return
+        self._last_t_s = result.frame.t_s
         self._queue.put((image, result.frame.t_s))
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        self._stop_encoder()
+        self._raise_encoder_error()
+
+    def commit(self) -> None:
+        if self._playable():
+            self._add_audio()
+            self._staged.commit()
+        else:
+            self._staged.discard()  # no frame, or a broken container: leave no file
+
+    def keep_partial(self) -> list[Path]:
+        self._stop_encoder()
+        kept = self._staged.keep_partial() if self._playable() else None
+        self._staged.discard()
+        return [] if kept is None else [kept]
+
+    def abort(self) -> None:
+        self._stop_encoder()
+        self._staged.discard()
+
+    def _playable(self) -> bool:
+        return self.frames_written > 0 and not self._broken
+
+    def _stop_encoder(self) -> None:
+        """Let the encoder finish the queued frames and finalize the container."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-            if self.frames_written == 0 or self._error is not None:
-                self._staged.discard()  # no frame, or a broken container: leave no file
-            else:
-                self._staged.commit()
-        self._raise_encoder_error()
+
+    def _add_audio(self) -> None:
+        """The source's sound, up to the end of the last written frame (none on failure)."""
+        if self.audio is None:
+            return
+        from fer_live.outputs.audio_mux import add_source_audio
+
+        frame_s = 1.0 / self.fps
+        last_s = self._last_t_s
+        end_s = (self.frames_written - 1) * frame_s if last_s is None else last_s
+        add_source_audio(self.audio, self._staged.temp, end_s + frame_s)
 
     def _raise_encoder_error(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
-            raise FerLiveError(f"cannot write video '{self.path}': {error}") from None
+            reason = describe_os_error(error, self._staged.temp, self.path)
+            raise FerLiveError(f"cannot write video '{self.path}': {reason}") from None
 
     def _encode_loop(self) -> None:
         import av
@@ -131,14 +175,14 @@ class VideoFileSink(Sink):
             if container is not None and stream is not None:
                 container.mux(stream.encode(None))
         except Exception as exc:  # reported to the caller on the next write/close
-            self._error = exc
+            self._error, self._broken = exc, True
             _drain(self._queue)
         finally:
             if container is not None:
                 try:
                     container.close()
                 except Exception as exc:  # e.g. disk full while writing the index
-                    self._error = self._error or exc
+                    self._error, self._broken = self._error or exc, True
 
     def _add_stream(self, container: Any, width: int, height: int) -> Any:
         import av
@@ -168,14 +212,20 @@ _CODECS = {"": ("libx264", "mpeg4"), ".webm": ("libvpx-vp9", "libvpx")}
 
 
 class ImageFileSink(Sink):
-    """One annotated image (``-o annotated.jpg`` when the source is one still image)."""
+    """One annotated image (``-o annotated.jpg`` when the source is one still image).
+
+    Args:
+        path: The image file.
+        hud: Draw the FPS and latency figures into it too.
+    """
 
     needs_image = True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hud: bool = False) -> None:
         self.path = Path(path)
+        self.hud = hud
         self._staged = StagedFile(self.path)
-        _open_text(self._staged.temp).close()  # fail now: folder missing or not writable
+        _open_text(self._staged.temp, self.path).close()  # fail now: folder missing or read-only
         self._written = False
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
@@ -187,23 +237,34 @@ class ImageFileSink(Sink):
             raise FerLiveError(f"cannot write image '{self.path}'")
         self._written = True
 
-    def close(self) -> None:
+    def commit(self) -> None:
         if self._written:
             self._staged.commit()
         else:
             self._staged.discard()
+
+    def keep_partial(self) -> list[Path]:
+        kept = self._staged.keep_partial() if self._written else None
+        self._staged.discard()
+        return [] if kept is None else [kept]
 
     def abort(self) -> None:
         self._staged.discard()
 
 
 class ImageDirSink(Sink):
-    """Annotated images into a folder, one file per frame (for image sources)."""
+    """Annotated images into a folder, one file per frame (for image sources).
+
+    Args:
+        folder: Created if missing.
+        hud: Draw the FPS and latency figures into the images too.
+    """
 
     needs_image = True
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, hud: bool = False) -> None:
         self.folder = Path(folder)
+        self.hud = hud
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -219,7 +280,8 @@ class ImageDirSink(Sink):
 
 
 class WindowSink(Sink):
-    """An OpenCV window; ``q``, Esc or the window's close button set ``stop_requested``.
+    """An OpenCV window, with the FPS and latency figures; ``q``, Esc or the window's close
+    button set ``stop_requested``.
 
     Args:
         title: Window title.
@@ -231,6 +293,7 @@ class WindowSink(Sink):
     """
 
     needs_image = True
+    hud = True
 
     def __init__(
         self,
@@ -279,7 +342,7 @@ class WindowSink(Sink):
         except cv2.error:  # Qt: the window manager destroyed it ("NULL guiReceiver")
             return True
 
-    def close(self) -> None:
+    def finish(self) -> None:
         if self._open:
             self._open = False
             with contextlib.suppress(cv2.error):  # already closed with its close button
@@ -287,12 +350,13 @@ class WindowSink(Sink):
                 cv2.waitKey(1)  # let the GUI loop actually remove it
 
 
-def _open_text(path: Path, newline: str | None = None) -> IO[str]:
+def _open_text(path: Path, shown: Path) -> IO[str]:
+    """Open ``path`` for writing; an error names ``shown``, the path the user gave."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8", newline=newline)
+        return open(path, "w", encoding="utf-8")
     except OSError as exc:
-        raise FerLiveError(f"cannot write '{path}': {exc.strerror}") from None
+        raise FerLiveError(f"cannot write '{shown}': {exc.strerror}") from None
 
 
 def _fit(image: np.ndarray, stream: Any) -> np.ndarray:
@@ -311,11 +375,13 @@ def _drain(q: queue.Queue[tuple[np.ndarray, float | None] | None]) -> None:
         pass
 
 
-def _annotated_output(path: Path, fps: float | None, live: bool) -> Sink:
+def _annotated_output(
+    path: Path, fps: float | None, live: bool, audio: Path | None, hud: bool
+) -> Sink:
     kind = output_kind(path)
     if kind == "video":
-        return VideoFileSink(path, fps or 30.0, timed=live)
-    return ImageFileSink(path) if kind == "image" else ImageDirSink(path)
+        return VideoFileSink(path, fps or 30.0, timed=live, audio=audio, hud=hud)
+    return ImageFileSink(path, hud) if kind == "image" else ImageDirSink(path, hud)
 
 
 def open_sinks(
@@ -326,6 +392,7 @@ def open_sinks(
     live: bool = False,
     inputs: Sequence[Path] = (),
     still: bool = False,
+    audio: Path | None = None,
 ) -> list[Sink]:
     """The sinks an output config asks for (a NullSink when it asks for none).
 
@@ -338,6 +405,7 @@ def open_sinks(
         inputs: Local files the source reads; no output may be one of them.
         still: The source is still images: a window holds each until a key is pressed, and
             ``-o x.jpg`` is allowed when there is exactly one.
+        audio: The video file the frames come from, whose sound an output video gets.
 
     Returns:
         Sinks in write order; enter each as a context manager.
@@ -353,10 +421,12 @@ def open_sinks(
             f"--output '{output.video}' is one image, but the source is not a single image: "
             "use a video suffix (.mp4) or a folder"
         )
+    named = (output.video, output.jsonl, output.csv)
+    remove_stale_parts(p.parent for p in named if p is not None and not is_special_file(p))
     sinks: list[Sink] = []
     try:
         if output.video is not None:
-            sinks.append(_annotated_output(output.video, fps, live))
+            sinks.append(_annotated_output(output.video, fps, live, audio, output.hud))
         if output.jsonl is not None:
             sinks.append(JsonlSink(output.jsonl, labels))
         if output.csv is not None:

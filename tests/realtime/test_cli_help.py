@@ -11,8 +11,8 @@ import av
 import cv2
 import pytest
 
+import fer_live
 import fer_live.commands.bench
-import realtime
 from fer_live.commands.app import default_bench_dir, main
 
 
@@ -36,7 +36,7 @@ def test_top_level_help_shows_the_run_options_and_the_commands(
 @pytest.mark.parametrize("args", [["--version"], ["-V"], ["run", "-V"]])
 def test_version(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args) == 0
-    assert capsys.readouterr().out.strip() == f"fer-live {realtime.__version__}"
+    assert capsys.readouterr().out.strip() == f"fer-live {fer_live.__version__}"
 
 
 @pytest.mark.parametrize("name", ["out.mp", "out.gif", "out.txt"])

@@ -39,6 +39,11 @@ def test_sigint_leaves_complete_decodable_outputs(
     assert 20 < processed < 472
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == processed
+    # and the clip's sound is there, cut where the last written frame ends (23.976 FPS)
+    with av.open(str(out)) as container:
+        sound = list(container.decode(audio=0))
+    end_s = float(sound[-1].time) + sound[-1].samples / sound[-1].sample_rate
+    assert abs(end_s - processed * 1001 / 24000) < 0.025
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     rows = list(csv.DictReader(table.read_text().splitlines()))
     assert [r["frame"] for r in records] == [int(r["frame"]) for r in rows]

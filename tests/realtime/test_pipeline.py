@@ -189,6 +189,44 @@ def test_process_turns_ctrl_c_into_a_clean_stop() -> None:
     assert summary.interrupted and summary.frames == 4
 
 
+class ImageSink(Sink):
+    needs_image = True
+
+    def __init__(self, hud: bool) -> None:
+        self.hud = hud
+        self.written: list[tuple[FrameResult, np.ndarray]] = []
+
+    def write(self, result: FrameResult, image: np.ndarray | None) -> None:
+        assert image is not None
+        self.written.append((result, image))
+
+
+def test_only_sinks_that_show_the_hud_get_it() -> None:
+    # given a window-like sink (hud) and a file-like sink (no hud) in one run
+    window, file = ImageSink(hud=True), ImageSink(hud=False)
+    # when
+    process(_frames(3), _stages(), [window, file], OverlayRenderer(LABELS))
+    # then: their images differ only where the window's shows the HUD: a black box with white
+    # text (grey pixels, unlike the random colours below) from the top-left corner
+    for (_, shown), (_, saved) in zip(window.written, file.written, strict=True):
+        differ = np.any(shown != saved, axis=2)
+        assert differ[0, 0] and differ.sum() > 100
+        hud = shown[differ].astype(int)
+        assert np.all(hud.max(axis=1) - hud.min(axis=1) <= 1)
+
+
+def test_a_file_alone_gets_no_hud() -> None:
+    # given only a file-like sink
+    file = ImageSink(hud=False)
+    # when
+    process(_frames(3), _stages(), [file], OverlayRenderer(LABELS))
+    # then each image is the overlay drawn without a HUD
+    renderer = OverlayRenderer(LABELS)
+    for result, image in file.written:
+        expected = renderer.draw(result.frame, result.tracks, result.predictions, None)
+        assert np.array_equal(image, expected)
+
+
 def test_process_needs_a_renderer_for_image_sinks() -> None:
     with pytest.raises(ValueError, match="renderer"):
         process(_frames(1), _stages(), [RecordingSink()])

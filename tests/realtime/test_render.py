@@ -78,6 +78,25 @@ def test_no_faces_and_a_hud_changes_only_the_top_left(photo: Frame) -> None:
     assert rows.size > 0 and rows.max() < 60 and cols.max() < photo.image.shape[1] * 0.75
 
 
+def test_layers_without_and_with_the_hud_differ_only_inside_it(photo: Frame) -> None:
+    # given a face near the top-left corner, where the HUD goes
+    renderer = OverlayRenderer(LABELS)
+    tracks, probs = _tracks([[20, 20, 110, 120]], [1]), _one_hot([1], [2])
+    hud = Hud(29.5, {"decode": 1.2, "detect": 4.5, "infer": 3.4}, 0)
+    # when
+    plain, with_hud = renderer.draw_layers(photo, tracks, probs, hud)
+    # then: the window's layer is draw()'s; the file's differs from it only inside the HUD
+    assert np.array_equal(with_hud, renderer.draw(photo, tracks, probs, hud))
+    h, w = photo.image.shape[:2]
+    x0, y0, x1, y1 = renderer.plan(w, h, tracks, probs, hud).hud_rect
+    rows, cols = np.nonzero(np.any(plain != with_hud, axis=2))
+    assert rows.size > 0 and rows.min() >= y0 and rows.max() <= y1 and cols.max() <= x1
+    # and the face is drawn in both
+    face = np.any(plain != photo.image, axis=2)
+    face[y0 : y1 + 1, x0 : x1 + 1] = False
+    assert face.sum() > 100
+
+
 def test_box_at_the_right_border_puts_bars_on_the_left(photo: Frame) -> None:
     # given a box touching the right border
     h, w = photo.image.shape[:2]

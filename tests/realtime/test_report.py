@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -299,3 +302,44 @@ def _assert_one_error_line(code: int, stderr: str, mentions: str) -> None:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr[:500]
     assert mentions in lines[0] and "Traceback" not in stderr
+
+
+def _own_input_case(kind: str, records: Path, out: Path) -> Path:
+    """Make the report's input one of its outputs in ``out``; returns the path to report on."""
+    out.mkdir()
+    if kind == "same path":
+        copy = out / "summary.json"
+        copy.write_bytes(records.read_bytes())
+        return copy
+    if kind == "symlink":
+        (out / "summary.csv").symlink_to(records)
+    else:
+        os.link(records, out / "track_0.png")
+    return records
+
+
+@pytest.mark.parametrize("kind", ["same path", "symlink", "hard link"])
+def test_report_that_would_overwrite_its_input_is_refused(
+    kind: str, single_records: Path, tmp_path: Path
+) -> None:
+    # given records that are also one of the report's output files in --out
+    out = tmp_path / "rr"
+    records = _own_input_case(kind, single_records, out)
+    before = records.read_bytes()
+    output = {"same path": "summary.json", "symlink": "summary.csv"}.get(kind, "track_0.png")
+    # when a real fer-live report runs on them
+    entry = "import sys; from fer_live.commands.app import main; sys.exit(main())"
+    proc = subprocess.run(
+        [sys.executable, "-c", entry, "report", str(records), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # then: one error line, exit 2, and the records and the folder are as they were
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: report output '{out / output}' is the input '{records}': refusing to "
+        "overwrite it; choose another --out"
+    ]
+    assert records.read_bytes() == before
+    assert len(list(out.iterdir())) == 1

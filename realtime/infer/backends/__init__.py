@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fer_live.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError
+from fer_live.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError, not_a_file
 from fer_live.infer.backends import cuda_torch
 from fer_live.infer.backends import select as backend_select
 from fer_live.infer.backends.base import InferenceBackend
@@ -131,10 +131,12 @@ def open_backend(
     device = parse_device(device)
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
+    if not path.exists():
+        raise ModelError(f"model file not found: {path}")
+    if not path.is_file():  # a folder has no suffix to pick a backend by
+        raise ModelError(f"cannot load model '{path}': {not_a_file(path)}")
     available = probe_gpu_backends(path, device) if backend == "auto" else {}
     names = backend_select.candidate_backends(available, backend, path.suffix)
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
     for name in names[:-1]:
         try:
             return _open(name, path, device, threads)

@@ -21,7 +21,7 @@ import numpy as np
 
 from fer_live.errors import ConfigError, ModelError, first_line
 from fer_live.infer.backends.base import InferenceBackend
-from fer_live.infer.backends.torch_backend import read_torchscript_card
+from fer_live.infer.backends.torch_backend import load_torchscript, read_torchscript_card
 from fer_live.infer.card import ModelCard
 from fer_live.infer.device import Device, parse_device
 from fer_live.infer.gpu import (
@@ -163,11 +163,7 @@ class CudaTorchBackend(InferenceBackend):
         if not self.path.is_file():
             raise ModelError(f"TorchScript model not found: {self.path} (the cuda backend runs it)")
         card = read_torchscript_card(self.path)  # before torch runs any of the file
-        try:
-            module = torch.jit.load(str(self.path), map_location=self.device)
-        except Exception as exc:  # torch raises RuntimeError/ValueError with long traces
-            reason = first_line(exc)
-            raise ModelError(f"cannot load TorchScript model {self.path}: {reason}") from None
+        module = load_torchscript(torch, self.path, self.device)
         module.eval()
         if half:
             module.half()

@@ -6,6 +6,7 @@ for it: ``card.json`` straight from the zip archive (no torch involved), or a ve
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -25,6 +26,26 @@ _MAX_CARD_BYTES = 1 << 20
 # zipfile raises these (besides OSError) on corrupt, encrypted or exotic archives.
 _ZIP_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
                RuntimeError, OverflowError)  # fmt: skip
+
+
+def load_torchscript(torch: Any, path: Path, device: str) -> Any:
+    """``torch.jit.load`` without the FutureWarning that recent torch (2.14) gives every call.
+
+    The warning asks developers to move to ``torch.export``; users of a shipped ``.pt`` can do
+    nothing about it. Only that message is silenced, only here: the Python 3.14 one ("not
+    supported ... may break") and every other warning still show.
+
+    Raises:
+        ModelError: torch cannot load the file (its first line, not the long trace).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`torch\.jit\.load` is deprecated", category=FutureWarning
+        )
+        try:
+            return torch.jit.load(str(path), map_location=device)
+        except Exception as exc:  # torch raises RuntimeError/ValueError with long traces
+            raise ModelError(f"cannot load TorchScript model {path}: {first_line(exc)}") from None
 
 
 def import_torch() -> Any:
@@ -125,12 +146,7 @@ class TorchBackend(InferenceBackend):
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
         self.card = read_torchscript_card(self.path)  # before torch runs any of the file
-        try:
-            self._module = torch.jit.load(str(self.path), map_location=self.device)
-        except Exception as exc:  # torch raises RuntimeError/ValueError with long traces
-            raise ModelError(
-                f"cannot load TorchScript model {self.path}: {first_line(exc)}"
-            ) from None
+        self._module = load_torchscript(torch, self.path, self.device)
         self._module.eval()
         self._probe()
 
