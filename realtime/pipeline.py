@@ -152,19 +152,32 @@ def _locate(frames: Iterable[Frame], stages: Stages) -> Iterator[_Pending]:
         frame = next(frame_iter, None)
         if frame is None:
             return
-        timings = {"decode": _ms_since(t0)}
-        t0 = time.perf_counter()
-        boxes = stages.detector.detect(frame) if count % stages.detect_every == 0 else None
-        timings["detect"] = _ms_since(t0)
-        t0 = time.perf_counter()
-        if stages.independent:
-            stages.tracker.reset()
-        tracks = stages.tracker.update(boxes, frame.index)
-        timings["track"] = _ms_since(t0)
-        # Frames between two searches (tiled 1080p: 2 of 3) hold boxes the tracker carried.
-        box_source = boxes.source if boxes is not None else "tracker"
-        yield _Pending(frame, tracks, timings, box_source)
+        decode_ms = _ms_since(t0)
+        yield _locate_one(frame, stages, count % stages.detect_every == 0, decode_ms)
         count += 1
+
+
+def _locate_one(frame: Frame, stages: Stages, search: bool, decode_ms: float) -> _Pending:
+    """Detect (when ``search``) and track one frame."""
+    timings = {"decode": decode_ms}
+    t0 = time.perf_counter()
+    boxes = stages.detector.detect(frame) if search else None
+    timings["detect"] = _ms_since(t0)
+    t0 = time.perf_counter()
+    if stages.independent:
+        stages.tracker.reset()
+    tracks = stages.tracker.update(boxes, frame.index)
+    timings["track"] = _ms_since(t0)
+    # Frames between two searches (tiled 1080p: 2 of 3) hold boxes the tracker carried.
+    box_source = boxes.source if boxes is not None else "tracker"
+    return _Pending(frame, tracks, timings, box_source)
+
+
+def step(frame: Frame, stages: Stages) -> FrameResult:
+    """Process one frame at once, on the caller's thread: what ``run`` does per frame, for a
+    loop the caller owns (``fer_live.Recognizer.update``). Tracks and smoothing carry over
+    between calls through the stages' state."""
+    return next(_finish([_locate_one(frame, stages, True, 0.0)], stages))
 
 
 def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult]:
@@ -364,18 +377,30 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         BackendUnavailable: The backend or device is not available.
         ConfigError: A stage rejects its settings.
     """
-    from fer_live.detect.plan import PlannedDetector, mediapipe_detector
     from fer_live.infer.backends import open_backend
+
+    cfg = config.backend
+    with ExitStack() as stack:
+        model = resolve_model_path(cfg.model, cfg.backend)
+        backend = stack.enter_context(open_backend(model, cfg.backend, cfg.device, cfg.threads))
+        yield stack.enter_context(stages_around(backend, model, config))
+
+
+@contextmanager
+def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator[Stages]:
+    """The stages of one run around a loaded backend: the detector (released afterwards), a
+    new tracker and a new smoother, so a second run with the same backend starts afresh.
+
+    Raises:
+        ConfigError: A stage rejects its settings.
+    """
+    from fer_live.detect.plan import PlannedDetector, mediapipe_detector
     from fer_live.infer.still import StillFallback
     from fer_live.smooth.table import make_smoother
     from fer_live.track.iou import IouTracker
 
     cfg = config
     with ExitStack() as stack:
-        model = resolve_model_path(cfg.backend.model, cfg.backend.backend)
-        backend = stack.enter_context(
-            open_backend(model, cfg.backend.backend, cfg.backend.device, cfg.backend.threads)
-        )
         mediapipe = stack.enter_context(mediapipe_detector(cfg.detect))
         stills = cfg.detect.stills
         # Video: the plan chooses tiles and the detect interval per frame size (Stages runs it

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"fer_live": ROOT / "realtime", "fer_live.trainer": ROOT / "trainer"}
 PRODUCT, TRAINER = "fer_live", "fer_live.trainer"
 # The product's stages in pipeline order; a stage imports only earlier stages and SHARED.
-STAGES = ("capture", "detect", "track", "infer", "smooth", "outputs", "report", "commands")
+STAGES = ("capture", "detect", "track", "infer", "smooth", "outputs", "report", "api", "commands")
 # Modules at the top that every stage may import. ``config`` checks flags against the stages'
 # name tables (detectors, backends, devices, smoothers), so it imports those stages itself.
 SHARED = {"fer_live", "fer_live.types", "fer_live.errors", "fer_live.numeric", "fer_live.config"}

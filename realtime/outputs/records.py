@@ -119,6 +119,11 @@ class RecordFile:
             self._staged.discard()
 
 
+# Version of the record fields below; it changes when a field is renamed, removed or changes
+# meaning (new fields may appear without it). docs/records.md describes each version.
+SCHEMA_VERSION = 1
+
+
 def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, Any]]:
     """One record per predicted face: frame, time, track id, box, score, probs, label, source.
 
@@ -148,6 +153,7 @@ def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, A
                 "confidence": round(float(probs[top]), 5),
                 "source": result.frame.source_id,
                 "box_source": result.box_source,
+                "schema": SCHEMA_VERSION,
             }
         )
     return records
@@ -196,12 +202,9 @@ class CsvSink(Sink):
         rows = []
         for r in face_records(result, self.labels):
             probs = [r["probs"][label] for label in self.labels]
-            rows.append(
-                [
-                    *(r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"]),
-                    *(*probs, r["label"], r["confidence"], r["source"], r["box_source"]),
-                ]
-            )
+            head = (r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"])
+            tail = (r["label"], r["confidence"], r["source"], r["box_source"], r["schema"])
+            rows.append([*head, *probs, *tail])
         self._file.append(_csv_text(rows))
 
     def finish(self) -> None:
@@ -218,7 +221,7 @@ class CsvSink(Sink):
         self._file.abort()
 
 
-_CSV_TAIL = ["label", "confidence", "source", "box_source"]
+_CSV_TAIL = ["label", "confidence", "source", "box_source", "schema"]
 
 
 def _csv_text(rows: Sequence[Sequence[Any]]) -> str:

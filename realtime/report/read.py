@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -123,9 +123,22 @@ def read_records(path: Path) -> Records:
             record (the message names the file, the line number and the problem).
     """
     path = Path(path)
+    return group_records(_json_lines(path), path)
+
+
+def group_records(records: Iterable[tuple[int, dict[str, Any]]], path: Path) -> Records:
+    """Group numbered records (line number, record) by track, checking each one.
+
+    Args:
+        records: (line number, record) pairs, as read from a file or made in memory.
+        path: What the records are called in messages and in ``Records.path``.
+
+    Raises:
+        RecordsError: No records, or one that is not a valid record.
+    """
     labels: tuple[str, ...] | None = None
     buffers: dict[int, _Buffer] = {}
-    for number, record in _json_lines(path):
+    for number, record in records:
         try:
             _check_fields(record)
             labels = labels or _labels(record)

@@ -1,0 +1,109 @@
+"""``analyze``: a whole video (or stream, or folder) into its records and per-track summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fer_live.api.recognizer import Recognizer
+from fer_live.api.results import FrameResult
+from fer_live.errors import FerLiveError
+from fer_live.report.read import group_records
+from fer_live.report.summary import TrackSummary, summarize_all
+
+if TYPE_CHECKING:
+    import pandas
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What ``analyze`` found.
+
+    Attributes:
+        source: The source analysed.
+        labels: Class names, in probability order.
+        frames: One ``FrameResult`` per frame (without images).
+    """
+
+    source: str
+    labels: tuple[str, ...]
+    frames: tuple[FrameResult, ...]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Every face record, as ``fer-live --jsonl`` writes them (one dict per line)."""
+        return [record for frame in self.frames for record in frame.records()]
+
+    def summary(self) -> list[TrackSummary]:
+        """Per-track summaries, as ``fer-live report`` computes them (empty without faces)."""
+        records = self.records
+        if not records:
+            return []
+        grouped = group_records(enumerate(records, start=1), Path(self.source))
+        return summarize_all(grouped)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The records as a DataFrame with the CSV's columns (``x0``..``y1``, ``p_<label>``).
+
+        Raises:
+            FerLiveError: pandas is not installed (``pip install "fer-live[pandas]"``).
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise FerLiveError(
+                'to_pandas needs pandas, which is not installed: pip install "fer-live[pandas]"'
+            ) from None
+        return pd.DataFrame(_rows(self.records, self.labels), columns=_columns(self.labels))
+
+
+def analyze(
+    source: str | int | Path,
+    *,
+    max_frames: int | None = None,
+    recognizer: Recognizer | None = None,
+    **settings: Any,
+) -> Analysis:
+    """Run the recognizer over a whole source and keep what it found.
+
+    Args:
+        source: A video file, URL, camera index, image folder or glob.
+        max_frames: Stop after this many frames.
+        recognizer: A loaded ``Recognizer`` to reuse (for many videos); else one is made from
+            ``settings`` and closed at the end.
+        **settings: ``Recognizer`` arguments (``model``, ``device``, ``smooth``, ...).
+
+    Raises:
+        SourceError, ModelError, ConfigError, BackendUnavailable: as ``Recognizer`` and
+            ``Recognizer.stream``.
+    """
+    if recognizer is not None:
+        if settings:
+            raise TypeError("pass either a recognizer or its settings, not both")
+        return _analyze(recognizer, source, max_frames)
+    with Recognizer(**settings) as owned:
+        return _analyze(owned, source, max_frames)
+
+
+def _analyze(rec: Recognizer, source: str | int | Path, max_frames: int | None) -> Analysis:
+    frames = tuple(rec.stream(source, max_frames=max_frames))
+    return Analysis(str(source), rec.labels, frames)
+
+
+def _columns(labels: Sequence[str]) -> list[str]:
+    head = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
+    tail = ["label", "confidence", "source", "box_source", "schema"]
+    return head + [f"p_{label}" for label in labels] + tail
+
+
+def _rows(records: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[list[Any]]:
+    return [
+        [
+            *(r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"]),
+            *(r["probs"][label] for label in labels),
+            *(r["label"], r["confidence"], r["source"], r["box_source"], r["schema"]),
+        ]
+        for r in records
+    ]
