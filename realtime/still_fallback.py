@@ -6,6 +6,11 @@ image with no detection this stage (1) runs the detector again on a copy with a 
 ``PAD`` x the longer side, mapping boxes back; (2) for a roughly square image, takes the whole image
 as the face, choosing the box so that the model's crop framing cuts exactly the image.
 Every result says how its boxes were found in ``FaceBoxes.source``.
+
+A large still is searched on a copy shrunk to ``SEARCH_MAX_PX`` (``realtime.detect``), and the
+border of a long, thin picture follows its shorter side (a face is no taller than the picture),
+so the copies a search makes stay small next to the picture itself: a 20,000 x 50 px picture
+got a 30,000 x 10,050 px bordered copy (3.4 GB of memory at its peak).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import cv2
 import numpy as np
 
 from realtime.card import CropFraming
+from realtime.detect import fit_for_search, scale_boxes
 from realtime.detect_plan import still_tiles
 from realtime.types import FaceBoxes, Frame
 
@@ -24,6 +30,8 @@ PAD = 0.25
 # Width / height range of a picture taken to be one face crop (FER2013 faces are square; ID
 # photos are about 3:4).
 SQUARE_ASPECT = (0.7, 1.4)
+# The border is PAD x the longer side, but at most PAD x this many times the shorter side.
+BORDER_MAX_ASPECT = 2.0
 
 
 class _Detector(Protocol):
@@ -60,11 +68,20 @@ class StillFallback:
         return self.detector.detect(frame, self.tiles or still_tiles(w, h))
 
     def detect(self, frame: Frame) -> FaceBoxes:
+        """The faces of one still: found, found on a bordered copy, or the whole picture."""
+        search = fit_for_search(frame.image)
+        boxes = self._fallbacks(replace(frame, image=search))
+        if search is frame.image or not len(boxes):
+            return boxes
+        xyxy = scale_boxes(boxes.xyxy, search.shape[:2], frame.image.shape[:2])
+        return FaceBoxes(xyxy, boxes.score, source=boxes.source)
+
+    def _fallbacks(self, frame: Frame) -> FaceBoxes:
         boxes = self._search(frame)
         if len(boxes):
             return boxes
         h, w = frame.image.shape[:2]
-        pad = int(round(PAD * max(h, w)))
+        pad = int(round(PAD * min(max(h, w), BORDER_MAX_ASPECT * min(h, w))))
         padded = cv2.copyMakeBorder(frame.image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         found = self._search(replace(frame, image=padded))
         if len(found):
