@@ -53,7 +53,8 @@ RECHECK_IOU = 0.3
 SEARCH_MAX_PX = 4096
 
 
-def _import_mediapipe() -> Any:
+def import_mediapipe() -> Any:
+    """The mediapipe module, its BaseOptions and its vision tasks (BackendUnavailable if absent)."""
     try:
         import mediapipe
         from mediapipe.tasks.python import BaseOptions, vision
@@ -212,7 +213,7 @@ class MediapipeDetector:
         self.tiles = tiles
         self.recheck_covered = recheck_covered
         self._muted_frames = MUTED_FIRST_FRAMES
-        self._mp, base_options, vision = _import_mediapipe()
+        self._mp, base_options, vision = import_mediapipe()
         if model_path is None:
             model_path = detector_path(model)
         self.model_path = Path(model_path)

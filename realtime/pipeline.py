@@ -368,7 +368,7 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
     from realtime.backends import open_backend
     from realtime.detect_plan import PlannedDetector, mediapipe_detector
     from realtime.smooth import make_smoother
-    from realtime.still_fallback import StillFallback
+    from realtime.still_fallback import LandmarkerEvidence, StillFallback
     from realtime.track import IouTracker
 
     cfg = config
@@ -381,11 +381,12 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         stills = cfg.detect.stills
         # Video: the plan chooses tiles and the detect interval per frame size (Stages runs it
         # on every frame); stills: every image, whole and tiled.
-        detector: Detector = (
-            StillFallback(mediapipe, backend.card.crop, cfg.detect.tiles)
-            if stills
-            else PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
-        )
+        detector: Detector
+        if stills:
+            evidence = stack.enter_context(LandmarkerEvidence())
+            detector = StillFallback(mediapipe, backend.card.crop, evidence, cfg.detect.tiles)
+        else:
+            detector = PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
         track = cfg.track
         tracker = IouTracker(
             track.iou_threshold, track.max_age, track.min_hits, track.confirm_score
