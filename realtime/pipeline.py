@@ -104,7 +104,9 @@ def _ms_since(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
-def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None, None]:
+def run(
+    frames: Iterable[Frame], stages: Stages, stop: threading.Event | None = None
+) -> Generator[FrameResult, None, None]:
     """Process frames in order, yielding one FrameResult per frame.
 
     Reading, detection and tracking run on a thread a frame or two ahead of collate, infer and
@@ -118,12 +120,14 @@ def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None,
     Args:
         frames: Any iterable of frames (usually an open source).
         stages: The stages to run.
+        stop: When set, the run ends as soon as it would wait for the next frame (the frames
+            already located are finished first).
 
     Yields:
         FrameResult with ``timings_ms`` for decode, detect, track, preprocess, infer, smooth.
     """
     pending: list[_Pending] = []
-    reader = ReadAhead(lambda: _locate(frames, stages), _LOCATE_AHEAD, "detect")
+    reader = ReadAhead(lambda: _locate(frames, stages), _LOCATE_AHEAD, "detect", cancel=stop)
     located = iter(reader)
     try:
         while True:
@@ -224,6 +228,7 @@ class RateMeter:
         self.weight = weight
         self.window_s = window_s
         self.fps = 0.0
+        self.frames = 0
         self.timings_ms: dict[str, float] = {}
         self._clock = clock
         self._ticks: deque[float] = deque()
@@ -231,6 +236,7 @@ class RateMeter:
     def tick(self, timings_ms: Mapping[str, float]) -> None:
         """Count one finished frame and fold in its stage latencies."""
         now = self._clock()
+        self.frames += 1
         self._ticks.append(now)
         # keep one tick older than the window: it marks where the counted span starts
         while len(self._ticks) > 2 and now - self._ticks[1] >= self.window_s:
@@ -268,9 +274,9 @@ def process(
 ) -> RunSummary:
     """Run the pipeline, draw the overlay when a sink needs it, and write to every sink.
 
-    Ctrl-C (a KeyboardInterrupt, or ``stop`` set by a signal handler between frames) ends the
-    run cleanly with ``interrupted=True``; the caller closes the sinks, which finalizes the
-    outputs. A sink's ``stop_requested`` (window ``q``/Esc) also ends it.
+    Ctrl-C (a KeyboardInterrupt, or ``stop`` set by a signal handler) ends the run cleanly with
+    ``interrupted=True``, also while it waits for a frame; the caller closes the sinks, which
+    finalizes the outputs. A sink's ``stop_requested`` (window ``q``/Esc) also ends it.
 
     Args:
         source: An open source (its ``dropped`` attribute, if any, is reported on the HUD).
@@ -288,7 +294,7 @@ def process(
         raise ValueError("a sink needs the overlay but no renderer was given")
     meter, frames, face_frames, interrupted = RateMeter(), 0, 0, False
     start = time.perf_counter()
-    results = run(source, stages)
+    results = run(source, stages, stop)
     try:
         for stage_result in results:
             result = _emit(stage_result, sinks, renderer if needs_image else None, meter, source)
@@ -297,10 +303,10 @@ def process(
             if on_result is not None:
                 on_result(result)
             if stop is not None and stop.is_set():
-                interrupted = True
                 break
             if any(s.stop_requested for s in sinks):
                 break
+        interrupted = stop is not None and stop.is_set()  # also when it ended a wait for a frame
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -326,7 +332,8 @@ def _emit(
     plain = with_hud = None
     if renderer is not None:
         huds = [sink.hud for sink in sinks if sink.needs_image]
-        hud = Hud(meter.fps, meter.timings_ms, int(getattr(source, "dropped", 0)))
+        fps = None if result.frame.t_s is None else meter.fps  # a still has no frame rate
+        hud = Hud(fps, meter.timings_ms, int(getattr(source, "dropped", 0)))
         frame, tracks, predictions = result.frame, result.tracks, result.predictions
         if any(huds) and not all(huds):
             plain, with_hud = renderer.draw_layers(frame, tracks, predictions, hud)
@@ -395,7 +402,7 @@ def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator
         ConfigError: A stage rejects its settings.
     """
     from fer_live.detect.plan import PlannedDetector, mediapipe_detector
-    from fer_live.infer.still import StillFallback
+    from fer_live.infer.still import LandmarkerEvidence, StillFallback
     from fer_live.smooth.table import make_smoother
     from fer_live.track.iou import IouTracker
 
@@ -405,11 +412,12 @@ def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator
         stills = cfg.detect.stills
         # Video: the plan chooses tiles and the detect interval per frame size (Stages runs it
         # on every frame); stills: every image, whole and tiled.
-        detector: Detector = (
-            StillFallback(mediapipe, backend.card.crop, cfg.detect.tiles)
-            if stills
-            else PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
-        )
+        detector: Detector
+        if stills:
+            evidence = stack.enter_context(LandmarkerEvidence())
+            detector = StillFallback(mediapipe, backend.card.crop, evidence, cfg.detect.tiles)
+        else:
+            detector = PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
         track = cfg.track
         tracker = IouTracker(
             track.iou_threshold, track.max_age, track.min_hits, track.confirm_score

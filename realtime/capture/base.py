@@ -44,6 +44,7 @@ class FrameSource:
         self.frame_count: int | None = None
         self.size: tuple[int, int] | None = None
         self.dropped = 0
+        self.skipped = 0  # inputs passed over (an image folder's unreadable files)
 
     def __enter__(self) -> FrameSource:
         self.open()

@@ -30,11 +30,25 @@ class ReadAhead(Generic[T]):
 
     Iterate it once; ``stop()`` (also called when the iteration ends or is abandoned) ends the
     reader and waits for it, so the caller may then release what ``produce`` reads from.
+
+    Args:
+        produce: Makes the iterator the reader thread runs.
+        depth: Items queued ahead at most.
+        name: The reader thread's name.
+        cancel: When set, the iteration ends while it waits for an item (a stop signal must not
+            wait for a slow or stuck read), as if the items had run out.
     """
 
-    def __init__(self, produce: Callable[[], Iterator[T]], depth: int = 4, name: str = "") -> None:
+    def __init__(
+        self,
+        produce: Callable[[], Iterator[T]],
+        depth: int = 4,
+        name: str = "",
+        cancel: threading.Event | None = None,
+    ) -> None:
         self._produce = produce
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._cancel = cancel
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name=name or "read-ahead", daemon=True)
 
@@ -42,7 +56,12 @@ class ReadAhead(Generic[T]):
         self._thread.start()
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=_POLL_S)
+                except queue.Empty:
+                    if self._cancel is not None and self._cancel.is_set():
+                        return
+                    continue
                 if item is _END:
                     return
                 if isinstance(item, _Raised):

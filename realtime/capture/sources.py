@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import cv2
+import numpy as np
 
 from fer_live.capture.base import Capture, FrameSource, one_line
 from fer_live.capture.live import LiveSource
+from fer_live.capture.native_log import quiet_native_stderr
 from fer_live.capture.pyav import AvCapture, reaches_end, stated_end_s, upright_bgr
 from fer_live.capture.read_ahead import ReadAhead
 from fer_live.capture.redact import mask_url
@@ -154,8 +158,54 @@ class VideoFileSource(FrameSource):
             )
 
 
+# How a file that does not decode ends when it was cut short (the decoder needs this marker).
+_END_MARKERS = {b"\xff\xd8": b"\xff\xd9", b"\x89PNG": b"IEND"}
+
+
+def _undecodable(path: Path, data: bytes) -> SourceError:
+    for start, end in _END_MARKERS.items():
+        if data.startswith(start) and end not in data[-64:]:
+            return SourceError(f"cannot read image '{path}': it is cut short (truncated)")
+    return SourceError(f"cannot read image '{path}': not an image, or damaged")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode one image file (BGR, turned as its EXIF orientation says).
+
+    Only a regular file is read: opening a FIFO would wait for a writer forever, so the file is
+    opened without blocking and checked before anything is read. The decoders' own messages
+    (libjpeg's "Premature end of JPEG file", libpng's errors) are muted: the reason comes back
+    once, in the SourceError.
+
+    Raises:
+        SourceError: The file is missing, not a regular file, or not a decodable image.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise SourceError(f"cannot read image '{path}': {one_line(exc)}") from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SourceError(f"cannot read image '{path}': not a regular file")
+        try:
+            data = file.read()
+        except OSError as exc:
+            raise SourceError(f"cannot read image '{path}': {one_line(exc)}") from None
+    if not data:
+        raise SourceError(f"cannot read image '{path}': the file is empty")
+    with quiet_native_stderr():
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise _undecodable(path, data)
+    return image
+
+
 class ImageSource(FrameSource):
-    """One frame per image file, in the given (sorted) order; unreadable images are skipped."""
+    """One frame per image file, in the given (sorted) order.
+
+    In a folder or glob, a file that cannot be read (not a regular file, not an image, cut
+    short) is skipped with one warning and counted in ``skipped``; a single image raises.
+    """
 
     still = True
 
@@ -173,11 +223,13 @@ class ImageSource(FrameSource):
     def _frames(self) -> Iterator[Frame]:
         index = 0
         for path in self.paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
+            try:
+                image = read_image(path)
+            except SourceError as exc:
                 if len(self.paths) == 1:
-                    raise SourceError(f"cannot read image '{path}': missing or not an image")
-                logger.warning("skipping unreadable image %s", path)
+                    raise
+                logger.warning("%s; skipping it", exc)
+                self.skipped += 1
                 continue
             self.size = (image.shape[1], image.shape[0])
             yield Frame(index=index, t_s=None, image=image, source_id=str(path))
@@ -248,7 +300,7 @@ def _open_folder(spec: str, max_frames: int | None, attempts: int) -> FrameSourc
 
 
 def _open_glob(spec: str, max_frames: int | None, attempts: int) -> FrameSource:
-    paths = _image_paths(glob.glob(spec))
+    paths = _image_paths(glob.glob(spec, recursive=True))  # ``**`` matches any depth
     if not paths:
         raise SourceError(f"no images match '{spec}'")
     return ImageSource(paths, spec, max_frames)

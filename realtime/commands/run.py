@@ -24,7 +24,7 @@ from fer_live.infer.device import parse_device
 logger = logging.getLogger(__name__)
 
 
-def _progress(total: int | None, enabled: bool) -> Any:
+def _progress(total: int | None, enabled: bool, still: bool) -> Any:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -39,7 +39,7 @@ def _progress(total: int | None, enabled: bool) -> Any:
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[fps]:.1f} FPS"),
+        *([] if still else [TextColumn("{task.fields[fps]:.1f} FPS")]),  # no rate for photos
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -89,28 +89,41 @@ def run_live(config: LiveConfig) -> int:
             logger.warning(
                 "no window (no display or --headless) and no -o/--jsonl/--csv: results are not kept"
             )
-        progress = stack.enter_context(_progress(source.expected_frames, not source.live))
-        task = progress.add_task(Path(source.source_id).name, total=source.expected_frames, fps=0.0)
+        total = source.expected_frames
+        progress = stack.enter_context(_progress(total, not source.live, source.still))
+        task = progress.add_task(Path(source.source_id).name, total=total, fps=0.0)
         meter = RateMeter()
 
         def advance(result: Any) -> None:
             meter.tick(result.timings_ms)
-            progress.update(task, advance=1, fps=meter.fps)
+            done = _done(meter.frames, source.skipped, total)
+            progress.update(task, completed=done, fps=meter.fps)
 
         summary = process(source, stages, sinks, OverlayRenderer(labels), advance, stop.event)
+        progress.update(task, completed=_done(summary.frames, source.skipped, total))
         ignore_stop_signals()  # closing the sinks finalizes the outputs; never cut that short
     signum = stop.signum or signal.SIGINT
-    _print_summary(summary, describe(signum) if summary.interrupted else None)
+    ended_by = describe(signum) if summary.interrupted else None
+    _print_summary(summary, ended_by, source.still, source.skipped)
     return exit_code(signum) if summary.interrupted else 0
 
 
-def _print_summary(summary: Any, ended_by: str | None) -> None:
+def _done(frames: int, skipped: int, total: int | None) -> int:
+    """Inputs done for the progress bar: skipped files count, so the bar reaches the total."""
+    return frames + skipped if total is None else min(total, frames + skipped)
+
+
+def _print_summary(summary: Any, ended_by: str | None, still: bool, skipped: int) -> None:
     from rich.console import Console
 
-    line = (
-        f"{summary.frames} frames in {summary.wall_s:.1f} s ({summary.fps:.1f} FPS); "
-        f"faces in {summary.face_frames}; dropped {summary.dropped}"
-    )
+    if still:  # photos have no frame rate, and none is dropped
+        line = f"{summary.frames} images in {summary.wall_s:.1f} s; faces in {summary.face_frames}"
+        line += f"; skipped {skipped} unreadable" if skipped else ""
+    else:
+        line = (
+            f"{summary.frames} frames in {summary.wall_s:.1f} s ({summary.fps:.1f} FPS); "
+            f"faces in {summary.face_frames}; dropped {summary.dropped}"
+        )
     with suppress(OSError):  # after SIGHUP the terminal may be gone; the outputs are complete
         Console(stderr=True).print(line + (f"; {ended_by}" if ended_by else ""), soft_wrap=True)
 

@@ -62,7 +62,7 @@ def _exit_now(stderr_fd: int, signum: int, frame: FrameType | None) -> None:
 
 def _stderr_copy() -> int:
     """A descriptor of stderr that stays put: fd 2 itself points at /dev/null while the detector
-    loads (``fer_live.detect.native_log``), and the exit line went there."""
+    loads (``fer_live.capture.native_log``), and the exit line went there."""
     try:
         return os.dup(2)
     except OSError:  # no stderr at all

@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fer_live.detect.native_log import quiet_native_stderr
+from fer_live.capture.native_log import quiet_native_stderr
 from fer_live.errors import BackendUnavailable, ConfigError, ModelError, first_line
 from fer_live.numeric import box_iou
 from fer_live.types import FaceBoxes, Frame
@@ -47,9 +47,14 @@ MUTED_FIRST_FRAMES = 5
 RECHECK_FROM = 0.4
 RECHECK_ZOOM = 2.0
 RECHECK_IOU = 0.3
+# Frames are searched at most this long on their longer side. MediaPipe's image transform aborts
+# the process (an OpenCV assertion) on a side of 32,767 px or more, and BlazeFace reads a tile at
+# 128 px (at most 4 tiles across), so more pixels find no more faces.
+SEARCH_MAX_PX = 4096
 
 
-def _import_mediapipe() -> Any:
+def import_mediapipe() -> Any:
+    """The mediapipe module, its BaseOptions and its vision tasks (BackendUnavailable if absent)."""
     try:
         import mediapipe
         from mediapipe.tasks.python import BaseOptions, vision
@@ -134,6 +139,24 @@ def _cut(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return out
 
 
+def fit_for_search(image: np.ndarray) -> np.ndarray:
+    """The image, or a copy shrunk (area-averaged) to ``SEARCH_MAX_PX`` on its longer side."""
+    h, w = image.shape[:2]
+    scale = SEARCH_MAX_PX / max(h, w)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def scale_boxes(xyxy: np.ndarray, searched: tuple[int, int], full: tuple[int, int]) -> np.ndarray:
+    """Boxes (N, 4) found in an image of ``searched`` (H, W) mapped onto one of ``full`` (H, W)."""
+    if searched == full:
+        return xyxy
+    fy, fx = full[0] / searched[0], full[1] / searched[1]
+    return (xyxy * np.array([fx, fy, fx, fy])).astype(xyxy.dtype)
+
+
 def _aligned_rgb(bgr: np.ndarray) -> np.ndarray:
     """RGB copy of a BGR image, 64-byte aligned."""
     rgb = _aligned_empty(bgr.shape)
@@ -190,7 +213,7 @@ class MediapipeDetector:
         self.tiles = tiles
         self.recheck_covered = recheck_covered
         self._muted_frames = MUTED_FIRST_FRAMES
-        self._mp, base_options, vision = _import_mediapipe()
+        self._mp, base_options, vision = import_mediapipe()
         if model_path is None:
             model_path = detector_path(model)
         self.model_path = Path(model_path)
@@ -225,7 +248,7 @@ class MediapipeDetector:
             ) from None
 
     def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes:
-        """Find faces in a frame.
+        """Find faces in a frame (one longer than ``SEARCH_MAX_PX`` is searched shrunk).
 
         Args:
             frame: The frame (BGR uint8).
@@ -234,7 +257,7 @@ class MediapipeDetector:
         Returns:
             Boxes (N, 4) as pixel xyxy clipped to the image, with scores (N,), best first.
         """
-        rgb = _aligned_rgb(frame.image)
+        rgb = _aligned_rgb(fit_for_search(frame.image))
         # LiteRT may still log its one-time input-copy warning on one of the first real frames
         # (seen on some runs, not others, after the muted warm-up): mute those frames too.
         muted = self._muted_frames > 0
@@ -244,7 +267,8 @@ class MediapipeDetector:
             tiles = self.tiles if tiles is None else tiles
             if tiles > 1:
                 xyxy, score = self._add_tiles(rgb, xyxy, score, tiles)
-        h, w = rgb.shape[:2]
+        h, w = frame.image.shape[:2]
+        xyxy = scale_boxes(xyxy, rgb.shape[:2], (h, w))
         xyxy = np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
         valid = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
         xyxy, score = xyxy[valid], score[valid]

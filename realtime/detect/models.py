@@ -25,6 +25,9 @@ DETECTOR_MODELS = {
         "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
     ),
 }
+# MediaPipe's FaceLandmarker v2 bundle, unchanged (still images' face evidence).
+LANDMARKER_FILE = "face_landmarker.task"
+LANDMARKER_SHA256 = "b261925d4aad812b47a0e8d58c1baa1223270a5d1f663d78338bc881c003879d"
 
 
 def weights_dir() -> Path:
@@ -55,9 +58,22 @@ def detector_path(name: str = "short") -> Path:
         ModelError: The file is missing or its sha256 is not the known one.
     """
     file_name, sha256 = DETECTOR_MODELS[name]
+    return _checked(file_name, sha256, "face detector")
+
+
+def landmarker_path() -> Path:
+    """Path of the shipped MediaPipe face landmarker bundle, checked by sha256.
+
+    Raises:
+        ModelError: The file is missing or its sha256 is not the known one.
+    """
+    return _checked(LANDMARKER_FILE, LANDMARKER_SHA256, "face landmarker")
+
+
+def _checked(file_name: str, sha256: str, what: str) -> Path:
     path = weights_dir() / file_name
     if not path.is_file():
-        raise ModelError(f"face detector model not found: {path}")
+        raise ModelError(f"{what} model not found: {path}")
     if sha256_file(path) != sha256:
-        raise ModelError(f"face detector model {path} is corrupt (sha256 mismatch)")
+        raise ModelError(f"{what} model {path} is corrupt (sha256 mismatch)")
     return path

@@ -42,9 +42,9 @@ HUD_MAX_WIDTH = 0.6
 
 @dataclass(frozen=True)
 class Hud:
-    """What the heads-up display shows: frame rate and per-stage latency in ms."""
+    """What the heads-up display shows: frame rate (None for a still) and stage latency in ms."""
 
-    fps: float = 0.0
+    fps: float | None = 0.0
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     dropped: int = 0
 
@@ -254,7 +254,10 @@ def hud_text(hud: Hud, faces: int, width: int, frame_scale: float) -> list[str]:
     """
     font = hud_font(frame_scale)
     limit = HUD_MAX_WIDTH * width
-    lines = [f"FPS {hud.fps:.1f}  faces {faces}  dropped {hud.dropped}"]
+    if hud.fps is None:  # a photo: no rate, nothing dropped
+        lines = [f"faces {faces}"]
+    else:
+        lines = [f"FPS {hud.fps:.1f}  faces {faces}  dropped {hud.dropped}"]
     line = "ms"
     for key in _HUD_STAGES:
         if key not in hud.timings_ms:

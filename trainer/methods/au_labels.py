@@ -234,7 +234,7 @@ class BlendshapeReader:
             raise BackendUnavailable("mediapipe is not installed: pip install mediapipe") from None
         if not Path(model_path).is_file():
             raise ModelError(f"FaceLandmarker bundle not found: {model_path}")
-        from fer_live.detect.native_log import quiet_native_stderr
+        from fer_live.capture.native_log import quiet_native_stderr
 
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=Path(model_path).read_bytes()),
