@@ -16,7 +16,7 @@ must see a face around it (``LandmarkerEvidence``). The whole-image box needs th
 evidence, and a picture under ``MIN_FACE_PX`` gets no fallback. ``benchmarks/nonface_check.py``
 measures it: 200 pictures without a face got a face in 175 cases, with the landmarker for the
 fallbacks only in 7 (5 from the detector itself), now in 1 (0.5 %). FERPlus tight crops keep a face
-in 98.75 % (Valid) and 98.95 % (Test), where they had 100 % without evidence: most of those lost are
+in 98.68 % (Valid) and 98.69 % (Test), where they had 100 % without evidence: most of those lost are
 profiles, hands over faces and drawings that neither MediaPipe model takes for a face. A second
 look is one detector call (about 5 ms on a 192 px crop); the landmarker, when it runs, 1-3 calls
 (9-23 ms).
