@@ -401,8 +401,9 @@ def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator
     Raises:
         ConfigError: A stage rejects its settings.
     """
+    from fer_live.detect.mediapipe import MediapipeDetector
     from fer_live.detect.plan import PlannedDetector, mediapipe_detector
-    from fer_live.infer.still import LandmarkerEvidence, StillFallback
+    from fer_live.infer.still import SECOND_LOOK_MIN, LandmarkerEvidence, StillFallback
     from fer_live.smooth.table import make_smoother
     from fer_live.track.iou import IouTracker
 
@@ -415,7 +416,12 @@ def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator
         detector: Detector
         if stills:
             evidence = stack.enter_context(LandmarkerEvidence())
-            detector = StillFallback(mediapipe, backend.card.crop, evidence, cfg.detect.tiles)
+            second = stack.enter_context(
+                MediapipeDetector(min_score=SECOND_LOOK_MIN, model=cfg.detect.detector)
+            )
+            detector = StillFallback(
+                mediapipe, backend.card.crop, evidence, cfg.detect.tiles, second
+            )
         else:
             detector = PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
         track = cfg.track

