@@ -10,15 +10,15 @@ import difflib
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from fer_live.detect.models import DETECTOR_MODELS
 from fer_live.errors import ConfigError
 from fer_live.infer.backends.table import backend_choices
-from fer_live.infer.device import parse_device
 from fer_live.smooth.names import SMOOTHER_NAMES
+from fer_live.types import CPU, Device, parse_device
 
 logger = logging.getLogger(__name__)
 
@@ -196,11 +196,15 @@ class TrackConfig:
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """Inference backend: ``--model``, ``--backend``, ``--device``, ``--threads``."""
+    """Inference backend: ``--model``, ``--backend``, ``--device``, ``--threads``.
+
+    Attributes:
+        device: ``--device``, parsed where the flag enters (``fer_live.types.parse_device``).
+    """
 
     model: Path | None = None
     backend: str = "auto"
-    device: str = "cpu"
+    device: Device = CPU
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -209,7 +213,6 @@ class BackendConfig:
             raise ConfigError(
                 f"--backend must be one of {', '.join(choices)}, got {self.backend!r}"
             )
-        parse_device(self.device)  # fails here, naming --device, not inside a backend
         _at_least("--threads", self.threads, 1)
         _at_most("--threads", self.threads, MAX_THREADS)
 
@@ -316,8 +319,8 @@ class LiveConfig:
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (paths as strings)."""
-        return _jsonable(asdict(self))
+        """A JSON-ready dict (paths and the device as strings)."""
+        return {f.name: _jsonable(_fields_of(getattr(self, f.name))) for f in fields(self)}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> LiveConfig:
@@ -348,9 +351,14 @@ _PATH_FIELDS = {"model", "video", "jsonl", "csv"}
 
 
 def _paths_in(sub_type: type, value: dict[str, Any]) -> dict[str, Any]:
+    """The typed values of a section read back from JSON: paths and the device."""
     if not is_dataclass(sub_type):
         return value
-    return {k: Path(v) if k in _PATH_FIELDS and v is not None else v for k, v in value.items()}
+    typed = {k: Path(v) if k in _PATH_FIELDS and v is not None else v for k, v in value.items()}
+    device = typed.get("device")
+    if sub_type is BackendConfig and isinstance(device, str):
+        typed["device"] = parse_device(device, "backend.device")
+    return typed
 
 
 def _unknown_key(key: str, valid: list[str]) -> str:
@@ -359,11 +367,16 @@ def _unknown_key(key: str, valid: list[str]) -> str:
     return f"unknown config key {key!r}{hint}"
 
 
+def _fields_of(section: Any) -> dict[str, Any]:
+    """A section's fields by name, one level deep (its values keep their types)."""
+    return {f.name: getattr(section, f.name) for f in fields(section)}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
+    if isinstance(value, (Path, Device)):
         return str(value)
     return value

@@ -38,6 +38,7 @@ from fer_live.config import LiveConfig
 from fer_live.errors import ConfigError, FerLiveError
 from fer_live.infer.backends.table import backend_help
 from fer_live.smooth.names import SMOOTHER_NAMES
+from fer_live.types import parse_device
 
 app = typer.Typer(
     name="fer-live",
@@ -212,7 +213,9 @@ def live_config(
             stages.detect_tiles,
             detector=stages.detector,
         ),
-        backend=cfg.BackendConfig(stages.model, stages.backend, stages.device, stages.threads),
+        backend=cfg.BackendConfig(
+            stages.model, stages.backend, parse_device(stages.device), stages.threads
+        ),
         batch=cfg.BatchConfig(stages.batch_frames),
         smooth=cfg.SmoothConfig(stages.smooth),
         output=cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless, outputs.hud),

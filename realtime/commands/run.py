@@ -19,7 +19,7 @@ from typing import Any
 from fer_live.commands.signals import describe, exit_code, graceful_stop, ignore_stop_signals
 from fer_live.config import LiveConfig
 from fer_live.errors import ConfigError
-from fer_live.infer.device import parse_device
+from fer_live.types import Device
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +133,9 @@ def _start_window_probe(config: LiveConfig) -> Any:
     return WindowProbe()
 
 
-def _check_device(device: str) -> None:
+def _check_device(device: Device) -> None:
     """``--device cuda`` on a machine without an NVIDIA GPU: say so, not "install a package"."""
-    if not parse_device(device).is_cuda or not sys.platform.startswith("linux"):
+    if not device.is_cuda or not sys.platform.startswith("linux"):
         return
     if not any(Path("/dev").glob("nvidia[0-9]*")) and not Path("/dev/dxg").exists():
         raise ConfigError(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fer_live.commands.app import build_config
 from fer_live.config import BackendConfig
 from fer_live.errors import ConfigError
 from fer_live.infer.backends import available_backends, open_backend
@@ -16,8 +17,7 @@ from fer_live.infer.backends.base import InferenceBackend
 from fer_live.infer.backends.select import candidate_backends, choose_backend, resolve_device
 from fer_live.infer.backends.table import BackendEntry, backend_help
 from fer_live.infer.card import ModelCard
-from fer_live.infer.device import CPU, Device, parse_device
-from fer_live.types import ModelOutput
+from fer_live.types import CPU, Device, ModelOutput, parse_device
 
 LABELS = ("calm", "glad")
 
@@ -27,9 +27,9 @@ class EchoBackend(InferenceBackend):
 
     name = "echo"
 
-    def __init__(self, path: Path, device: str | Device = "cpu", threads: int | None = None):
+    def __init__(self, path: Path, device: Device = CPU, threads: int | None = None):
         self.path = Path(path)
-        self.device = str(parse_device(device))
+        self.device = str(device)
         self.card = ModelCard(name="echo", labels=LABELS, input_size=16, outputs=("logits",))
 
     def _infer_impl(self, pixels: np.ndarray) -> ModelOutput:
@@ -115,6 +115,8 @@ def test_parse_device(
         assert device == expected and parse_device(str(device)) == device
 
 
-def test_a_malformed_device_never_reaches_a_backend(tiny_model_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--device"):
-        open_backend(tiny_model_path, "onnx", device="cuda:x")
+def test_a_malformed_device_fails_where_the_flag_enters() -> None:
+    # given / when / then: the run's flags are parsed into a Device once, before anything opens
+    with pytest.raises(ConfigError, match="--device must be cpu, cuda, cuda:N"):
+        build_config(source="clip.mp4", device="cuda:x")
+    assert build_config(source="clip.mp4", device="cuda:1").backend.device == Device("cuda", 1)

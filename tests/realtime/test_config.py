@@ -17,6 +17,7 @@ from fer_live.config import (
     SmoothConfig,
 )
 from fer_live.errors import ConfigError
+from fer_live.types import Device
 
 
 @pytest.mark.parametrize(
@@ -36,11 +37,6 @@ from fer_live.errors import ConfigError
         (BackendConfig, {"backend": "onnx", "threads": 2}, None),
         (BackendConfig, {"backend": "tensorflow"}, "--backend"),
         (BackendConfig, {"threads": 0}, "--threads"),
-        (BackendConfig, {"device": ""}, "--device"),
-        (BackendConfig, {"device": "cuda:1"}, None),
-        (BackendConfig, {"device": "cuda:x"}, "--device must be cpu, cuda, cuda:N"),
-        (BackendConfig, {"device": "cuda:-1"}, "--device"),
-        (BackendConfig, {"device": "gpu"}, "--device"),
         (BatchConfig, {"frames": 8}, None),
         (BatchConfig, {"frames": 0}, "--batch-frames"),
         (SmoothConfig, {"name": "none"}, None),
@@ -88,13 +84,15 @@ def test_from_dict_suggests_the_closest_key() -> None:
         LiveConfig.from_dict({"detect": {"evry": 2}})
     with pytest.raises(ConfigError, match="did you mean 'backend'"):
         LiveConfig.from_dict({"backnd": {}})
+    with pytest.raises(ConfigError, match="backend.device must be cpu, cuda"):
+        LiveConfig.from_dict({"backend": {"device": "gpu"}})
 
 
 def test_round_trip_through_dict() -> None:
     # given
     config = LiveConfig(
         capture=CaptureConfig("clip.mp4", 5),
-        backend=BackendConfig(Path("m.onnx"), "onnx"),
+        backend=BackendConfig(Path("m.onnx"), "onnx", Device("cuda", 1)),
         output=OutputConfig(jsonl=Path("a.jsonl")),
     )
     # when
@@ -102,6 +100,7 @@ def test_round_trip_through_dict() -> None:
     # then
     assert again == config
     assert config.to_dict()["backend"]["model"] == "m.onnx"
+    assert config.to_dict()["backend"]["device"] == "cuda:1"
 
 
 def test_for_source_adapts_live_and_still_sources() -> None:

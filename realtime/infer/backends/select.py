@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from fer_live.errors import ConfigError, ModelError
 from fer_live.infer.backends import table as backend_table
-from fer_live.infer.device import CPU, CUDA, Device
+from fer_live.types import CPU, CUDA, Device
 
 
 def candidate_backends(

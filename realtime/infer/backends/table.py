@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # typing only: the backends import numpy and the card machinery
     from fer_live.infer.backends.base import InferenceBackend
-    from fer_live.infer.device import Device
+    from fer_live.types import Device
 
 AUTO = "auto"
 
