@@ -35,6 +35,9 @@ NAME_MAX = 255
 MAX_FRAMES = sys.maxsize
 MAX_CAMERA_INDEX = 99
 MAX_THREADS = 1024
+# Most tiles across the longer side, for --detect-tiles and for the choice fer_live.detect.plan
+# makes without it (one detector call per tile).
+MAX_TILES = 4
 
 
 def camera_index(spec: str) -> int | None:
@@ -168,7 +171,7 @@ class DetectConfig:
         _at_least("--max-faces", self.max_faces, 1)
         _within("--min-score", self.min_score, 0.0, 1.0)
         if self.tiles is not None:
-            _within("--detect-tiles", self.tiles, 1, 4)
+            _within("--detect-tiles", self.tiles, 1, MAX_TILES)
         if self.detector not in DETECTOR_MODELS:
             raise ConfigError(
                 f"--detector must be one of {', '.join(DETECTOR_MODELS)}, got {self.detector!r}"

@@ -66,11 +66,11 @@ class Stages:
     """The stages of one run.
 
     Attributes:
-        detector: Finds faces (run every ``detect_every`` frames).
+        detector: Finds faces; on frames it does not search (None) the tracker carries the
+            boxes (``fer_live.detect.plan`` chooses those frames).
         tracker: Gives boxes stable ids and carries them over skipped frames.
         backend: Classifies face crops.
         smoother: Smooths each track's probabilities over time.
-        detect_every: Run the detector on every K-th frame.
         batch_frames: Faces of this many consecutive frames go to the backend in one call.
         independent: Frames are unrelated still images: the tracker starts afresh on each
             (ids stay unique across the run, but no face is matched across two photos).
@@ -80,16 +80,12 @@ class Stages:
     tracker: Tracker
     backend: Backend
     smoother: Smoother
-    detect_every: int = 1
     batch_frames: int = 1
     independent: bool = False
 
     def __post_init__(self) -> None:
-        if self.detect_every < 1 or self.batch_frames < 1:
-            raise ConfigError(
-                f"detect_every and batch_frames must be >= 1, "
-                f"got {self.detect_every} and {self.batch_frames}"
-            )
+        if self.batch_frames < 1:
+            raise ConfigError(f"batch_frames must be >= 1, got {self.batch_frames}")
 
 
 @dataclass
@@ -146,7 +142,6 @@ def run(frames: Iterable[Frame], stages: Stages) -> Generator[FrameResult, None,
 def _locate(frames: Iterable[Frame], stages: Stages) -> Iterator[_Pending]:
     """Read, detect and track: each frame with its tracks, on the read-ahead thread."""
     frame_iter = iter(frames)
-    count = 0
     while True:
         t0 = time.perf_counter()
         frame = next(frame_iter, None)
@@ -154,7 +149,7 @@ def _locate(frames: Iterable[Frame], stages: Stages) -> Iterator[_Pending]:
             return
         timings = {"decode": _ms_since(t0)}
         t0 = time.perf_counter()
-        boxes = stages.detector.detect(frame) if count % stages.detect_every == 0 else None
+        boxes = stages.detector.detect(frame)
         timings["detect"] = _ms_since(t0)
         t0 = time.perf_counter()
         if stages.independent:
@@ -164,7 +159,6 @@ def _locate(frames: Iterable[Frame], stages: Stages) -> Iterator[_Pending]:
         # Frames between two searches (tiled 1080p: 2 of 3) hold boxes the tracker carried.
         box_source = boxes.source if boxes is not None else "tracker"
         yield _Pending(frame, tracks, timings, box_source)
-        count += 1
 
 
 def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult]:
@@ -364,7 +358,8 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         BackendUnavailable: The backend or device is not available.
         ConfigError: A stage rejects its settings.
     """
-    from fer_live.detect.plan import PlannedDetector, mediapipe_detector
+    from fer_live.detect.plan import PlannedDetector
+    from fer_live.detect.table import open_detector
     from fer_live.infer.backends import open_backend
     from fer_live.infer.still import StillFallback
     from fer_live.smooth.table import make_smoother
@@ -376,18 +371,21 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         backend = stack.enter_context(
             open_backend(model, cfg.backend.backend, cfg.backend.device, cfg.backend.threads)
         )
-        mediapipe = stack.enter_context(mediapipe_detector(cfg.detect))
-        stills = cfg.detect.stills
-        # Video: the plan chooses tiles and the detect interval per frame size (Stages runs it
-        # on every frame); stills: every image, whole and tiled.
+        det = cfg.detect
+        faces = open_detector(
+            det.detector, min_score=det.min_score, max_faces=det.max_faces, stills=det.stills
+        )
+        stack.callback(faces.close)
+        # Video: the plan chooses tiles and the frames to search per frame size; stills: every
+        # image, whole and tiled.
         detector: Detector = (
-            StillFallback(mediapipe, backend.card.crop, cfg.detect.tiles)
-            if stills
-            else PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
+            StillFallback(faces, backend.card.crop, det.tiles)
+            if det.stills
+            else PlannedDetector(faces, det.tiles, det.every)
         )
         track = cfg.track
         tracker = IouTracker(
             track.iou_threshold, track.max_age, track.min_hits, track.confirm_score
         )
         smoother = make_smoother(cfg.smooth.name, model=model, card=backend.card)
-        yield Stages(detector, tracker, backend, smoother, 1, cfg.batch.frames, stills)
+        yield Stages(detector, tracker, backend, smoother, cfg.batch.frames, det.stills)

@@ -35,6 +35,7 @@ from fer_live.commands.signals import (
     exit_code,
 )
 from fer_live.config import LiveConfig
+from fer_live.detect.table import detector_help
 from fer_live.errors import ConfigError, FerLiveError
 from fer_live.infer.backends.table import backend_help
 from fer_live.smooth.names import SMOOTHER_NAMES
@@ -126,7 +127,7 @@ TilesOpt = Annotated[
 ]
 DetectorOpt = Annotated[
     str,
-    typer.Option("--detector", help="Face detector: short (BlazeFace short range) or full."),
+    typer.Option("--detector", help=detector_help()),
 ]
 SmoothOpt = Annotated[
     str,

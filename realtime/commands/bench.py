@@ -14,7 +14,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +59,23 @@ def detect_fps(config: LiveConfig) -> float:
     Video frames go through the same plan as in the pipeline (tiles and detect interval from
     the frame size or the flags), still images through the tiled detector on every image.
     """
-    from fer_live.detect.plan import PlannedDetector, mediapipe_detector
+    from fer_live.detect.plan import PlannedDetector
+    from fer_live.detect.table import open_detector
 
     cap = config.capture
     with open_source(cap.source, cap.max_frames, cap.reconnect_attempts) as source:
         det = config.for_source(source.live, source.still).detect
-        with mediapipe_detector(det) as mediapipe:
-            detector = mediapipe if det.stills else PlannedDetector(mediapipe, det.tiles, det.every)
+        faces = open_detector(
+            det.detector, min_score=det.min_score, max_faces=det.max_faces, stills=det.stills
+        )
+        with closing(faces):
+            planned = PlannedDetector(faces, det.tiles, det.every)
             start, frames = time.perf_counter(), 0
             for frame in source:
-                detector.detect(frame)
+                if det.stills:
+                    faces.detect(frame, det.tiles)
+                else:
+                    planned.detect(frame)
                 frames += 1
             return frames / max(time.perf_counter() - start, 1e-9)
 

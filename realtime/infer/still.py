@@ -11,12 +11,12 @@ Every result says how its boxes were found in ``FaceBoxes.source``.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
 
 import cv2
 import numpy as np
 
 from fer_live.detect.plan import still_tiles
+from fer_live.detect.table import TilingDetector
 from fer_live.infer.card import CropFraming
 from fer_live.types import FaceBoxes, Frame
 
@@ -24,10 +24,6 @@ PAD = 0.25
 # Width / height range of a picture taken to be one face crop (FER2013 faces are square; ID
 # photos are about 3:4).
 SQUARE_ASPECT = (0.7, 1.4)
-
-
-class _Detector(Protocol):
-    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes: ...
 
 
 def whole_image_box(width: int, height: int, framing: CropFraming) -> np.ndarray:
@@ -50,7 +46,9 @@ class StillFallback:
             (``still_tiles``).
     """
 
-    def __init__(self, detector: _Detector, framing: CropFraming, tiles: int | None = None) -> None:
+    def __init__(
+        self, detector: TilingDetector, framing: CropFraming, tiles: int | None = None
+    ) -> None:
         self.detector = detector
         self.framing = framing
         self.tiles = tiles
