@@ -18,14 +18,13 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from fer_live.capture.read_ahead import ReadAhead
 from fer_live.config import LiveConfig
-from fer_live.errors import ConfigError, ModelError, SourceError
+from fer_live.errors import ConfigError, SourceError
 from fer_live.infer.batch import collate, route
 from fer_live.infer.card import ModelCard
 from fer_live.outputs.render import Hud, OverlayRenderer
@@ -322,31 +321,6 @@ def _emit(
     return timed
 
 
-def resolve_model_path(model: Path | None, backend: str = "auto") -> Path:
-    """The ``--model`` path, a shipped model's alias (``accurate``), or the default model.
-
-    Raises:
-        ModelError: No model was given and the default model is not installed, or an alias
-            names a model that is not installed.
-    """
-    from fer_live.infer.assets import MODEL_ALIASES, alias_path, default_model_path
-
-    if model is not None and not model.exists():
-        name = str(model).lower()
-        if name in MODEL_ALIASES:
-            return alias_path(name, backend)
-        if not model.suffix:  # a mistyped name, not a path to some model file
-            names = ", ".join(MODEL_ALIASES)
-            raise ModelError(f"no model file '{model}', and it is not a shipped model ({names})")
-    if model is not None:
-        return model
-
-    path = default_model_path(backend)
-    if not path.is_file():
-        raise ModelError(f"no default model at {path}; pass --model PATH (an .onnx or .pt file)")
-    return path
-
-
 @contextmanager
 def open_stages(config: LiveConfig) -> Iterator[Stages]:
     """Build (and finally release) every stage described by ``config``.
@@ -360,6 +334,7 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
     """
     from fer_live.detect.plan import PlannedDetector
     from fer_live.detect.table import open_detector
+    from fer_live.infer.assets import resolve_model_path
     from fer_live.infer.backends import open_backend
     from fer_live.infer.still import StillFallback
     from fer_live.smooth.table import make_smoother

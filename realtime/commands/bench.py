@@ -24,11 +24,12 @@ from fer_live.capture.redact import mask_url
 from fer_live.capture.sources import open_source, source_kind
 from fer_live.config import LiveConfig
 from fer_live.errors import ConfigError
+from fer_live.infer.assets import resolve_model_path
 from fer_live.infer.card import sha256_file
 from fer_live.outputs.base import committed_together
 from fer_live.outputs.render import OverlayRenderer
 from fer_live.outputs.sinks import open_sinks
-from fer_live.pipeline import STAGES, open_stages, process, resolve_model_path
+from fer_live.pipeline import STAGES, open_stages, process
 from fer_live.types import FrameResult
 
 logger = logging.getLogger(__name__)

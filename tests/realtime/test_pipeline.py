@@ -11,10 +11,11 @@ import pytest
 from fer_live.capture.sources import open_source
 from fer_live.config import BackendConfig, CaptureConfig, LiveConfig
 from fer_live.errors import ConfigError, ModelError, SourceError
+from fer_live.infer.assets import resolve_model_path
 from fer_live.infer.card import ModelCard
 from fer_live.outputs.render import OverlayRenderer
 from fer_live.outputs.sinks import NullSink, Sink
-from fer_live.pipeline import STAGES, Stages, open_stages, process, resolve_model_path, run
+from fer_live.pipeline import STAGES, Stages, open_stages, process, run
 from fer_live.smooth.table import make_smoother
 from fer_live.track.iou import IouTracker
 from fer_live.types import FaceBoxes, Frame, FrameResult, ModelOutput

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fer_live.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError, not_a_file
+from fer_live.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError
 from fer_live.infer.backends import cuda_torch
 from fer_live.infer.backends import select as backend_select
 from fer_live.infer.backends.base import InferenceBackend
@@ -108,7 +108,8 @@ def open_backend(
     to the next. With ``--device cpu`` ``auto`` picks by suffix: onnx or torch.
 
     Args:
-        path: Model file (``.onnx``, TorchScript ``.pt``/``.ts``, engine ``.engine``/``.plan``).
+        path: Model file (``.onnx``, TorchScript ``.pt``/``.ts``, engine ``.engine``/``.plan``);
+            ``fer_live.infer.assets.resolve_model_path`` has checked that it is one.
         backend: ``"auto"`` or a key of ``BACKENDS`` (``fer_live.infer.backends.table``).
         device: Where to run: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         threads: Intra-op threads; None lets the runtime decide.
@@ -128,10 +129,6 @@ def open_backend(
     path = Path(path)
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    if not path.exists():
-        raise ModelError(f"model file not found: {path}")
-    if not path.is_file():  # a folder has no suffix to pick a backend by
-        raise ModelError(f"cannot load model '{path}': {not_a_file(path)}")
     available = probe_gpu_backends(path, device) if backend == "auto" else {}
     names = backend_select.candidate_backends(available, backend, path.suffix)
     for name in names[:-1]:

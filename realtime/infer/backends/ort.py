@@ -63,8 +63,6 @@ class OnnxBackend(InferenceBackend):
         if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own pybind exception types

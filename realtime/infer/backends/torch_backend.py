@@ -139,8 +139,6 @@ class TorchBackend(InferenceBackend):
         self.device = str(device)
         if threads is not None:
             torch.set_num_threads(int(threads))
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
         self.card = read_torchscript_card(self.path)  # before torch runs any of the file
         self._module = load_torchscript(torch, self.path, self.device)
         self._module.eval()

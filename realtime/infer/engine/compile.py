@@ -216,8 +216,6 @@ def compile_engine(
     if precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     model = Path(model)
-    if not model.is_file():
-        raise ModelError(f"model file not found: {model}")
     lib = import_tensorrt()
     profile = profile_for(batch_sizes)
     cc_key, cc_build = _target(lib, compute_capability)
