@@ -38,7 +38,7 @@ from fer_live.config import LiveConfig
 from fer_live.detect.table import detector_help
 from fer_live.errors import ConfigError, FerLiveError
 from fer_live.infer.backends.table import backend_help
-from fer_live.smooth.names import SMOOTHER_NAMES
+from fer_live.smooth.table import smoother_entry, smoother_help
 from fer_live.types import parse_device
 
 app = typer.Typer(
@@ -129,14 +129,7 @@ DetectorOpt = Annotated[
     str,
     typer.Option("--detector", help=detector_help()),
 ]
-SmoothOpt = Annotated[
-    str,
-    typer.Option(
-        "--smooth",
-        help=f"Temporal smoother: {', '.join(sorted(SMOOTHER_NAMES))} "
-        "(auto: graph when the model ships a GUS head, else ema).",
-    ),
-]
+SmoothOpt = Annotated[str, typer.Option("--smooth", help=smoother_help())]
 BatchOpt = Annotated[
     int, typer.Option("--batch-frames", help="Batch the faces of N frames (files only).")
 ]
@@ -203,8 +196,10 @@ def live_config(
     """Map the flags one-to-one onto a validated ``LiveConfig``.
 
     Raises:
-        ConfigError: A value is out of range (the message names the flag).
+        ConfigError: A value is out of range or names nothing in its table (the message names
+            the flag).
     """
+    smoother_entry(stages.smooth)
     return cfg.LiveConfig(
         capture=cfg.CaptureConfig(source, stages.max_frames),
         detect=cfg.DetectConfig(
@@ -301,9 +296,7 @@ def bench_command(
         setup_logging(verbose)
         config = live_config(source, outputs, stages, headless=True)
         if vs_smooth is not None:  # a bad name fails before the benchmark starts
-            if vs_smooth not in SMOOTHER_NAMES:
-                valid = ", ".join(sorted(SMOOTHER_NAMES))
-                raise ConfigError(f"--vs-smooth must be one of {valid}, got {vs_smooth!r}")
+            smoother_entry(vs_smooth, "--vs-smooth")
             if vs_smooth == config.smooth.name:
                 raise ConfigError(f"--vs-smooth {vs_smooth} is the run's own --smooth")
         return run_bench(config, results_dir, ["fer-live", *argv], vs_smooth)

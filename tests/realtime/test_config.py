@@ -14,7 +14,6 @@ from fer_live.config import (
     DetectConfig,
     LiveConfig,
     OutputConfig,
-    SmoothConfig,
 )
 from fer_live.errors import ConfigError
 from fer_live.types import Device
@@ -39,8 +38,6 @@ from fer_live.types import Device
         (BackendConfig, {"threads": 0}, "--threads"),
         (BatchConfig, {"frames": 8}, None),
         (BatchConfig, {"frames": 0}, "--batch-frames"),
-        (SmoothConfig, {"name": "none"}, None),
-        (SmoothConfig, {"name": "kalman"}, "--smooth.*ema"),
     ],
 )
 def test_sub_configs_validate_and_name_the_flag(config_type, kwargs, error) -> None:
