@@ -14,9 +14,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fer_live.detect.models import DETECTOR_MODELS
 from fer_live.errors import ConfigError
-from fer_live.infer.backends.table import backend_choices
 from fer_live.types import CPU, Device, parse_device
 
 logger = logging.getLogger(__name__)
@@ -151,7 +149,8 @@ class DetectConfig:
             2 for 1080p, for stills up to 4 (``fer_live.detect.plan``).
         stills: Frames are unrelated still images: each is its own scene, and an image the
             detector misses is retried padded, then read whole (``fer_live.infer.still``).
-        detector: ``--detector``: the shipped BlazeFace model, ``short`` or ``full`` range.
+        detector: ``--detector``: a name in ``fer_live.detect.table`` (checked where the flag
+            enters, and when the detector opens).
     """
 
     every: int | None = None
@@ -171,10 +170,6 @@ class DetectConfig:
         _within("--min-score", self.min_score, 0.0, 1.0)
         if self.tiles is not None:
             _within("--detect-tiles", self.tiles, 1, MAX_TILES)
-        if self.detector not in DETECTOR_MODELS:
-            raise ConfigError(
-                f"--detector must be one of {', '.join(DETECTOR_MODELS)}, got {self.detector!r}"
-            )
 
 
 @dataclass(frozen=True)
@@ -201,6 +196,8 @@ class BackendConfig:
     """Inference backend: ``--model``, ``--backend``, ``--device``, ``--threads``.
 
     Attributes:
+        backend: ``auto`` or a name in ``fer_live.infer.backends.table`` (checked where the flag
+            enters, and when the backend opens).
         device: ``--device``, parsed where the flag enters (``fer_live.types.parse_device``).
     """
 
@@ -210,11 +207,6 @@ class BackendConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        choices = backend_choices()
-        if self.backend not in choices:
-            raise ConfigError(
-                f"--backend must be one of {', '.join(choices)}, got {self.backend!r}"
-            )
         _at_least("--threads", self.threads, 1)
         _at_most("--threads", self.threads, MAX_THREADS)
 

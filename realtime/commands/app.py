@@ -35,9 +35,9 @@ from fer_live.commands.signals import (
     exit_code,
 )
 from fer_live.config import LiveConfig
-from fer_live.detect.table import detector_help
+from fer_live.detect.table import detector_entry, detector_help
 from fer_live.errors import ConfigError, FerLiveError
-from fer_live.infer.backends.table import backend_help
+from fer_live.infer.backends.table import backend_help, check_backend
 from fer_live.smooth.table import smoother_entry, smoother_help
 from fer_live.types import parse_device
 
@@ -195,27 +195,29 @@ def live_config(
 ) -> LiveConfig:
     """Map the flags one-to-one onto a validated ``LiveConfig``.
 
+    This is where the flags enter: each value is parsed and checked here once, the names of
+    detectors, backends and smoothers against their stage's table, so a bad flag fails before
+    any source, model or output opens.
+
     Raises:
-        ConfigError: A value is out of range or names nothing in its table (the message names
-            the flag).
+        ConfigError: A value is out of range, malformed or names nothing in its table (the
+            message names the flag).
     """
-    smoother_entry(stages.smooth)
-    return cfg.LiveConfig(
-        capture=cfg.CaptureConfig(source, stages.max_frames),
-        detect=cfg.DetectConfig(
-            stages.detect_every,
-            stages.max_faces,
-            stages.min_score,
-            stages.detect_tiles,
-            detector=stages.detector,
-        ),
-        backend=cfg.BackendConfig(
-            stages.model, stages.backend, parse_device(stages.device), stages.threads
-        ),
-        batch=cfg.BatchConfig(stages.batch_frames),
-        smooth=cfg.SmoothConfig(stages.smooth),
-        output=cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless, outputs.hud),
+    capture = cfg.CaptureConfig(source, stages.max_frames)
+    detect = cfg.DetectConfig(
+        stages.detect_every,
+        stages.max_faces,
+        stages.min_score,
+        stages.detect_tiles,
+        detector=detector_entry(stages.detector).name,
     )
+    backend = cfg.BackendConfig(
+        stages.model, check_backend(stages.backend), parse_device(stages.device), stages.threads
+    )
+    batch = cfg.BatchConfig(stages.batch_frames)
+    smooth = cfg.SmoothConfig(smoother_entry(stages.smooth).name)
+    output = cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless, outputs.hud)
+    return cfg.LiveConfig(capture, detect, cfg.TrackConfig(), backend, batch, smooth, output)
 
 
 def build_config(

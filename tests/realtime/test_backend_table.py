@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from fer_live.commands.app import build_config
-from fer_live.config import BackendConfig
 from fer_live.errors import ConfigError
 from fer_live.infer.backends import available_backends, open_backend
 from fer_live.infer.backends import table as backend_table
@@ -60,7 +59,7 @@ def test_a_table_entry_and_a_class_make_a_backend(
     # the auto rules and the CLI's --backend validation and help know it
     assert choose_backend({}, "auto", ".ECHO") == "echo"
     assert resolve_device("echo", parse_device("auto")) == CPU
-    BackendConfig(backend="echo")
+    assert build_config(source="clip.mp4", backend="echo").backend.backend == "echo"
     assert "echo" in backend_help()
     assert available_backends()["echo"] == "echo 1.0"
 
@@ -79,7 +78,7 @@ def test_rank_orders_auto_and_gpu_backends_need_a_probe(monkeypatch: pytest.Monk
 
 def test_unregistered_backend_is_refused() -> None:
     with pytest.raises(ConfigError, match="--backend must be one of auto, onnx"):
-        BackendConfig(backend="echo")
+        build_config(source="clip.mp4", backend="echo")
 
 
 def test_the_table_keeps_todays_auto_order() -> None:

@@ -120,7 +120,7 @@ def test_truncated_model_is_a_model_error(tmp_path, tiny_model_path):
 @pytest.mark.parametrize(
     ("suffix", "backend", "raises", "match"),
     [
-        (".onnx", "tensorflow", ConfigError, "valid: auto, onnx, torch"),
+        (".onnx", "tensorflow", ConfigError, "must be one of auto, onnx, torch"),
         (".h5", "auto", ModelError, "suffix"),
     ],
 )

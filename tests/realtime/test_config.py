@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fer_live.commands.app import build_config
 from fer_live.config import (
     BackendConfig,
     BatchConfig,
@@ -32,9 +33,7 @@ from fer_live.types import Device
         (DetectConfig, {"tiles": 2}, None),
         (DetectConfig, {"tiles": 5}, "--detect-tiles"),
         (DetectConfig, {"every": None, "tiles": None, "detector": "full"}, None),
-        (DetectConfig, {"detector": "long"}, "--detector must be one of short, full"),
         (BackendConfig, {"backend": "onnx", "threads": 2}, None),
-        (BackendConfig, {"backend": "tensorflow"}, "--backend"),
         (BackendConfig, {"threads": 0}, "--threads"),
         (BatchConfig, {"frames": 8}, None),
         (BatchConfig, {"frames": 0}, "--batch-frames"),
@@ -44,6 +43,22 @@ def test_sub_configs_validate_and_name_the_flag(config_type, kwargs, error) -> N
     # given / when / then
     with does_not_raise() if error is None else pytest.raises(ConfigError, match=error):
         config_type(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        ({"detector": "long"}, "--detector must be one of short, full, got 'long'"),
+        ({"backend": "tensorflow"}, "--backend must be one of auto, onnx, .* got 'tensorflow'"),
+        ({"smooth": "kalman"}, "--smooth must be one of auto, ema, graph, none, got 'kalman'"),
+        ({"device": "gpu"}, "--device must be cpu, cuda, cuda:N"),
+        ({"detector": "full", "backend": "onnx", "smooth": "none", "device": "cuda:1"}, None),
+    ],
+)
+def test_names_are_checked_against_their_table_where_the_flags_enter(flags, error) -> None:
+    # given / when / then: the CLI's flags, before anything opens
+    with does_not_raise() if error is None else pytest.raises(ConfigError, match=error):
+        build_config(source="clip.mp4", **flags)
 
 
 def test_output_paths_must_differ(tmp_path: Path) -> None:
