@@ -1,7 +1,10 @@
 """Typed, validated run configuration: one frozen dataclass per stage, one field per CLI flag.
 
 Every ``__post_init__`` checks its values at once and raises ``ConfigError`` naming the flag, so
-a bad ``--detect-every 0`` fails before any camera, video or model is opened.
+a bad ``--detect-every 0`` fails before any camera, video or model is opened. Values that name an
+entry of a stage's table (a detector, a backend, a smoother, an output format) are checked
+against that table where the flags enter (``fer_live.commands.app.live_config``): this module
+imports no stage.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import difflib
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,10 +23,6 @@ from fer_live.types import CPU, Device, parse_device
 
 logger = logging.getLogger(__name__)
 
-# Containers VideoFileSink writes (checked with PyAV 18: .webm with VP9, the rest with H.264).
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm")
-# ``-o`` with one of these writes one annotated image (the source must be one still image).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Longest file name (bytes) on Linux and macOS file systems (ext4, XFS, btrfs, APFS): NAME_MAX.
 NAME_MAX = 255
 # Upper bounds of the integer flags, so a huge value is one error line, not an overflow deep
@@ -40,50 +40,6 @@ MAX_TILES = 4
 def camera_index(spec: str) -> int | None:
     """The camera index a ``--source`` of ASCII digits names, else None (a path or URL)."""
     return int(spec) if spec.isascii() and spec.isdigit() else None
-
-
-def output_kind(path: Path) -> str:
-    """What ``-o PATH`` writes: ``video``, ``image`` (one still) or ``folder`` (of images).
-
-    An existing folder or a name without a suffix is a folder; anything else is refused, so a
-    typo such as ``out.mp``, ``.mp4`` or ``out.`` never silently becomes a folder of JPEGs.
-
-    Raises:
-        ConfigError: The suffix is neither a video nor an image one (the message lists both), or
-            the name is a typo.
-    """
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        return "folder"
-    _check_not_a_typo(path)
-    if not suffix:
-        return "folder"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    raise ConfigError(
-        f"--output '{path}': unknown suffix {path.suffix!r}; use a video "
-        f"({', '.join(VIDEO_SUFFIXES)}), an image ({', '.join(IMAGE_SUFFIXES)}) for a single "
-        "image source, or a folder (an existing one, or a name without a suffix)"
-    )
-
-
-def _check_not_a_typo(path: Path) -> None:
-    """``-o .mp4`` or ``-o out.`` (Path sees no suffix in either) is a typo, not a hidden folder.
-
-    Raises:
-        ConfigError: The name is only a suffix, or ends with a dot.
-    """
-    if path.name.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
-        raise ConfigError(
-            f"--output '{path}' is a suffix without a name: put a name before it (out{path.name})"
-        )
-    if path.name.endswith("."):
-        raise ConfigError(
-            f"--output '{path}' ends with a dot: add a suffix (.mp4) for a video, "
-            "or drop the dot for a folder of images"
-        )
 
 
 def check_name_length(flag: str, path: Path) -> None:
@@ -234,35 +190,25 @@ class SmoothConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """Where results go: ``-o/--output``, ``--jsonl``, ``--csv``, ``--headless``, ``--hud``.
+    """Where results go: a file per output format, ``--headless``, ``--hud``.
 
     Attributes:
-        video: Annotated video (a video suffix), one annotated image (an image suffix, for a
-            single image source) or a folder of annotated images (no suffix or a folder).
-        jsonl: Per-face per-frame records as JSON Lines.
-        csv: The same records as CSV.
+        files: Output format name -> path: ``video`` (``-o``), ``jsonl``, ``csv`` or any other
+            format of ``fer_live.outputs.table``, whose ``check_output_paths`` checks them where
+            the flags enter.
         headless: No window. None means "headless when there is no display".
-        hud: Draw the FPS and latency figures into ``video`` too (a window always shows them).
+        hud: Draw the FPS and latency figures into the annotated outputs too (a window always
+            shows them).
     """
 
-    video: Path | None = None
-    jsonl: Path | None = None
-    csv: Path | None = None
+    files: Mapping[str, Path] = field(default_factory=dict)
     headless: bool | None = None
     hud: bool = False
 
     def __post_init__(self) -> None:
-        for flag, name in (("--output", self.video), ("--jsonl", self.jsonl), ("--csv", self.csv)):
-            if name is not None:
-                check_name_length(flag, name)
-        if self.video is not None:
-            output_kind(self.video)
-        paths = [p for p in (self.video, self.jsonl, self.csv) if p is not None]
-        if len({p.resolve() for p in paths}) != len(paths):
-            raise ConfigError("--output, --jsonl and --csv must be different files")
-        for flag, path in (("--output", self.video), ("--jsonl", self.jsonl), ("--csv", self.csv)):
-            if path is not None and path.is_dir() and flag != "--output":
-                raise ConfigError(f"{flag} must be a file, got the folder '{path}'")
+        # a format without a path asks for nothing; a plain dict compares and prints simply
+        kept = {name: Path(path) for name, path in self.files.items() if path is not None}
+        object.__setattr__(self, "files", kept)
 
     @property
     def show_window(self) -> bool:
@@ -336,7 +282,7 @@ _SECTIONS: dict[str, type] = {
     "smooth": SmoothConfig,
     "output": OutputConfig,
 }
-_PATH_FIELDS = {"model", "video", "jsonl", "csv"}
+_PATH_FIELDS = {"model"}
 
 
 def _paths_in(sub_type: type, value: dict[str, Any]) -> dict[str, Any]:
@@ -347,6 +293,9 @@ def _paths_in(sub_type: type, value: dict[str, Any]) -> dict[str, Any]:
     device = typed.get("device")
     if sub_type is BackendConfig and isinstance(device, str):
         typed["device"] = parse_device(device, "backend.device")
+    files = typed.get("files")
+    if sub_type is OutputConfig and isinstance(files, dict):
+        typed["files"] = {k: None if v is None else Path(v) for k, v in files.items()}
     return typed
 
 

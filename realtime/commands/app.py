@@ -13,11 +13,12 @@ from fer_live.commands.signals import exit_at_once_until_running
 exit_at_once_until_running()  # typer, numpy and cv2 take ~0.3 s to import
 
 import importlib.util
+import inspect
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,23 +39,10 @@ from fer_live.config import LiveConfig
 from fer_live.detect.table import detector_entry, detector_help
 from fer_live.errors import ConfigError, FerLiveError
 from fer_live.infer.backends.table import backend_help, check_backend
+from fer_live.outputs.table import OUTPUT_FORMATS, check_output_paths
 from fer_live.smooth.table import smoother_entry, smoother_help
 from fer_live.types import parse_device
 
-app = typer.Typer(
-    name="fer-live",
-    help=(
-        "Real-time facial expression recognition from cameras, videos and images. "
-        "Without a command, 'run' is implied: fer-live --camera 0, "
-        "fer-live --source clip.mp4 -o out.mp4 --jsonl faces.jsonl"
-    ),
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    no_args_is_help=False,
-    # Plain help: the rich layout prints a "<bool>" placeholder after every flag.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 SUBCOMMANDS = ("run", "info", "bench", "compile", "report")
 
 
@@ -69,17 +57,6 @@ SourceOpt = Annotated[
     typer.Option("--source", "-s", help="Camera index, video, URL, image, folder or glob."),
 ]
 CameraOpt = Annotated[int | None, typer.Option("--camera", "-c", help="Camera index.")]
-OutputOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Annotated video (.mp4, .mkv, .webm, ...), one annotated image (.jpg, .png) for a "
-        "single image source, or a folder of images (a folder or a name without a suffix).",
-    ),
-]
-JsonlOpt = Annotated[Path | None, typer.Option("--jsonl", help="Per-face records (JSON Lines).")]
-CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Per-face records (CSV).")]
 HudOpt = Annotated[
     bool,
     typer.Option(
@@ -149,12 +126,38 @@ VersionOpt = Annotated[
 
 @dataclass(frozen=True)
 class OutputFlags:
-    """Where ``run`` and ``bench`` write results: ``-o``, ``--jsonl``, ``--csv``, ``--hud``."""
+    """Where ``run`` and ``bench`` write results: a flag per output format, and ``--hud``.
 
-    output: OutputOpt = None
-    jsonl: JsonlOpt = None
-    csv: CsvOpt = None
+    The flags come from the output format table (``fer_live.outputs.table``) when the app is
+    made (``make_app``), so a format added to the table is a flag of both commands.
+
+    Attributes:
+        files: Output format name -> the path its flag gave (formats not asked for are absent).
+        hud: ``--hud``: draw the FPS and latency figures into the annotated outputs too.
+    """
+
+    files: Mapping[str, Path] = field(default_factory=dict)
     hud: HudOpt = False
+
+    @staticmethod
+    def flag_parameters() -> list[inspect.Parameter]:
+        """The group's options as the commands declare them (``with_flag_groups``)."""
+        params = [
+            inspect.Parameter(
+                fmt.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[Path | None, typer.Option(*fmt.flags, help=fmt.help)],
+            )
+            for fmt in OUTPUT_FORMATS.values()
+        ]
+        hud = inspect.Parameter("hud", inspect.Parameter.KEYWORD_ONLY, default=False)
+        return [*params, hud.replace(annotation=HudOpt)]
+
+    @classmethod
+    def from_flags(cls, hud: bool = False, **files: Path | None) -> OutputFlags:
+        """The group from its options' values (a format's name -> its path, or None)."""
+        return cls({name: path for name, path in files.items() if path is not None}, hud)
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,8 @@ def live_config(
     )
     batch = cfg.BatchConfig(stages.batch_frames)
     smooth = cfg.SmoothConfig(smoother_entry(stages.smooth).name)
-    output = cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless, outputs.hud)
+    check_output_paths(outputs.files)
+    output = cfg.OutputConfig(outputs.files, headless, outputs.hud)
     return cfg.LiveConfig(capture, detect, cfg.TrackConfig(), backend, batch, smooth, output)
 
 
@@ -225,18 +229,18 @@ def build_config(
 ) -> LiveConfig:
     """``run``'s flags by name (for scripts and tests); unnamed ones keep their defaults.
 
+    The output flags go by their format's name: ``video`` (``-o``), ``jsonl``, ``csv``.
+
     Raises:
         ConfigError: A value is out of range (the message names the flag).
         TypeError: An unknown flag name.
     """
-    output_names = [f.name for f in fields(OutputFlags)]
-    outputs = OutputFlags(**{name: flags.pop(name) for name in output_names if name in flags})
+    output_names = [*OUTPUT_FORMATS, "hud"]
+    outputs = OutputFlags.from_flags(**{n: flags.pop(n) for n in output_names if n in flags})
     stages = StageFlags(**flags)
     return live_config(source_spec(source, camera), outputs, stages, True if headless else None)
 
 
-@app.command("run")
-@with_flag_groups
 def run_command(
     *,
     source: SourceOpt = None,
@@ -266,8 +270,6 @@ def run_command(
         return _interrupted(exc)
 
 
-@app.command("bench")
-@with_flag_groups
 def bench_command(
     ctx: typer.Context,
     *,
@@ -306,15 +308,38 @@ def bench_command(
         return _interrupted(exc)
 
 
-app.command("compile")(compile_command)
-app.command("report")(report_command)
-
-
-@app.command("info")
 def info_command() -> int:
     """Print versions, available backends and devices."""
     print_info()
     return 0
+
+
+def make_app() -> typer.Typer:
+    """The ``fer-live`` typer app, made from the tables as they are now.
+
+    ``main`` makes it for every call, so an entry added to a table (an output format's flag)
+    is part of the command line from then on.
+    """
+    app = typer.Typer(
+        name="fer-live",
+        help=(
+            "Real-time facial expression recognition from cameras, videos and images. "
+            "Without a command, 'run' is implied: fer-live --camera 0, "
+            "fer-live --source clip.mp4 -o out.mp4 --jsonl faces.jsonl"
+        ),
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        no_args_is_help=False,
+        # Plain help: the rich layout prints a "<bool>" placeholder after every flag.
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.command("run")(with_flag_groups(run_command))
+    app.command("bench")(with_flag_groups(bench_command))
+    app.command("compile")(compile_command)
+    app.command("report")(report_command)
+    app.command("info")(info_command)
+    return app
 
 
 def with_default_command(args: Sequence[str]) -> list[str]:
@@ -367,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _quiet_native_logs()
         _single_threaded_blas()
-        command = typer.main.get_command(app)
+        command = typer.main.get_command(make_app())
         result = command.main(
             args=with_default_command(argv),
             prog_name="fer-live",

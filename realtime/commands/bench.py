@@ -26,9 +26,9 @@ from fer_live.config import LiveConfig
 from fer_live.errors import ConfigError
 from fer_live.infer.assets import resolve_model_path
 from fer_live.infer.card import sha256_file
-from fer_live.outputs.base import committed_together
+from fer_live.outputs.base import SinkSettings, committed_together
 from fer_live.outputs.render import OverlayRenderer
-from fer_live.outputs.sinks import open_sinks
+from fer_live.outputs.table import OUTPUT_FORMATS, open_sinks
 from fer_live.pipeline import STAGES, open_stages, process
 from fer_live.types import FrameResult
 
@@ -101,14 +101,14 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
         config = config.for_source(source.live, source.still)
         stages = stack.enter_context(open_stages(config))
         card = stages.backend.card
-        opened = open_sinks(
-            config.output,
+        run = SinkSettings(
             card.labels,
             source.fps or 30.0,
-            window=False,
-            inputs=source.input_files,
+            inputs=tuple(source.input_files),
             audio=source.audio_file,
+            hud=config.output.hud,
         )
+        opened = open_sinks(config.output.files, run, window=False)
         sinks = stack.enter_context(committed_together(opened))
         cpu_start = time.process_time()
         summary = process(source, stages, sinks, OverlayRenderer(card.labels), collect)
@@ -168,7 +168,7 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
         "cpu_ms_per_frame": 1000.0 * run["cpu_s"] / max(summary.frames, 1),
         "overhead_share": max(0.0, (wall_ms - busy_ms) / wall_ms) if wall_ms else 0.0,
         "stages_ms": stages,
-        "outputs": {k: v for k, v in config.to_dict()["output"].items() if k != "headless"},
+        "outputs": _outputs(config),
         "model": {"path": str(model), "name": run["card"].name, "sha256": sha256_file(model)},
         "backend": run["backend"],
         "config": _masked_config(config),
@@ -177,6 +177,13 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
         "command": mask_url(" ".join(command)),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _outputs(config: LiveConfig) -> dict[str, Any]:
+    """Each output format's path (None when not written) and ``hud``."""
+    files = config.output.files
+    paths = {name: str(files[name]) if name in files else None for name in OUTPUT_FORMATS}
+    return {**paths, "hud": config.output.hud}
 
 
 def _masked_config(config: LiveConfig) -> dict[str, Any]:

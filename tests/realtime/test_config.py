@@ -65,13 +65,13 @@ def test_output_paths_must_differ(tmp_path: Path) -> None:
     # given the same file for two outputs
     same = tmp_path / "out.jsonl"
     # when / then
-    with pytest.raises(ConfigError, match="different files"):
-        OutputConfig(jsonl=same, csv=same)
+    with pytest.raises(ConfigError, match="--output, --jsonl and --csv must be different files"):
+        build_config(source="clip.mp4", jsonl=same, csv=same)
 
 
 def test_record_output_cannot_be_a_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--csv must be a file"):
-        OutputConfig(csv=tmp_path)
+        build_config(source="clip.mp4", csv=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_round_trip_through_dict() -> None:
     config = LiveConfig(
         capture=CaptureConfig("clip.mp4", 5),
         backend=BackendConfig(Path("m.onnx"), "onnx", Device("cuda", 1)),
-        output=OutputConfig(jsonl=Path("a.jsonl")),
+        output=OutputConfig({"jsonl": Path("a.jsonl")}),
     )
     # when
     again = LiveConfig.from_dict(config.to_dict())
@@ -113,6 +113,7 @@ def test_round_trip_through_dict() -> None:
     assert again == config
     assert config.to_dict()["backend"]["model"] == "m.onnx"
     assert config.to_dict()["backend"]["device"] == "cuda:1"
+    assert config.to_dict()["output"]["files"] == {"jsonl": "a.jsonl"}
 
 
 def test_for_source_adapts_live_and_still_sources() -> None:
