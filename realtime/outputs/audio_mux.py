@@ -21,6 +21,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from fer_live.outputs.staged import fit_name
+
 logger = logging.getLogger(__name__)
 
 # (encoder, sample rate) when the audio must be re-encoded; None keeps the source's rate.
@@ -45,7 +47,8 @@ def add_source_audio(source: Path, video: Path, end_s: float) -> None:
         video: The annotated video (pictures only, time 0 = the source's first frame).
         end_s: Where the last written picture ends, in seconds; later sound is cut.
     """
-    with_sound = video.with_name(f"{video.stem}.audio{video.suffix}")
+    # fit_name: the staged video's name may already be NAME_MAX bytes long
+    with_sound = video.with_name(fit_name(video.stem, f".audio{video.suffix}"))
     try:
         if mux_audio(source, video, with_sound, end_s):
             os.replace(with_sound, video)
