@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: where the real data lives, and the ``shared`` marker.
+"""Fixtures shared by every test folder: where the real data lives (and the ``shared`` marker),
+and the tiny ONNX classifier (``tests/tiny_model.py``) the runs classify with.
 
 Every test that uses ``shared_dir`` (directly or through another fixture) is marked ``shared``
 at collection; a test that reads ``../shared`` another way says ``@pytest.mark.shared``. Such a
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from fer_live.infer.card import ModelCard
 from tests.shared_data import REQUIRE_SHARED, SHARED, need
+from tests.tiny_model import build_tiny_onnx, tiny_card
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -33,3 +36,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return need(SHARED, "../shared")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny 8-class, 1 x 32 x 32 ONNX classifier with its card embedded and a sidecar."""
+    return build_tiny_onnx(tmp_path_factory.mktemp("tiny_model") / "tiny.onnx")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_card() -> ModelCard:
+    """The card embedded in ``tiny_model_path``."""
+    return tiny_card()
