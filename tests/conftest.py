@@ -18,6 +18,7 @@ from tests.shared_data import REQUIRE_SHARED, SHARED, need
 from tests.tiny_model import build_tiny_onnx, tiny_card
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip = pytest.mark.skip(reason=f"needs ../shared at {SHARED} (set FER_SHARED to its folder)")
     for item in items:
