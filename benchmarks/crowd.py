@@ -150,8 +150,8 @@ def carry_quality(frames: int = 240) -> dict[str, Any]:
     from fer_live.numeric import box_iou
     from fer_live.track.iou import IouTracker
 
-    with MediapipeDetector(tiles=2) as det, open_source(str(grid_video(3)), frames) as source:
-        found = [det.detect(frame) for frame in source]
+    with MediapipeDetector() as det, open_source(str(grid_video(3)), frames) as source:
+        found = [det.detect(frame, tiles=2) for frame in source]
     out: dict[str, Any] = {}
     for every in (2, 3, 4):
         tracker, ious = IouTracker(min_hits=2, confirm_score=0.8), []

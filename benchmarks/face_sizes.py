@@ -23,7 +23,7 @@ from fer_live.types import Frame
 CANVAS_WH = (1920, 1080)
 SIZES_PX = (40, 60, 80, 100, 120, 160, 200, 260)
 # (name, detector model, tiles across the longer side, weak tile hits rechecked); the product
-# rechecks (``mediapipe_detector``), the rows without it show what the recheck adds.
+# rechecks (``detect.table.open_blazeface``), the rows without it show what the recheck adds.
 SETTINGS = (
     ("short, whole frame", "short", 1, False),
     ("short, 2 tiles, no recheck", "short", 2, False),
@@ -106,13 +106,13 @@ def measure(
     rows = []
     for name, model, tiles, recheck in SETTINGS:
         recall, false, seconds, calls = {}, 0, 0.0, 0
-        options = {"tiles": tiles, "model": model, "recheck": recheck}
+        options = {"model": model, "recheck": recheck}
         with MediapipeDetector(min_score=0.55, max_faces=1000, **options) as det:
             for px, group in canvases.items():
                 hit = total = 0
                 for canvas in group:
                     start = time.perf_counter()
-                    boxes = det.detect(Frame(0, 0.0, canvas.image))
+                    boxes = det.detect(Frame(0, 0.0, canvas.image), tiles)
                     seconds += time.perf_counter() - start
                     calls += 1
                     got, wrong = found_share(canvas, boxes.xyxy)

@@ -154,7 +154,7 @@ def tensorrt_rows(model: Path, batches, warmup, iters, skipped: dict[str, str]):
     from fer_live.infer.backends.trt import runs_here
     from fer_live.infer.engine.compile import compile_engine
 
-    ok, why = runs_here("cuda")
+    ok, why = runs_here()
     if not ok:
         skipped["tensorrt_backend"] = why
         return []

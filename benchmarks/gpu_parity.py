@@ -84,7 +84,7 @@ def gpu_backends(model: Path, cache: Path, skipped: dict[str, str]) -> dict[str,
         "cuda_fp16_eager": lambda: CudaTorchBackend(script, graphs=False),
         "cuda_fp32_eager": lambda: CudaTorchBackend(script, graphs=False, half=False),
     }
-    ok, why = runs_here("cuda")
+    ok, why = runs_here()
     if not ok:
         skipped["tensorrt_fp16"] = why
         return factories

@@ -30,7 +30,8 @@ from temporal import SHARED, Frames, record_clip
 from threadpoolctl import threadpool_limits
 
 from fer_live.smooth.gus_t import GraphSmoother
-from fer_live.smooth.table import EmaSmoother, Smoother
+from fer_live.smooth.table import Smoother
+from fer_live.smooth.window import EmaSmoother
 from fer_live.types import Predictions
 
 REPO = Path(__file__).resolve().parents[1]

@@ -36,7 +36,8 @@ from fer_live.infer.decision import DecisionRule
 from fer_live.infer.preprocess import to_model_input
 from fer_live.numeric import softmax
 from fer_live.smooth.gus_t import GraphSmoother
-from fer_live.smooth.table import EmaSmoother, NoSmoother, Smoother
+from fer_live.smooth.table import Smoother
+from fer_live.smooth.window import EmaSmoother, NoSmoother
 from fer_live.trainer.data.jitter import jittered
 from fer_live.types import Predictions
 

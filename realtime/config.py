@@ -1,7 +1,10 @@
 """Typed, validated run configuration: one frozen dataclass per stage, one field per CLI flag.
 
 Every ``__post_init__`` checks its values at once and raises ``ConfigError`` naming the flag, so
-a bad ``--detect-every 0`` fails before any camera, video or model is opened.
+a bad ``--detect-every 0`` fails before any camera, video or model is opened. Values that name an
+entry of a stage's table (a detector, a backend, a smoother, an output format) are checked
+against that table where the flags enter (``fer_live.commands.app.live_config``): this module
+imports no stage.
 """
 
 from __future__ import annotations
@@ -10,22 +13,16 @@ import difflib
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fer_live.detect.models import DETECTOR_MODELS
 from fer_live.errors import ConfigError
-from fer_live.infer.backends.table import backend_choices
-from fer_live.infer.device import parse_device
-from fer_live.smooth.names import SMOOTHER_NAMES
+from fer_live.types import CPU, Device, parse_device
 
 logger = logging.getLogger(__name__)
 
-# Containers VideoFileSink writes (checked with PyAV 18: .webm with VP9, the rest with H.264).
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm")
-# ``-o`` with one of these writes one annotated image (the source must be one still image).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Longest file name (bytes) on Linux and macOS file systems (ext4, XFS, btrfs, APFS): NAME_MAX.
 NAME_MAX = 255
 # Upper bounds of the integer flags, so a huge value is one error line, not an overflow deep
@@ -35,55 +32,14 @@ NAME_MAX = 255
 MAX_FRAMES = sys.maxsize
 MAX_CAMERA_INDEX = 99
 MAX_THREADS = 1024
+# Most tiles across the longer side, for --detect-tiles and for the choice fer_live.detect.plan
+# makes without it (one detector call per tile).
+MAX_TILES = 4
 
 
 def camera_index(spec: str) -> int | None:
     """The camera index a ``--source`` of ASCII digits names, else None (a path or URL)."""
     return int(spec) if spec.isascii() and spec.isdigit() else None
-
-
-def output_kind(path: Path) -> str:
-    """What ``-o PATH`` writes: ``video``, ``image`` (one still) or ``folder`` (of images).
-
-    An existing folder or a name without a suffix is a folder; anything else is refused, so a
-    typo such as ``out.mp``, ``.mp4`` or ``out.`` never silently becomes a folder of JPEGs.
-
-    Raises:
-        ConfigError: The suffix is neither a video nor an image one (the message lists both), or
-            the name is a typo.
-    """
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        return "folder"
-    _check_not_a_typo(path)
-    if not suffix:
-        return "folder"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    raise ConfigError(
-        f"--output '{path}': unknown suffix {path.suffix!r}; use a video "
-        f"({', '.join(VIDEO_SUFFIXES)}), an image ({', '.join(IMAGE_SUFFIXES)}) for a single "
-        "image source, or a folder (an existing one, or a name without a suffix)"
-    )
-
-
-def _check_not_a_typo(path: Path) -> None:
-    """``-o .mp4`` or ``-o out.`` (Path sees no suffix in either) is a typo, not a hidden folder.
-
-    Raises:
-        ConfigError: The name is only a suffix, or ends with a dot.
-    """
-    if path.name.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
-        raise ConfigError(
-            f"--output '{path}' is a suffix without a name: put a name before it (out{path.name})"
-        )
-    if path.name.endswith("."):
-        raise ConfigError(
-            f"--output '{path}' ends with a dot: add a suffix (.mp4) for a video, "
-            "or drop the dot for a folder of images"
-        )
 
 
 def check_name_length(flag: str, path: Path) -> None:
@@ -149,7 +105,8 @@ class DetectConfig:
             2 for 1080p, for stills up to 4 (``fer_live.detect.plan``).
         stills: Frames are unrelated still images: each is its own scene, and an image the
             detector misses is retried padded, then read whole (``fer_live.infer.still``).
-        detector: ``--detector``: the shipped BlazeFace model, ``short`` or ``full`` range.
+        detector: ``--detector``: a name in ``fer_live.detect.table`` (checked where the flag
+            enters, and when the detector opens).
     """
 
     every: int | None = None
@@ -168,11 +125,7 @@ class DetectConfig:
         _at_least("--max-faces", self.max_faces, 1)
         _within("--min-score", self.min_score, 0.0, 1.0)
         if self.tiles is not None:
-            _within("--detect-tiles", self.tiles, 1, 4)
-        if self.detector not in DETECTOR_MODELS:
-            raise ConfigError(
-                f"--detector must be one of {', '.join(DETECTOR_MODELS)}, got {self.detector!r}"
-            )
+            _within("--detect-tiles", self.tiles, 1, MAX_TILES)
 
 
 @dataclass(frozen=True)
@@ -196,20 +149,20 @@ class TrackConfig:
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """Inference backend: ``--model``, ``--backend``, ``--device``, ``--threads``."""
+    """Inference backend: ``--model``, ``--backend``, ``--device``, ``--threads``.
+
+    Attributes:
+        backend: ``auto`` or a name in ``fer_live.infer.backends.table`` (checked where the flag
+            enters, and when the backend opens).
+        device: ``--device``, parsed where the flag enters (``fer_live.types.parse_device``).
+    """
 
     model: Path | None = None
     backend: str = "auto"
-    device: str = "cpu"
+    device: Device = CPU
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        choices = backend_choices()
-        if self.backend not in choices:
-            raise ConfigError(
-                f"--backend must be one of {', '.join(choices)}, got {self.backend!r}"
-            )
-        parse_device(self.device)  # fails here, naming --device, not inside a backend
         _at_least("--threads", self.threads, 1)
         _at_most("--threads", self.threads, MAX_THREADS)
 
@@ -226,51 +179,36 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class SmoothConfig:
-    """``--smooth``: name of a registered temporal smoother."""
+    """``--smooth``: name of a temporal smoother in ``fer_live.smooth.table`` (checked where
+    the flag enters, and when the smoother is built)."""
 
     # auto: GUS-T ("graph") when the model has a head, else EMA. GUS-T is more accurate, follows
     # a change within ~2 frames and flickers less on real clips (benchmarks/results/temporal.md),
     # at about 0.1 ms per face per frame (smooth_cost.md; several times that with cold caches).
     name: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.name not in SMOOTHER_NAMES:
-            raise ConfigError(
-                f"--smooth must be one of {', '.join(sorted(SMOOTHER_NAMES))}, got {self.name!r}"
-            )
-
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """Where results go: ``-o/--output``, ``--jsonl``, ``--csv``, ``--headless``, ``--hud``.
+    """Where results go: a file per output format, ``--headless``, ``--hud``.
 
     Attributes:
-        video: Annotated video (a video suffix), one annotated image (an image suffix, for a
-            single image source) or a folder of annotated images (no suffix or a folder).
-        jsonl: Per-face per-frame records as JSON Lines.
-        csv: The same records as CSV.
+        files: Output format name -> path: ``video`` (``-o``), ``jsonl``, ``csv`` or any other
+            format of ``fer_live.outputs.table``, whose ``check_output_paths`` checks them where
+            the flags enter.
         headless: No window. None means "headless when there is no display".
-        hud: Draw the FPS and latency figures into ``video`` too (a window always shows them).
+        hud: Draw the FPS and latency figures into the annotated outputs too (a window always
+            shows them).
     """
 
-    video: Path | None = None
-    jsonl: Path | None = None
-    csv: Path | None = None
+    files: Mapping[str, Path] = field(default_factory=dict)
     headless: bool | None = None
     hud: bool = False
 
     def __post_init__(self) -> None:
-        for flag, name in (("--output", self.video), ("--jsonl", self.jsonl), ("--csv", self.csv)):
-            if name is not None:
-                check_name_length(flag, name)
-        if self.video is not None:
-            output_kind(self.video)
-        paths = [p for p in (self.video, self.jsonl, self.csv) if p is not None]
-        if len({p.resolve() for p in paths}) != len(paths):
-            raise ConfigError("--output, --jsonl and --csv must be different files")
-        for flag, path in (("--output", self.video), ("--jsonl", self.jsonl), ("--csv", self.csv)):
-            if path is not None and path.is_dir() and flag != "--output":
-                raise ConfigError(f"{flag} must be a file, got the folder '{path}'")
+        # a format without a path asks for nothing; a plain dict compares and prints simply
+        kept = {name: Path(path) for name, path in self.files.items() if path is not None}
+        object.__setattr__(self, "files", kept)
 
     @property
     def show_window(self) -> bool:
@@ -316,8 +254,8 @@ class LiveConfig:
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (paths as strings)."""
-        return _jsonable(asdict(self))
+        """A JSON-ready dict (paths and the device as strings)."""
+        return {f.name: _jsonable(_fields_of(getattr(self, f.name))) for f in fields(self)}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> LiveConfig:
@@ -344,13 +282,21 @@ _SECTIONS: dict[str, type] = {
     "smooth": SmoothConfig,
     "output": OutputConfig,
 }
-_PATH_FIELDS = {"model", "video", "jsonl", "csv"}
+_PATH_FIELDS = {"model"}
 
 
 def _paths_in(sub_type: type, value: dict[str, Any]) -> dict[str, Any]:
+    """The typed values of a section read back from JSON: paths and the device."""
     if not is_dataclass(sub_type):
         return value
-    return {k: Path(v) if k in _PATH_FIELDS and v is not None else v for k, v in value.items()}
+    typed = {k: Path(v) if k in _PATH_FIELDS and v is not None else v for k, v in value.items()}
+    device = typed.get("device")
+    if sub_type is BackendConfig and isinstance(device, str):
+        typed["device"] = parse_device(device, "backend.device")
+    files = typed.get("files")
+    if sub_type is OutputConfig and isinstance(files, dict):
+        typed["files"] = {k: None if v is None else Path(v) for k, v in files.items()}
+    return typed
 
 
 def _unknown_key(key: str, valid: list[str]) -> str:
@@ -359,11 +305,16 @@ def _unknown_key(key: str, valid: list[str]) -> str:
     return f"unknown config key {key!r}{hint}"
 
 
+def _fields_of(section: Any) -> dict[str, Any]:
+    """A section's fields by name, one level deep (its values keep their types)."""
+    return {f.name: getattr(section, f.name) for f in fields(section)}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
+    if isinstance(value, (Path, Device)):
         return str(value)
     return value

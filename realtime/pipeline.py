@@ -25,7 +25,7 @@ import numpy as np
 
 from fer_live.capture.read_ahead import ReadAhead
 from fer_live.config import LiveConfig
-from fer_live.errors import ConfigError, ModelError, SourceError
+from fer_live.errors import ConfigError, SourceError
 from fer_live.infer.batch import collate, route
 from fer_live.infer.card import ModelCard
 from fer_live.outputs.render import Hud, OverlayRenderer
@@ -66,11 +66,11 @@ class Stages:
     """The stages of one run.
 
     Attributes:
-        detector: Finds faces (run every ``detect_every`` frames).
+        detector: Finds faces; on frames it does not search (None) the tracker carries the
+            boxes (``fer_live.detect.plan`` chooses those frames).
         tracker: Gives boxes stable ids and carries them over skipped frames.
         backend: Classifies face crops.
         smoother: Smooths each track's probabilities over time.
-        detect_every: Run the detector on every K-th frame.
         batch_frames: Faces of this many consecutive frames go to the backend in one call.
         independent: Frames are unrelated still images: the tracker starts afresh on each
             (ids stay unique across the run, but no face is matched across two photos).
@@ -80,16 +80,12 @@ class Stages:
     tracker: Tracker
     backend: Backend
     smoother: Smoother
-    detect_every: int = 1
     batch_frames: int = 1
     independent: bool = False
 
     def __post_init__(self) -> None:
-        if self.detect_every < 1 or self.batch_frames < 1:
-            raise ConfigError(
-                f"detect_every and batch_frames must be >= 1, "
-                f"got {self.detect_every} and {self.batch_frames}"
-            )
+        if self.batch_frames < 1:
+            raise ConfigError(f"batch_frames must be >= 1, got {self.batch_frames}")
 
 
 @dataclass
@@ -150,22 +146,19 @@ def run(
 def _locate(frames: Iterable[Frame], stages: Stages) -> Iterator[_Pending]:
     """Read, detect and track: each frame with its tracks, on the read-ahead thread."""
     frame_iter = iter(frames)
-    count = 0
     while True:
         t0 = time.perf_counter()
         frame = next(frame_iter, None)
         if frame is None:
             return
-        decode_ms = _ms_since(t0)
-        yield _locate_one(frame, stages, count % stages.detect_every == 0, decode_ms)
-        count += 1
+        yield _locate_one(frame, stages, _ms_since(t0))
 
 
-def _locate_one(frame: Frame, stages: Stages, search: bool, decode_ms: float) -> _Pending:
-    """Detect (when ``search``) and track one frame."""
+def _locate_one(frame: Frame, stages: Stages, decode_ms: float) -> _Pending:
+    """Detect (the detector's plan may skip the search: None) and track one frame."""
     timings = {"decode": decode_ms}
     t0 = time.perf_counter()
-    boxes = stages.detector.detect(frame) if search else None
+    boxes = stages.detector.detect(frame)
     timings["detect"] = _ms_since(t0)
     t0 = time.perf_counter()
     if stages.independent:
@@ -181,7 +174,7 @@ def step(frame: Frame, stages: Stages) -> FrameResult:
     """Process one frame at once, on the caller's thread: what ``run`` does per frame, for a
     loop the caller owns (``fer_live.Recognizer.update``). Tracks and smoothing carry over
     between calls through the stages' state."""
-    return next(_finish([_locate_one(frame, stages, True, 0.0)], stages))
+    return next(_finish([_locate_one(frame, stages, 0.0)], stages))
 
 
 def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult]:
@@ -348,31 +341,6 @@ def _emit(
     return timed
 
 
-def resolve_model_path(model: Path | None, backend: str = "auto") -> Path:
-    """The ``--model`` path, a shipped model's alias (``accurate``), or the default model.
-
-    Raises:
-        ModelError: No model was given and the default model is not installed, or an alias
-            names a model that is not installed.
-    """
-    from fer_live.infer.assets import MODEL_ALIASES, alias_path, default_model_path
-
-    if model is not None and not model.exists():
-        name = str(model).lower()
-        if name in MODEL_ALIASES:
-            return alias_path(name, backend)
-        if not model.suffix:  # a mistyped name, not a path to some model file
-            names = ", ".join(MODEL_ALIASES)
-            raise ModelError(f"no model file '{model}', and it is not a shipped model ({names})")
-    if model is not None:
-        return model
-
-    path = default_model_path(backend)
-    if not path.is_file():
-        raise ModelError(f"no default model at {path}; pass --model PATH (an .onnx or .pt file)")
-    return path
-
-
 @contextmanager
 def open_stages(config: LiveConfig) -> Iterator[Stages]:
     """Build (and finally release) every stage described by ``config``.
@@ -384,6 +352,7 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
         BackendUnavailable: The backend or device is not available.
         ConfigError: A stage rejects its settings.
     """
+    from fer_live.infer.assets import resolve_model_path
     from fer_live.infer.backends import open_backend
 
     cfg = config.backend
@@ -401,32 +370,34 @@ def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator
     Raises:
         ConfigError: A stage rejects its settings.
     """
-    from fer_live.detect.mediapipe import MediapipeDetector
-    from fer_live.detect.plan import PlannedDetector, mediapipe_detector
+    from fer_live.detect.plan import PlannedDetector
+    from fer_live.detect.table import open_detector
     from fer_live.infer.still import SECOND_LOOK_MIN, LandmarkerEvidence, StillFallback
     from fer_live.smooth.table import make_smoother
     from fer_live.track.iou import IouTracker
 
     cfg = config
     with ExitStack() as stack:
-        mediapipe = stack.enter_context(mediapipe_detector(cfg.detect))
-        stills = cfg.detect.stills
-        # Video: the plan chooses tiles and the detect interval per frame size (Stages runs it
-        # on every frame); stills: every image, whole and tiled.
+        det = cfg.detect
+        faces = open_detector(
+            det.detector, min_score=det.min_score, max_faces=det.max_faces, stills=det.stills
+        )
+        stack.callback(faces.close)
+        # Video: the plan chooses tiles and the frames to search per frame size; stills: every
+        # image, whole and tiled, a weak hit confirmed by a second look or the landmarker.
         detector: Detector
-        if stills:
+        if det.stills:
             evidence = stack.enter_context(LandmarkerEvidence())
-            second = stack.enter_context(
-                MediapipeDetector(min_score=SECOND_LOOK_MIN, model=cfg.detect.detector)
+            second = open_detector(
+                det.detector, min_score=SECOND_LOOK_MIN, max_faces=det.max_faces, stills=False
             )
-            detector = StillFallback(
-                mediapipe, backend.card.crop, evidence, cfg.detect.tiles, second
-            )
+            stack.callback(second.close)
+            detector = StillFallback(faces, backend.card.crop, evidence, det.tiles, second)
         else:
-            detector = PlannedDetector(mediapipe, cfg.detect.tiles, cfg.detect.every)
+            detector = PlannedDetector(faces, det.tiles, det.every)
         track = cfg.track
         tracker = IouTracker(
             track.iou_threshold, track.max_age, track.min_hits, track.confirm_score
         )
         smoother = make_smoother(cfg.smooth.name, model=model, card=backend.card)
-        yield Stages(detector, tracker, backend, smoother, 1, cfg.batch.frames, stills)
+        yield Stages(detector, tracker, backend, smoother, cfg.batch.frames, det.stills)

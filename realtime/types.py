@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Literal
 
 import numpy as np
+
+from fer_live.errors import ConfigError
 
 
 def check_shape(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> None:
@@ -190,3 +193,62 @@ class FrameResult:
     def with_timings(self, **timings_ms: float) -> FrameResult:
         """A copy with these stage latencies added to (or replacing) the existing ones."""
         return replace(self, timings_ms={**self.timings_ms, **timings_ms})
+
+
+# --- where a model runs ------------------------------------------------------------------------
+
+DeviceKind = Literal["cpu", "cuda", "auto"]
+_KINDS: tuple[DeviceKind, ...] = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where a model runs: ``--device`` parsed once, where the flag enters (``parse_device``).
+
+    Backends and the ``auto`` rules take a ``Device`` and never split strings themselves.
+
+    Attributes:
+        kind: ``cpu``, ``cuda`` or ``auto`` (the best this machine has).
+        index: The GPU for ``cuda:N``; None for plain ``cuda`` (torch's current device).
+    """
+
+    kind: DeviceKind
+    index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"Device.kind must be one of {_KINDS}, got {self.kind!r}")
+        if self.index is not None and (self.kind != "cuda" or self.index < 0):
+            raise ValueError(f"Device.index needs kind 'cuda' and index >= 0, got {self!r}")
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.kind == "cuda"
+
+    def __str__(self) -> str:
+        return self.kind if self.index is None else f"{self.kind}:{self.index}"
+
+
+CPU = Device("cpu")
+CUDA = Device("cuda")
+AUTO = Device("auto")
+
+
+def parse_device(text: str, flag: str = "--device") -> Device:
+    """``"cuda:1"`` -> ``Device("cuda", 1)``: a malformed value (``cuda:x``, ``cuda:-1``) fails
+    here, naming the flag, instead of in ``int()`` deep inside a backend.
+
+    Raises:
+        ConfigError: Not ``cpu``, ``cuda``, ``cuda:N`` (N >= 0) or ``auto``; names ``flag``.
+
+    Example:
+        >>> parse_device("cuda:1")
+        Device(kind='cuda', index=1)
+    """
+    plain = {"cpu": CPU, "cuda": CUDA, "auto": AUTO}
+    if text.strip() in plain:
+        return plain[text.strip()]
+    kind, _, index = text.strip().partition(":")
+    if kind == "cuda" and index.isascii() and index.isdigit():
+        return Device("cuda", int(index))
+    raise ConfigError(f"{flag} must be cpu, cuda, cuda:N (N >= 0) or auto, got {text!r}")

@@ -21,12 +21,17 @@ from fer_live import types as stage
 from fer_live.api.results import Face, FrameResult
 from fer_live.capture.sources import open_source
 from fer_live.config import BackendConfig, CaptureConfig, DetectConfig, LiveConfig, SmoothConfig
+from fer_live.detect.table import detector_entry
 from fer_live.errors import ConfigError, SourceError
+from fer_live.infer.assets import resolve_model_path
 from fer_live.infer.backends import open_backend
+from fer_live.infer.backends.table import check_backend
 from fer_live.outputs.records import face_records
 from fer_live.outputs.render import OverlayRenderer
-from fer_live.pipeline import Stages, resolve_model_path, run, stages_around, step
+from fer_live.pipeline import Stages, run, stages_around, step
+from fer_live.smooth.table import smoother_entry
 from fer_live.track.iou import IouTracker
+from fer_live.types import parse_device
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +84,17 @@ class Recognizer:
         detect_every: int | None = None,
     ) -> None:
         model_arg = None if str(model) == "default" else Path(model)
+        # each name is checked against its stage's table, as the CLI checks its flags
         self.config = LiveConfig(
             detect=DetectConfig(
                 every=detect_every,
                 max_faces=max_faces,
                 min_score=min_score,
                 tiles=detect_tiles,
-                detector=detector,
+                detector=detector_entry(detector).name,
             ),
-            backend=BackendConfig(model=model_arg, backend=backend, device=device, threads=threads),
-            smooth=SmoothConfig(smooth),
+            backend=BackendConfig(model_arg, check_backend(backend), parse_device(device), threads),
+            smooth=SmoothConfig(smoother_entry(smooth).name),
         )
         self._stack = ExitStack()
         self._lock = threading.Lock()

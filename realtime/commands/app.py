@@ -13,11 +13,12 @@ from fer_live.commands.signals import exit_at_once_until_running
 exit_at_once_until_running()  # typer, numpy and cv2 take ~0.3 s to import
 
 import importlib.util
+import inspect
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,24 +36,13 @@ from fer_live.commands.signals import (
     exit_code,
 )
 from fer_live.config import LiveConfig
+from fer_live.detect.table import detector_entry, detector_help
 from fer_live.errors import ConfigError, FerLiveError
-from fer_live.infer.backends.table import backend_help
-from fer_live.smooth.names import SMOOTHER_NAMES
+from fer_live.infer.backends.table import backend_help, check_backend
+from fer_live.outputs.table import OUTPUT_FORMATS, check_output_paths
+from fer_live.smooth.table import smoother_entry, smoother_help
+from fer_live.types import parse_device
 
-app = typer.Typer(
-    name="fer-live",
-    help=(
-        "Real-time facial expression recognition from cameras, videos and images. "
-        "Without a command, 'run' is implied: fer-live --camera 0, "
-        "fer-live --source clip.mp4 -o out.mp4 --jsonl faces.jsonl"
-    ),
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    no_args_is_help=False,
-    # Plain help: the rich layout prints a "<bool>" placeholder after every flag.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 SUBCOMMANDS = ("run", "info", "bench", "compile", "report")
 
 
@@ -67,17 +57,6 @@ SourceOpt = Annotated[
     typer.Option("--source", "-s", help="Camera index, video, URL, image, folder or glob."),
 ]
 CameraOpt = Annotated[int | None, typer.Option("--camera", "-c", help="Camera index.")]
-OutputOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Annotated video (.mp4, .mkv, .webm, ...), one annotated image (.jpg, .png) for a "
-        "single image source, or a folder of images (a folder or a name without a suffix).",
-    ),
-]
-JsonlOpt = Annotated[Path | None, typer.Option("--jsonl", help="Per-face records (JSON Lines).")]
-CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Per-face records (CSV).")]
 HudOpt = Annotated[
     bool,
     typer.Option(
@@ -125,16 +104,9 @@ TilesOpt = Annotated[
 ]
 DetectorOpt = Annotated[
     str,
-    typer.Option("--detector", help="Face detector: short (BlazeFace short range) or full."),
+    typer.Option("--detector", help=detector_help()),
 ]
-SmoothOpt = Annotated[
-    str,
-    typer.Option(
-        "--smooth",
-        help=f"Temporal smoother: {', '.join(sorted(SMOOTHER_NAMES))} "
-        "(auto: graph when the model ships a GUS head, else ema).",
-    ),
-]
+SmoothOpt = Annotated[str, typer.Option("--smooth", help=smoother_help())]
 BatchOpt = Annotated[
     int, typer.Option("--batch-frames", help="Batch the faces of N frames (files only).")
 ]
@@ -154,12 +126,38 @@ VersionOpt = Annotated[
 
 @dataclass(frozen=True)
 class OutputFlags:
-    """Where ``run`` and ``bench`` write results: ``-o``, ``--jsonl``, ``--csv``, ``--hud``."""
+    """Where ``run`` and ``bench`` write results: a flag per output format, and ``--hud``.
 
-    output: OutputOpt = None
-    jsonl: JsonlOpt = None
-    csv: CsvOpt = None
+    The flags come from the output format table (``fer_live.outputs.table``) when the app is
+    made (``make_app``), so a format added to the table is a flag of both commands.
+
+    Attributes:
+        files: Output format name -> the path its flag gave (formats not asked for are absent).
+        hud: ``--hud``: draw the FPS and latency figures into the annotated outputs too.
+    """
+
+    files: Mapping[str, Path] = field(default_factory=dict)
     hud: HudOpt = False
+
+    @staticmethod
+    def flag_parameters() -> list[inspect.Parameter]:
+        """The group's options as the commands declare them (``with_flag_groups``)."""
+        params = [
+            inspect.Parameter(
+                fmt.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[Path | None, typer.Option(*fmt.flags, help=fmt.help)],
+            )
+            for fmt in OUTPUT_FORMATS.values()
+        ]
+        hud = inspect.Parameter("hud", inspect.Parameter.KEYWORD_ONLY, default=False)
+        return [*params, hud.replace(annotation=HudOpt)]
+
+    @classmethod
+    def from_flags(cls, hud: bool = False, **files: Path | None) -> OutputFlags:
+        """The group from its options' values (a format's name -> its path, or None)."""
+        return cls({name: path for name, path in files.items() if path is not None}, hud)
 
 
 @dataclass(frozen=True)
@@ -200,23 +198,30 @@ def live_config(
 ) -> LiveConfig:
     """Map the flags one-to-one onto a validated ``LiveConfig``.
 
+    This is where the flags enter: each value is parsed and checked here once, the names of
+    detectors, backends and smoothers against their stage's table, so a bad flag fails before
+    any source, model or output opens.
+
     Raises:
-        ConfigError: A value is out of range (the message names the flag).
+        ConfigError: A value is out of range, malformed or names nothing in its table (the
+            message names the flag).
     """
-    return cfg.LiveConfig(
-        capture=cfg.CaptureConfig(source, stages.max_frames),
-        detect=cfg.DetectConfig(
-            stages.detect_every,
-            stages.max_faces,
-            stages.min_score,
-            stages.detect_tiles,
-            detector=stages.detector,
-        ),
-        backend=cfg.BackendConfig(stages.model, stages.backend, stages.device, stages.threads),
-        batch=cfg.BatchConfig(stages.batch_frames),
-        smooth=cfg.SmoothConfig(stages.smooth),
-        output=cfg.OutputConfig(outputs.output, outputs.jsonl, outputs.csv, headless, outputs.hud),
+    capture = cfg.CaptureConfig(source, stages.max_frames)
+    detect = cfg.DetectConfig(
+        stages.detect_every,
+        stages.max_faces,
+        stages.min_score,
+        stages.detect_tiles,
+        detector=detector_entry(stages.detector).name,
     )
+    backend = cfg.BackendConfig(
+        stages.model, check_backend(stages.backend), parse_device(stages.device), stages.threads
+    )
+    batch = cfg.BatchConfig(stages.batch_frames)
+    smooth = cfg.SmoothConfig(smoother_entry(stages.smooth).name)
+    check_output_paths(outputs.files)
+    output = cfg.OutputConfig(outputs.files, headless, outputs.hud)
+    return cfg.LiveConfig(capture, detect, cfg.TrackConfig(), backend, batch, smooth, output)
 
 
 def build_config(
@@ -224,18 +229,18 @@ def build_config(
 ) -> LiveConfig:
     """``run``'s flags by name (for scripts and tests); unnamed ones keep their defaults.
 
+    The output flags go by their format's name: ``video`` (``-o``), ``jsonl``, ``csv``.
+
     Raises:
         ConfigError: A value is out of range (the message names the flag).
         TypeError: An unknown flag name.
     """
-    output_names = [f.name for f in fields(OutputFlags)]
-    outputs = OutputFlags(**{name: flags.pop(name) for name in output_names if name in flags})
+    output_names = [*OUTPUT_FORMATS, "hud"]
+    outputs = OutputFlags.from_flags(**{n: flags.pop(n) for n in output_names if n in flags})
     stages = StageFlags(**flags)
     return live_config(source_spec(source, camera), outputs, stages, True if headless else None)
 
 
-@app.command("run")
-@with_flag_groups
 def run_command(
     *,
     source: SourceOpt = None,
@@ -265,8 +270,6 @@ def run_command(
         return _interrupted(exc)
 
 
-@app.command("bench")
-@with_flag_groups
 def bench_command(
     ctx: typer.Context,
     *,
@@ -297,9 +300,7 @@ def bench_command(
         setup_logging(verbose)
         config = live_config(source, outputs, stages, headless=True)
         if vs_smooth is not None:  # a bad name fails before the benchmark starts
-            if vs_smooth not in SMOOTHER_NAMES:
-                valid = ", ".join(sorted(SMOOTHER_NAMES))
-                raise ConfigError(f"--vs-smooth must be one of {valid}, got {vs_smooth!r}")
+            smoother_entry(vs_smooth, "--vs-smooth")
             if vs_smooth == config.smooth.name:
                 raise ConfigError(f"--vs-smooth {vs_smooth} is the run's own --smooth")
         return run_bench(config, results_dir, ["fer-live", *argv], vs_smooth)
@@ -307,15 +308,38 @@ def bench_command(
         return _interrupted(exc)
 
 
-app.command("compile")(compile_command)
-app.command("report")(report_command)
-
-
-@app.command("info")
 def info_command() -> int:
     """Print versions, available backends and devices."""
     print_info()
     return 0
+
+
+def make_app() -> typer.Typer:
+    """The ``fer-live`` typer app, made from the tables as they are now.
+
+    ``main`` makes it for every call, so an entry added to a table (an output format's flag)
+    is part of the command line from then on.
+    """
+    app = typer.Typer(
+        name="fer-live",
+        help=(
+            "Real-time facial expression recognition from cameras, videos and images. "
+            "Without a command, 'run' is implied: fer-live --camera 0, "
+            "fer-live --source clip.mp4 -o out.mp4 --jsonl faces.jsonl"
+        ),
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        no_args_is_help=False,
+        # Plain help: the rich layout prints a "<bool>" placeholder after every flag.
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.command("run")(with_flag_groups(run_command))
+    app.command("bench")(with_flag_groups(bench_command))
+    app.command("compile")(compile_command)
+    app.command("report")(report_command)
+    app.command("info")(info_command)
+    return app
 
 
 def with_default_command(args: Sequence[str]) -> list[str]:
@@ -368,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _quiet_native_logs()
         _single_threaded_blas()
-        command = typer.main.get_command(app)
+        command = typer.main.get_command(make_app())
         result = command.main(
             args=with_default_command(argv),
             prog_name="fer-live",

@@ -14,7 +14,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,12 @@ from fer_live.capture.redact import mask_url
 from fer_live.capture.sources import open_source, source_kind
 from fer_live.config import LiveConfig
 from fer_live.errors import ConfigError
+from fer_live.infer.assets import resolve_model_path
 from fer_live.infer.card import sha256_file
-from fer_live.outputs.base import committed_together
+from fer_live.outputs.base import SinkSettings, committed_together
 from fer_live.outputs.render import OverlayRenderer
-from fer_live.outputs.sinks import open_sinks
-from fer_live.pipeline import STAGES, open_stages, process, resolve_model_path
+from fer_live.outputs.table import OUTPUT_FORMATS, open_sinks
+from fer_live.pipeline import STAGES, open_stages, process
 from fer_live.types import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -59,16 +60,23 @@ def detect_fps(config: LiveConfig) -> float:
     Video frames go through the same plan as in the pipeline (tiles and detect interval from
     the frame size or the flags), still images through the tiled detector on every image.
     """
-    from fer_live.detect.plan import PlannedDetector, mediapipe_detector
+    from fer_live.detect.plan import PlannedDetector
+    from fer_live.detect.table import open_detector
 
     cap = config.capture
     with open_source(cap.source, cap.max_frames, cap.reconnect_attempts) as source:
         det = config.for_source(source.live, source.still).detect
-        with mediapipe_detector(det) as mediapipe:
-            detector = mediapipe if det.stills else PlannedDetector(mediapipe, det.tiles, det.every)
+        faces = open_detector(
+            det.detector, min_score=det.min_score, max_faces=det.max_faces, stills=det.stills
+        )
+        with closing(faces):
+            planned = PlannedDetector(faces, det.tiles, det.every)
             start, frames = time.perf_counter(), 0
             for frame in source:
-                detector.detect(frame)
+                if det.stills:
+                    faces.detect(frame, det.tiles)
+                else:
+                    planned.detect(frame)
                 frames += 1
             return frames / max(time.perf_counter() - start, 1e-9)
 
@@ -93,14 +101,14 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
         config = config.for_source(source.live, source.still)
         stages = stack.enter_context(open_stages(config))
         card = stages.backend.card
-        opened = open_sinks(
-            config.output,
+        run = SinkSettings(
             card.labels,
             source.fps or 30.0,
-            window=False,
-            inputs=source.input_files,
+            inputs=tuple(source.input_files),
             audio=source.audio_file,
+            hud=config.output.hud,
         )
+        opened = open_sinks(config.output.files, run, window=False)
         sinks = stack.enter_context(committed_together(opened))
         cpu_start = time.process_time()
         summary = process(source, stages, sinks, OverlayRenderer(card.labels), collect)
@@ -160,7 +168,7 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
         "cpu_ms_per_frame": 1000.0 * run["cpu_s"] / max(summary.frames, 1),
         "overhead_share": max(0.0, (wall_ms - busy_ms) / wall_ms) if wall_ms else 0.0,
         "stages_ms": stages,
-        "outputs": {k: v for k, v in config.to_dict()["output"].items() if k != "headless"},
+        "outputs": _outputs(config),
         "model": {"path": str(model), "name": run["card"].name, "sha256": sha256_file(model)},
         "backend": run["backend"],
         "config": _masked_config(config),
@@ -169,6 +177,13 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
         "command": mask_url(" ".join(command)),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _outputs(config: LiveConfig) -> dict[str, Any]:
+    """Each output format's path (None when not written) and ``hud``."""
+    files = config.output.files
+    paths = {name: str(files[name]) if name in files else None for name in OUTPUT_FORMATS}
+    return {**paths, "hud": config.output.hud}
 
 
 def _masked_config(config: LiveConfig) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def compare_smoothing(config: LiveConfig, other: str, rounds: int = 4) -> dict[s
 
 def resolved_smoother(config: LiveConfig) -> str:
     """The smoother class a run with ``config`` uses (``auto`` resolved for its model)."""
-    from fer_live.pipeline import resolve_model_path
+    from fer_live.infer.assets import resolve_model_path
     from fer_live.smooth.table import make_smoother
 
     model = resolve_model_path(config.backend.model, config.backend.backend)

@@ -45,13 +45,13 @@ def compile_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log build details.")] = False,
 ) -> int:
     """Build a TensorRT engine from an ONNX model (cached: later runs load it)."""
+    from fer_live.infer.assets import resolve_model_path
     from fer_live.infer.engine.compile import (
         compile_engine,
         compile_report,
         image_files,
         parse_batch_sizes,
     )
-    from fer_live.pipeline import resolve_model_path
 
     setup_logging(verbose)
     images = image_files(calib_images, calib_count) if calib_images is not None else []

@@ -3,7 +3,9 @@
 typer reads a command's options from its signature, so two commands that share 14 flags would
 list them twice. A flag group is a frozen dataclass whose fields are typer ``Annotated`` options;
 ``with_flag_groups`` lists each group's fields as the command's options (in the group
-parameter's place) and hands the command one typed group value per group.
+parameter's place) and hands the command one typed group value per group. A group whose options
+come from a table instead of its fields says so with two methods: ``flag_parameters()`` (the
+options) and ``from_flags(**values)`` (the group from their values).
 
 Example:
     >>> @dataclass(frozen=True)
@@ -37,12 +39,13 @@ def with_flag_groups(command: Callable[..., R]) -> Callable[..., R]:
     """
     hints = get_type_hints(command, include_extras=True)
     params: list[inspect.Parameter] = []
-    groups: dict[str, tuple[type, list[str]]] = {}
+    groups: dict[str, tuple[Callable[..., Any], list[str]]] = {}
     for param in inspect.signature(command).parameters.values():
         kind = hints.get(param.name, param.annotation)
         if isinstance(kind, type) and is_dataclass(kind):
             group_params = _group_parameters(kind)
-            groups[param.name] = (kind, [p.name for p in group_params])
+            build = getattr(kind, "from_flags", kind)
+            groups[param.name] = (build, [p.name for p in group_params])
             params += group_params
         else:  # all keyword-only: typer passes every value by name, in any order
             params.append(param.replace(kind=_KEYWORD, annotation=kind))
@@ -52,8 +55,8 @@ def with_flag_groups(command: Callable[..., R]) -> Callable[..., R]:
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> R:
-        for group, (kind, members) in groups.items():
-            kwargs[group] = kind(**{name: kwargs.pop(name) for name in members})
+        for group, (build, members) in groups.items():
+            kwargs[group] = build(**{name: kwargs.pop(name) for name in members})
         return command(**kwargs)
 
     # typer reads the signature and, for parameters without Annotated, the annotations.
@@ -64,6 +67,10 @@ def with_flag_groups(command: Callable[..., R]) -> Callable[..., R]:
 
 
 def _group_parameters(group: type) -> list[inspect.Parameter]:
+    from_table = getattr(group, "flag_parameters", None)
+    if from_table is not None:
+        params: list[inspect.Parameter] = from_table()
+        return params
     hints = get_type_hints(group, include_extras=True)
     return [
         inspect.Parameter(f.name, _KEYWORD, default=f.default, annotation=hints[f.name])

@@ -19,7 +19,7 @@ from typing import Any
 from fer_live.commands.signals import describe, exit_code, graceful_stop, ignore_stop_signals
 from fer_live.config import LiveConfig
 from fer_live.errors import ConfigError
-from fer_live.infer.device import parse_device
+from fer_live.types import Device
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ def run_live(config: LiveConfig) -> int:
         signal after SIGINT (130), SIGTERM (143) or SIGHUP (129).
     """
     from fer_live.capture.sources import open_source
-    from fer_live.outputs.base import committed_together
+    from fer_live.outputs.base import NullSink, SinkSettings, committed_together
     from fer_live.outputs.render import OverlayRenderer
-    from fer_live.outputs.sinks import NullSink, open_sinks
+    from fer_live.outputs.table import open_sinks
     from fer_live.pipeline import RateMeter, open_stages, process
 
     cap = config.capture
@@ -74,15 +74,16 @@ def run_live(config: LiveConfig) -> int:
         labels = stages.backend.card.labels
         config = _headless_unless_window(config, probe)
         stop = stack.enter_context(graceful_stop())
-        opened = open_sinks(
-            config.output,
+        run = SinkSettings(
             labels,
             source.fps,
             live=source.live,
-            inputs=source.input_files,
             still=source.still,
+            inputs=tuple(source.input_files),
             audio=source.audio_file,
+            hud=config.output.hud,
         )
+        opened = open_sinks(config.output.files, run, config.output.show_window)
         # a failed run keeps its outputs under partial names; only a whole run replaces files
         sinks = stack.enter_context(committed_together(opened))
         if all(isinstance(s, NullSink) for s in sinks):
@@ -146,9 +147,9 @@ def _start_window_probe(config: LiveConfig) -> Any:
     return WindowProbe()
 
 
-def _check_device(device: str) -> None:
+def _check_device(device: Device) -> None:
     """``--device cuda`` on a machine without an NVIDIA GPU: say so, not "install a package"."""
-    if not parse_device(device).is_cuda or not sys.platform.startswith("linux"):
+    if not device.is_cuda or not sys.platform.startswith("linux"):
         return
     if not any(Path("/dev").glob("nvidia[0-9]*")) and not Path("/dev/dxg").exists():
         raise ConfigError(

@@ -1,7 +1,8 @@
 """Detect: where the faces are in each frame.
 
-Modules: ``mediapipe`` (``MediapipeDetector``, BlazeFace), ``plan`` (tiles and search cadence per
-frame size, ``open_detector``), ``models`` (the shipped weights folder, file checksums, the
-detector's model files), ``native_log`` (muting native libraries' stderr).
+Modules: ``table`` (the detectors ``--detector`` names, ``open_detector``, the ``TilingDetector``
+contract), ``mediapipe`` (``MediapipeDetector``, BlazeFace), ``plan`` (tiles and search cadence
+per frame size, ``PlannedDetector``), ``models`` (the shipped weights folder, file checksums,
+the detector's model files), ``native_log`` (muting native libraries' stderr).
 Imports capture and the shared modules only.
 """

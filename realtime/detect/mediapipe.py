@@ -4,8 +4,8 @@ BlazeFace sees the image at its input size (128 x 128 short-range, 192 x 192 ful
 faces of at least about 16 % of the searched image's longer side. For small or far faces,
 ``tiles=N`` also searches overlapping tiles, N across the longer side and as many along the
 shorter side as keep them about square (the model pads a tile to a square, so square tiles waste
-least of its input), and merges the boxes. Which tiles a video frame gets is chosen from its size
-in ``fer_live.detect.plan``.
+least of its input), and merges the boxes. Which tiles a frame gets is chosen per call, from its
+size, in ``fer_live.detect.plan``.
 
 With ``recheck`` a tile hit too weak to trust on its own, and (unless ``recheck_covered``) not
 already covered by a trusted box, is searched again in a crop of twice its size around it, where
@@ -171,7 +171,6 @@ class MediapipeDetector:
         model_path: The ``.tflite`` model; None uses the shipped, checksum-verified ``model``.
         min_score: Minimum detection confidence in [0, 1].
         max_faces: Keep at most this many faces (highest scores first).
-        tiles: 1 runs on the whole frame; N >= 2 also runs on tiles, N across the longer side.
         model: The shipped model: ``short`` (short-range) or ``full`` (full-range, sparse).
         recheck: Keep weak tile hits that a closer look confirms (one more detector call per
             weak hit that no trusted box covers).
@@ -193,7 +192,6 @@ class MediapipeDetector:
         model_path: Path | None = None,
         min_score: float = 0.5,
         max_faces: int = 32,
-        tiles: int = 1,
         model: str = "short",
         recheck: bool = False,
         recheck_covered: bool = False,
@@ -206,11 +204,8 @@ class MediapipeDetector:
             raise ConfigError(f"min_score must be in [0, 1], got {min_score}")
         if max_faces < 1:
             raise ConfigError(f"max_faces must be >= 1, got {max_faces}")
-        if not 1 <= tiles <= 4:
-            raise ConfigError(f"tiles must be in [1, 4], got {tiles}")
         self.min_score = min_score
         self.max_faces = max_faces
-        self.tiles = tiles
         self.recheck_covered = recheck_covered
         self._muted_frames = MUTED_FIRST_FRAMES
         self._mp, base_options, vision = import_mediapipe()
@@ -252,7 +247,8 @@ class MediapipeDetector:
 
         Args:
             frame: The frame (BGR uint8).
-            tiles: Tiles across the longer side for this frame (None: the detector's ``tiles``).
+            tiles: Tiles across the longer side (1 or None: the whole frame only; N >= 2 also
+                N tiles across, the frame searched whole too).
 
         Returns:
             Boxes (N, 4) as pixel xyxy clipped to the image, with scores (N,), best first.
@@ -264,8 +260,7 @@ class MediapipeDetector:
         self._muted_frames -= muted
         with quiet_native_stderr() if muted else contextlib.nullcontext():
             xyxy, score = self._detect_rgb(rgb)
-            tiles = self.tiles if tiles is None else tiles
-            if tiles > 1:
+            if tiles is not None and tiles > 1:
                 xyxy, score = self._add_tiles(rgb, xyxy, score, tiles)
         h, w = frame.image.shape[:2]
         xyxy = scale_boxes(xyxy, rgb.shape[:2], (h, w))

@@ -28,20 +28,17 @@ extra detector call; in stills every one, as the closer look frames the face bet
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 
-from fer_live.config import DetectConfig
-from fer_live.detect.mediapipe import MediapipeDetector, tile_grid
-from fer_live.errors import ConfigError
+from fer_live.config import MAX_TILES
+from fer_live.detect.mediapipe import tile_grid
+from fer_live.detect.table import TilingDetector
 from fer_live.types import FaceBoxes, Frame
 
 # Frames up to this longer side are searched whole (a 720p 2 x 2 grid of 220 px faces: all
 # found); larger ones get tiles of at most TILE_MAX_PX, the size at which 200 px faces are found.
 WHOLE_FRAME_MAX_PX = 1280
 TILE_MAX_PX = 1100
-MAX_TILES = 4
 CARRY_EVERY = 3
 # Tiles smaller than this would show BlazeFace (128 px input) faces too small to read anyway.
 STILL_TILE_MIN_PX = 160
@@ -108,29 +105,19 @@ def auto_every(tiles: int) -> int:
     return 1 if tiles <= 1 else CARRY_EVERY
 
 
-class TilingDetector(Protocol):
-    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes: ...
-
-
 class PlannedDetector:
     """Runs the detector with the tiles and on the frames the frame size calls for.
 
     Args:
         detector: The face detector.
-        tiles: Tiles across the longer side, or None to choose from each frame's size.
-        every: Detect every k-th frame, or None to choose from the tiles used.
-
-    Raises:
-        ConfigError: ``tiles`` or ``every`` is out of range.
+        tiles: Tiles across the longer side (1 to ``MAX_TILES``), or None to choose from each
+            frame's size.
+        every: Detect every k-th frame (>= 1), or None to choose from the tiles used.
     """
 
     def __init__(
         self, detector: TilingDetector, tiles: int | None = None, every: int | None = None
     ) -> None:
-        if tiles is not None and not 1 <= tiles <= MAX_TILES:
-            raise ConfigError(f"--detect-tiles must be in [1, {MAX_TILES}], got {tiles}")
-        if every is not None and every < 1:
-            raise ConfigError(f"--detect-every must be >= 1, got {every}")
         self.detector = detector
         self.tiles = tiles
         self.every = every
@@ -177,15 +164,3 @@ class PlannedDetector:
         else:
             self._since_probe += every
         return boxes
-
-
-def mediapipe_detector(config: DetectConfig) -> MediapipeDetector:
-    """The BlazeFace detector ``config`` describes (tiles fixed only when set)."""
-    return MediapipeDetector(
-        min_score=config.min_score,
-        max_faces=config.max_faces,
-        tiles=config.tiles or 1,
-        model=config.detector,
-        recheck=True,
-        recheck_covered=config.stills,
-    )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fer_live.errors import BackendUnavailable
-from fer_live.infer.device import Device, parse_device
+from fer_live.types import Device
 
 
 @dataclass(frozen=True)
@@ -84,23 +84,21 @@ def plan_chunks(batch: int, max_size: int, pad: Callable[[int], int]) -> list[Ch
     return chunks
 
 
-def import_torch_cuda(device: str | Device) -> Any:
+def import_torch_cuda(device: Device) -> Any:
     """Import torch and check that ``device`` (``cuda`` or ``cuda:N``) is usable.
 
     Raises:
-        ConfigError: ``device`` is malformed (see ``fer_live.infer.device.parse_device``).
         BackendUnavailable: torch is missing, has no CUDA, or the device index does not exist.
     """
-    target = parse_device(device)
-    if not target.is_cuda:
-        raise BackendUnavailable(f"GPU backends run on cuda[:N], not on {str(target)!r}")
+    if not device.is_cuda:
+        raise BackendUnavailable(f"GPU backends run on cuda[:N], not on {str(device)!r}")
     try:
         import torch
     except ImportError:
         raise BackendUnavailable('torch is not installed: pip install "fer-live[gpu]"') from None
     if not torch.cuda.is_available():
         raise BackendUnavailable("torch sees no CUDA device here")
-    index = target.index or 0
+    index = device.index or 0
     if index >= torch.cuda.device_count():
         raise BackendUnavailable(f"no CUDA device {index}; found {torch.cuda.device_count()}")
     return torch
@@ -142,8 +140,8 @@ class PinnedStaging:
         return [host[:n].numpy().copy() for host in self._outputs]
 
 
-def cuda_device_name(torch: Any, device: str | Device) -> str:
+def cuda_device_name(torch: Any, device: Device) -> str:
     """``NVIDIA H100 80GB HBM3 (cc 9.0)`` for a usable CUDA device."""
-    index = parse_device(device).index or 0
+    index = device.index or 0
     major, minor = torch.cuda.get_device_capability(index)
     return f"{torch.cuda.get_device_name(index)} (cc {major}.{minor})"

@@ -40,6 +40,7 @@ import numpy as np
 from fer_live.capture.native_log import quiet_native_stderr
 from fer_live.detect.mediapipe import fit_for_search, import_mediapipe, scale_boxes
 from fer_live.detect.plan import still_tiles
+from fer_live.detect.table import TilingDetector
 from fer_live.errors import ModelError, first_line
 from fer_live.infer.card import CropFraming
 from fer_live.numeric import box_iou
@@ -74,10 +75,6 @@ EVIDENCE_BORDERS = (0.25, 0.5, 1.0)
 # Its detector's floor is low on purpose: the face mesh's presence score decides.
 EVIDENCE_DETECT_FLOOR = 0.05
 EVIDENCE_PRESENCE = 0.8
-
-
-class _Detector(Protocol):
-    def detect(self, frame: Frame, tiles: int | None = None) -> FaceBoxes: ...
 
 
 class FaceEvidence(Protocol):
@@ -193,11 +190,11 @@ class StillFallback:
 
     def __init__(
         self,
-        detector: _Detector,
+        detector: TilingDetector,
         framing: CropFraming,
         evidence: FaceEvidence,
         tiles: int | None = None,
-        second: _Detector | None = None,
+        second: TilingDetector | None = None,
     ) -> None:
         self.detector = detector
         self.framing = framing

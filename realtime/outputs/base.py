@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
@@ -18,6 +19,34 @@ import numpy as np
 
 from fer_live.errors import add_note
 from fer_live.types import FrameResult
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """What a file sink may need to know about the run when it opens (plain values).
+
+    Attributes:
+        labels: Class names, for the record sinks.
+        fps: Frame rate of an output video (None: unknown, 30 is used).
+        live: The source drops frames: stamp video frames with their capture times.
+        still: The source is still images.
+        inputs: Local files the source reads; no output may be one of them.
+        audio: The video file the frames come from, whose sound an output video gets.
+        hud: Draw the FPS and latency figures into annotated outputs too.
+    """
+
+    labels: tuple[str, ...]
+    fps: float | None = None
+    live: bool = False
+    still: bool = False
+    inputs: tuple[Path, ...] = ()
+    audio: Path | None = None
+    hud: bool = False
+
+    @property
+    def one_image(self) -> bool:
+        """The source is exactly one still image."""
+        return self.still and len(self.inputs) == 1
 
 
 class Sink:

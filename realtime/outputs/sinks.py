@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -23,11 +23,10 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from fer_live.config import OutputConfig, output_kind
 from fer_live.errors import ConfigError, FerLiveError
-from fer_live.outputs.base import NullSink, Sink
-from fer_live.outputs.records import CsvSink, JsonlSink, face_records, is_special_file
-from fer_live.outputs.staged import StagedFile, check_outputs, describe_os_error, remove_stale_parts
+from fer_live.outputs.base import NullSink, Sink, SinkSettings
+from fer_live.outputs.records import CsvSink, JsonlSink, face_records
+from fer_live.outputs.staged import StagedFile, describe_os_error
 from fer_live.types import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -42,9 +41,59 @@ __all__ = [
     "Sink",
     "VideoFileSink",
     "WindowSink",
+    "annotated_sink",
     "face_records",
-    "open_sinks",
+    "output_kind",
 ]
+
+# Containers VideoFileSink writes (checked with PyAV 18: .webm with VP9, the rest with H.264).
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm")
+# ``-o`` with one of these writes one annotated image (the source must be one still image).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def output_kind(path: Path) -> str:
+    """What ``-o PATH`` writes: ``video``, ``image`` (one still) or ``folder`` (of images).
+
+    An existing folder or a name without a suffix is a folder; anything else is refused, so a
+    typo such as ``out.mp``, ``.mp4`` or ``out.`` never silently becomes a folder of JPEGs.
+
+    Raises:
+        ConfigError: The suffix is neither a video nor an image one (the message lists both), or
+            the name is a typo.
+    """
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        return "folder"
+    _check_not_a_typo(path)
+    if not suffix:
+        return "folder"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    raise ConfigError(
+        f"--output '{path}': unknown suffix {path.suffix!r}; use a video "
+        f"({', '.join(VIDEO_SUFFIXES)}), an image ({', '.join(IMAGE_SUFFIXES)}) for a single "
+        "image source, or a folder (an existing one, or a name without a suffix)"
+    )
+
+
+def _check_not_a_typo(path: Path) -> None:
+    """``-o .mp4`` or ``-o out.`` (Path sees no suffix in either) is a typo, not a hidden folder.
+
+    Raises:
+        ConfigError: The name is only a suffix, or ends with a dot.
+    """
+    if path.name.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
+        raise ConfigError(
+            f"--output '{path}' is a suffix without a name: put a name before it (out{path.name})"
+        )
+    if path.name.endswith("."):
+        raise ConfigError(
+            f"--output '{path}' ends with a dot: add a suffix (.mp4) for a video, "
+            "or drop the dot for a folder of images"
+        )
 
 
 class VideoFileSink(Sink):
@@ -375,66 +424,19 @@ def _drain(q: queue.Queue[tuple[np.ndarray, float | None] | None]) -> None:
         pass
 
 
-def _annotated_output(
-    path: Path, fps: float | None, live: bool, audio: Path | None, hud: bool
-) -> Sink:
-    kind = output_kind(path)
-    if kind == "video":
-        return VideoFileSink(path, fps or 30.0, timed=live, audio=audio, hud=hud)
-    return ImageFileSink(path, hud) if kind == "image" else ImageDirSink(path, hud)
-
-
-def open_sinks(
-    output: OutputConfig,
-    labels: Sequence[str],
-    fps: float | None,
-    window: bool | None = None,
-    live: bool = False,
-    inputs: Sequence[Path] = (),
-    still: bool = False,
-    audio: Path | None = None,
-) -> list[Sink]:
-    """The sinks an output config asks for (a NullSink when it asks for none).
-
-    Args:
-        output: Output paths and window choice.
-        labels: Class names, for the record sinks.
-        fps: Frame rate of an output video (None: unknown, 30 is used).
-        window: Override ``output.show_window`` (benchmarks never open one).
-        live: The source drops frames: stamp video frames with their capture times.
-        inputs: Local files the source reads; no output may be one of them.
-        still: The source is still images: a window holds each until a key is pressed, and
-            ``-o x.jpg`` is allowed when there is exactly one.
-        audio: The video file the frames come from, whose sound an output video gets.
-
-    Returns:
-        Sinks in write order; enter each as a context manager.
+def annotated_sink(path: Path, run: SinkSettings) -> Sink:
+    """``-o``: an annotated video, one annotated image (for a one-image source) or a folder of
+    annotated images, as ``output_kind`` reads the path.
 
     Raises:
-        ConfigError: An output is an input, two outputs are one file, or ``-o`` names one image
-            for a source that is not one image (nothing opened yet).
+        ConfigError: ``path`` names one image but the source is not one image (nothing made).
     """
-    check_outputs(output, inputs)
-    single_still = still and len(inputs) == 1
-    if output.video is not None and output_kind(output.video) == "image" and not single_still:
+    kind = output_kind(path)
+    if kind == "image" and not run.one_image:
         raise ConfigError(
-            f"--output '{output.video}' is one image, but the source is not a single image: "
+            f"--output '{path}' is one image, but the source is not a single image: "
             "use a video suffix (.mp4) or a folder"
         )
-    named = (output.video, output.jsonl, output.csv)
-    remove_stale_parts(p.parent for p in named if p is not None and not is_special_file(p))
-    sinks: list[Sink] = []
-    try:
-        if output.video is not None:
-            sinks.append(_annotated_output(output.video, fps, live, audio, output.hud))
-        if output.jsonl is not None:
-            sinks.append(JsonlSink(output.jsonl, labels))
-        if output.csv is not None:
-            sinks.append(CsvSink(output.csv, labels))
-    except Exception:
-        for sink in sinks:  # a later output failed to open: leave no half-made earlier ones
-            sink.abort()
-        raise
-    if output.show_window if window is None else window:
-        sinks.append(WindowSink(hold=still, fps=None if live or still else fps))
-    return sinks or [NullSink()]
+    if kind == "video":
+        return VideoFileSink(path, run.fps or 30.0, timed=run.live, audio=run.audio, hud=run.hud)
+    return ImageFileSink(path, run.hud) if kind == "image" else ImageDirSink(path, run.hud)

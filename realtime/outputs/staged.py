@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from fer_live.config import NAME_MAX, VIDEO_SUFFIXES, OutputConfig
+from fer_live.config import NAME_MAX
 from fer_live.errors import ConfigError, first_line
 
 logger = logging.getLogger(__name__)
@@ -43,18 +43,19 @@ def same_file(path: Path, other: Path) -> bool:
     return ident is not None and ident == _identity(other)
 
 
-def check_outputs(output: OutputConfig, inputs: Sequence[Path]) -> None:
+def check_outputs(
+    named: Sequence[tuple[str, Path]], inputs: Sequence[Path], folders: Sequence[Path] = ()
+) -> None:
     """Refuse outputs that are an input file, each other, or a folder holding input images.
 
     Args:
-        output: The run's output paths.
+        named: The run's outputs as (flag, path).
         inputs: Local files the source reads (empty for cameras and streams).
+        folders: The outputs among ``named`` that are folders of images.
 
     Raises:
         ConfigError: Naming the flag and both paths.
     """
-    flags = [("--output", output.video), ("--jsonl", output.jsonl), ("--csv", output.csv)]
-    named = [(flag, Path(path)) for flag, path in flags if path is not None]
     by_identity = {}
     for path in inputs:
         ident = _identity(path)
@@ -72,10 +73,9 @@ def check_outputs(output: OutputConfig, inputs: Sequence[Path]) -> None:
             raise ConfigError(f"{flag} '{path}' is the same file as {seen[ident]}")
         if ident is not None:
             seen[ident] = flag
-        writes_folder = flag == "--output" and path.suffix.lower() not in VIDEO_SUFFIXES
-        if writes_folder and path.resolve() in input_dirs:
+        if path in folders and path.resolve() in input_dirs:
             raise ConfigError(
-                f"--output '{path}' is the folder of the input images: choose another folder"
+                f"{flag} '{path}' is the folder of the input images: choose another folder"
             )
 
 

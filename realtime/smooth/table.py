@@ -1,32 +1,32 @@
-"""Temporal smoothing of per-track class probabilities: the smoother registry.
+"""The one table of temporal smoothers; every list of smoother names is derived from it.
 
-EMA is a ``WindowedSmoother`` (``fer_live.smooth.window``): one window per track id, eviction of
-unseen tracks and a time-constant EMA on the output. GUS-T (``fer_live.smooth.gus_t``) runs a
-graph over each face's recent frames, vectorised over the frame's tracks on preallocated ring
-buffers; ``auto`` (the default) picks it whenever the model has a head. New smoothers plug in by
-adding an entry to ``SMOOTHERS`` (and their name to ``fer_live.smooth.names``), so the pipeline
-only ever calls ``make_smoother(name, **kw)``.
+Adding a smoother is one ``SmootherEntry`` in ``SMOOTHERS`` plus its class, which follows
+``Smoother``. What ``--smooth`` and ``--vs-smooth`` accept, their help and the pipeline's
+``make_smoother`` all read this table. As in the backend table (``fer_live.infer.backends.table``),
+factories are named by import path (``"module:attribute"``) and imported only when a smoother is
+built, so the CLI checks the flag and writes its help without loading GUS-T (its head loader and
+compiled kernel).
+
+EMA (``fer_live.smooth.window``) keeps one window per track id, evicts unseen tracks and puts a
+time-constant EMA on its output; GUS-T (``fer_live.smooth.gus_t``) runs a graph over each face's
+recent frames on preallocated ring buffers; ``auto`` (the default) picks GUS-T whenever the model
+has a head.
 """
 
 from __future__ import annotations
 
-import logging
+import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fer_live.errors import ConfigError
-from fer_live.infer.card import ModelCard
-from fer_live.infer.decision import DecisionRule
-from fer_live.smooth.gus_head import head_path_for
-from fer_live.smooth.gus_t import GraphSmoother, card_beside
-from fer_live.smooth.names import MODEL_AWARE
-from fer_live.smooth.window import TrackWindow, WindowedSmoother
 from fer_live.types import Predictions
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # typing only: the card machinery is not needed to check a name
+    from fer_live.infer.card import ModelCard
+    from fer_live.infer.decision import DecisionRule
 
 
 class Smoother(Protocol):
@@ -41,68 +41,66 @@ class Smoother(Protocol):
         ...
 
 
-class NoSmoother:
-    """Returns predictions unchanged."""
+@dataclass(frozen=True)
+class SmootherEntry:
+    """One temporal smoother.
 
-    def smooth(self, preds: Predictions, t_s: float) -> Predictions:
-        return preds
-
-    def reset(self) -> None:
-        return None
-
-
-class EmaSmoother(WindowedSmoother):
-    """Exponential moving average with a time constant, so it is frame-rate independent.
-
-    For a gap ``dt`` since the track's previous frame the new row gets weight
-    ``alpha = 1 - exp(-dt / time_constant_s)``; a new track starts from its first row. The
-    average itself is the window's output EMA; this smoother only feeds it the newest row.
-
-    Args:
-        time_constant_s: Time constant in seconds; 0 disables smoothing.
-        window: Frames kept per track (for smoothers that read the window).
-        evict_after_s: A track unseen for longer than this is forgotten (and restarts).
+    Attributes:
+        name: The ``--smooth`` value.
+        factory: Builds the smoother from keyword settings, or its ``"module:attribute"`` path.
+        help: A few words for ``--smooth``'s help.
+        model_aware: The factory also takes the run's ``model``, ``decision`` and ``card`` (it
+            reads weights that ship beside the model file).
     """
 
-    def __init__(
-        self, time_constant_s: float = 0.3, window: int = 16, evict_after_s: float = 2.0
-    ) -> None:
-        super().__init__(window, evict_after_s, time_constant_s)
+    name: str
+    factory: Callable[..., Smoother] | str
+    help: str
+    model_aware: bool = False
 
-    def _combine(self, window: TrackWindow) -> np.ndarray:
-        return window.probs[-1]
-
-
-def graph_or_ema(
-    model: Path | None = None, decision: DecisionRule | None = None, card: ModelCard | None = None
-) -> Smoother:
-    """GUS-T whenever the model has a head, else EMA (``--smooth auto``, the default).
-
-    A model has a head when a ``.gus.npz`` ships beside it (or its card names one folded into
-    it) and it outputs an ``embedding``. GUS-T beats EMA on accuracy, switch latency and
-    real-clip flicker (``benchmarks/results/temporal.md``).
-    """
-    if model is None:
-        return EmaSmoother()
-    model = Path(model)
-    card = card or card_beside(model)
-    has_embedding = card is None or "embedding" in card.outputs
-    if has_embedding and head_path_for(model).is_file():
-        return GraphSmoother(model=model, card=card, decision=decision)
-    if card is not None and card.gus_head is not None:
-        logger.warning("%s has a folded GUS head but no %s beside it: EMA smoothing",
-                       model.name, head_path_for(model).name)  # fmt: skip
-    return EmaSmoother()
+    def load_factory(self) -> Callable[..., Smoother]:
+        """The factory (imported now when the entry names it by path)."""
+        if not isinstance(self.factory, str):
+            return self.factory
+        module, _, attribute = self.factory.partition(":")
+        factory: Callable[..., Smoother] = getattr(importlib.import_module(module), attribute)
+        return factory
 
 
-SMOOTHERS: dict[str, Callable[..., Smoother]] = {
-    "auto": graph_or_ema,
-    "none": NoSmoother,
-    "ema": EmaSmoother,
-    "graph": GraphSmoother,
+# Order is the order of the ``--smooth`` choices in its help and errors.
+SMOOTHERS: dict[str, SmootherEntry] = {
+    "auto": SmootherEntry(
+        "auto",
+        "fer_live.smooth.gus_t:graph_or_ema",
+        "graph when the model ships a GUS head, else ema",
+        model_aware=True,
+    ),
+    "ema": SmootherEntry("ema", "fer_live.smooth.window:EmaSmoother", "exponential moving average"),
+    "graph": SmootherEntry(
+        "graph",
+        "fer_live.smooth.gus_t:GraphSmoother",
+        "GUS-T, the model's graph head over each face's recent frames",
+        model_aware=True,
+    ),
+    "none": SmootherEntry("none", "fer_live.smooth.window:NoSmoother", "no smoothing"),
 }
-# config.py validates --smooth against names.SMOOTHER_NAMES without importing this module;
-# tests/realtime/test_smooth.py checks that both list the same names.
+
+
+def smoother_entry(name: str, flag: str = "--smooth") -> SmootherEntry:
+    """The table's entry for a smoother name, as ``flag`` gave it.
+
+    Raises:
+        ConfigError: No smoother of that name (the message names the flag and lists them).
+    """
+    entry = SMOOTHERS.get(name)
+    if entry is None:
+        raise ConfigError(f"{flag} must be one of {', '.join(SMOOTHERS)}, got {name!r}")
+    return entry
+
+
+def smoother_help() -> str:
+    """The ``--smooth`` help text."""
+    return "Temporal smoother: " + ", ".join(f"{e.name} ({e.help})" for e in SMOOTHERS.values())
 
 
 def make_smoother(
@@ -110,13 +108,13 @@ def make_smoother(
     model: Path | None = None,
     decision: DecisionRule | None = None,
     card: ModelCard | None = None,
-    **kw: object,
+    **kw: Any,
 ) -> Smoother:
     """Build a registered smoother by name.
 
     Args:
         name: A key of ``SMOOTHERS``.
-        model: The model file of the run; passed on to the smoothers in ``MODEL_AWARE``.
+        model: The model file of the run; passed on to the model-aware smoothers.
         decision: The decision rule GUS-T applies to its head's logits (None: the card's).
         card: The model's card (a folded head, the outputs, the decision rule).
         **kw: Smoother settings.
@@ -124,12 +122,10 @@ def make_smoother(
     Raises:
         ConfigError: Unknown name (the message lists the valid ones) or bad arguments.
     """
-    factory = SMOOTHERS.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown smoother {name!r}; valid: {', '.join(sorted(SMOOTHERS))}")
-    if name in MODEL_AWARE:
+    entry = smoother_entry(name)
+    if entry.model_aware:
         kw.update(model=model, decision=decision, card=card)
     try:
-        return factory(**kw)
+        return entry.load_factory()(**kw)
     except TypeError as exc:
         raise ConfigError(f"bad arguments for smoother {name!r}: {exc}") from None

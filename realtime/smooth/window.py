@@ -6,7 +6,7 @@ or an identity break, evicts tracks that stay unseen, and puts a time-constant E
 output. Subclasses only say how a window becomes one probability row (``_combine``), and
 optionally what to cache per frame (``_derive``) and when a window must restart (``_breaks``).
 
-This module imports neither the smoother registry nor any smoother. GUS-T
+``EmaSmoother`` is one; ``NoSmoother`` (``--smooth none``) lives here too. GUS-T
 (``fer_live.smooth.gus_t``) keeps its windows in preallocated ring buffers instead
 (``fer_live.smooth.rings``), with the same gap, identity-break and output-EMA rules.
 """
@@ -189,3 +189,35 @@ class WindowedSmoother(ABC):
         stale = [k for k, w in self._windows.items() if t_s - w.last_t_s > self.evict_after_s]
         for track_id in stale:
             del self._windows[track_id]
+
+
+class EmaSmoother(WindowedSmoother):
+    """Exponential moving average with a time constant, so it is frame-rate independent.
+
+    For a gap ``dt`` since the track's previous frame the new row gets weight
+    ``alpha = 1 - exp(-dt / time_constant_s)``; a new track starts from its first row. The
+    average itself is the window's output EMA; this smoother only feeds it the newest row.
+
+    Args:
+        time_constant_s: Time constant in seconds; 0 disables smoothing.
+        window: Frames kept per track (for smoothers that read the window).
+        evict_after_s: A track unseen for longer than this is forgotten (and restarts).
+    """
+
+    def __init__(
+        self, time_constant_s: float = 0.3, window: int = 16, evict_after_s: float = 2.0
+    ) -> None:
+        super().__init__(window, evict_after_s, time_constant_s)
+
+    def _combine(self, window: TrackWindow) -> np.ndarray:
+        return window.probs[-1]
+
+
+class NoSmoother:
+    """Returns predictions unchanged."""
+
+    def smooth(self, preds: Predictions, t_s: float) -> Predictions:
+        return preds
+
+    def reset(self) -> None:
+        return None

@@ -17,7 +17,7 @@ from fer_live.infer.backends.select import (
     gpu_requested,
     resolve_device,
 )
-from fer_live.infer.device import parse_device
+from fer_live.types import AUTO, CPU, parse_device
 
 ALL = {"tensorrt": True, "cuda": True, "onnx": True, "torch": True}
 NO_TRT = {"tensorrt": False, "cuda": True}
@@ -45,7 +45,7 @@ CPU_ONLY: dict[str, bool] = {"tensorrt": False, "cuda": False}
         (CPU_ONLY, "cuda", ".onnx", "cuda", nullcontext()),
         (ALL, "onnx", ".onnx", "onnx", nullcontext()),
         (ALL, "tensorrt", ".pt", "tensorrt", nullcontext()),
-        (ALL, "tflite", ".onnx", None, pytest.raises(ConfigError, match="valid: auto, onnx")),
+        (ALL, "tflite", ".onnx", None, pytest.raises(ConfigError, match="one of auto, onnx")),
         (ALL, "auto", ".h5", None, pytest.raises(ModelError, match="suffix not one of")),
     ],
 )
@@ -98,15 +98,15 @@ def test_gpu_requested(device: str, expected: bool) -> None:
 
 
 def test_cpu_device_never_probes_the_gpu(tiny_model_path: Path) -> None:
-    assert probe_gpu_backends(tiny_model_path, "cpu") == CPU_ONLY
-    assert auto_choice(tiny_model_path, "cpu") == ("onnx", "cpu")
+    assert probe_gpu_backends(tiny_model_path, CPU) == CPU_ONLY
+    assert auto_choice(tiny_model_path, CPU) == ("onnx", "cpu")
 
 
 def test_auto_device_on_a_cpu_machine_runs_onnx_on_the_cpu(tiny_model_path: Path) -> None:
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
-    with open_backend(tiny_model_path, device="auto") as model:
+    with open_backend(tiny_model_path, device=AUTO) as model:
         assert isinstance(model, OnnxBackend) and model.device == "cpu"
 
 
@@ -119,7 +119,7 @@ def test_auto_falls_back_when_a_gpu_backend_cannot_load(
         pytest.skip("this machine has a CUDA GPU: the GPU backends would really load")
     monkeypatch.setattr(backends, "probe_gpu_backends", lambda path, device: ALL)
     # when
-    with caplog.at_level(logging.WARNING), open_backend(tiny_model_path, device="auto") as model:
+    with caplog.at_level(logging.WARNING), open_backend(tiny_model_path, device=AUTO) as model:
         # then: each GPU backend failed with a reason and ONNX Runtime took over
         assert isinstance(model, OnnxBackend) and model.device == "cpu"
     messages = " ".join(record.getMessage() for record in caplog.records)

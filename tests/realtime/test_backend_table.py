@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_live.config import BackendConfig
+from fer_live.commands.app import build_config
 from fer_live.errors import ConfigError
 from fer_live.infer.backends import available_backends, open_backend
 from fer_live.infer.backends import table as backend_table
@@ -16,8 +16,7 @@ from fer_live.infer.backends.base import InferenceBackend
 from fer_live.infer.backends.select import candidate_backends, choose_backend, resolve_device
 from fer_live.infer.backends.table import BackendEntry, backend_help
 from fer_live.infer.card import ModelCard
-from fer_live.infer.device import CPU, Device, parse_device
-from fer_live.types import ModelOutput
+from fer_live.types import CPU, Device, ModelOutput, parse_device
 
 LABELS = ("calm", "glad")
 
@@ -27,9 +26,9 @@ class EchoBackend(InferenceBackend):
 
     name = "echo"
 
-    def __init__(self, path: Path, device: str | Device = "cpu", threads: int | None = None):
+    def __init__(self, path: Path, device: Device = CPU, threads: int | None = None):
         self.path = Path(path)
-        self.device = str(parse_device(device))
+        self.device = str(device)
         self.card = ModelCard(name="echo", labels=LABELS, input_size=16, outputs=("logits",))
 
     def _infer_impl(self, pixels: np.ndarray) -> ModelOutput:
@@ -60,7 +59,7 @@ def test_a_table_entry_and_a_class_make_a_backend(
     # the auto rules and the CLI's --backend validation and help know it
     assert choose_backend({}, "auto", ".ECHO") == "echo"
     assert resolve_device("echo", parse_device("auto")) == CPU
-    BackendConfig(backend="echo")
+    assert build_config(source="clip.mp4", backend="echo").backend.backend == "echo"
     assert "echo" in backend_help()
     assert available_backends()["echo"] == "echo 1.0"
 
@@ -79,7 +78,7 @@ def test_rank_orders_auto_and_gpu_backends_need_a_probe(monkeypatch: pytest.Monk
 
 def test_unregistered_backend_is_refused() -> None:
     with pytest.raises(ConfigError, match="--backend must be one of auto, onnx"):
-        BackendConfig(backend="echo")
+        build_config(source="clip.mp4", backend="echo")
 
 
 def test_the_table_keeps_todays_auto_order() -> None:
@@ -115,6 +114,8 @@ def test_parse_device(
         assert device == expected and parse_device(str(device)) == device
 
 
-def test_a_malformed_device_never_reaches_a_backend(tiny_model_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--device"):
-        open_backend(tiny_model_path, "onnx", device="cuda:x")
+def test_a_malformed_device_fails_where_the_flag_enters() -> None:
+    # given / when / then: the run's flags are parsed into a Device once, before anything opens
+    with pytest.raises(ConfigError, match="--device must be cpu, cuda, cuda:N"):
+        build_config(source="clip.mp4", device="cuda:x")
+    assert build_config(source="clip.mp4", device="cuda:1").backend.device == Device("cuda", 1)

@@ -16,7 +16,7 @@ from fer_live.errors import BackendUnavailable, ConfigError, ModelError
 from fer_live.infer.backends import BACKENDS, OnnxBackend, available_backends, open_backend
 from fer_live.infer.backends.base import InferenceBackend
 from fer_live.infer.card import ModelCard, write_sidecar
-from fer_live.types import ModelOutput
+from fer_live.types import CUDA, ModelOutput
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -120,7 +120,7 @@ def test_truncated_model_is_a_model_error(tmp_path, tiny_model_path):
 @pytest.mark.parametrize(
     ("suffix", "backend", "raises", "match"),
     [
-        (".onnx", "tensorflow", ConfigError, "valid: auto, onnx, torch"),
+        (".onnx", "tensorflow", ConfigError, "must be one of auto, onnx, torch"),
         (".h5", "auto", ModelError, "suffix"),
     ],
 )
@@ -142,7 +142,7 @@ def test_cuda_without_provider_is_backend_unavailable(tiny_model_path):
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has the CUDA provider")
     with pytest.raises(BackendUnavailable, match="onnxruntime-gpu"):
-        open_backend(tiny_model_path, device="cuda")
+        open_backend(tiny_model_path, device=CUDA)
 
 
 def test_available_backends_describes_each_backend():

@@ -13,7 +13,7 @@ from fer_live.commands.app import main
 from fer_live.commands.bench_smooth import pass_order
 from fer_live.detect.models import sha256_file
 from fer_live.smooth.gus_head import head_path_for, write_head_file
-from tests.realtime.conftest import TINY_FILTERS
+from tests.tiny_model import TINY_FILTERS
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import av
 import pytest
 from typer.testing import CliRunner
 
-from fer_live.commands.app import app, build_config, main, with_default_command
+from fer_live.commands.app import build_config, main, make_app, with_default_command
 from fer_live.trainer.data.ferplus import FERPLUS_LABELS
 
 
@@ -46,7 +46,7 @@ def test_flags_map_onto_the_config() -> None:
     config = build_config(
         source=None,
         camera=2,
-        output=Path("o.mp4"),
+        video=Path("o.mp4"),
         jsonl=None,
         csv=Path("o.csv"),
         headless=True,
@@ -68,7 +68,8 @@ def test_flags_map_onto_the_config() -> None:
     assert (detect.every, detect.max_faces, detect.min_score, detect.tiles) == (3, 4, 0.6, 3)
     assert config.backend.model == Path("m.onnx") and config.backend.threads == 2
     assert config.batch.frames == 5 and config.smooth.name == "none"
-    assert config.output.video == Path("o.mp4") and config.output.headless is True
+    assert config.output.files == {"video": Path("o.mp4"), "csv": Path("o.csv")}
+    assert config.output.headless is True
 
 
 def test_run_writes_video_jsonl_and_csv(
@@ -132,7 +133,9 @@ def test_cli_runner_run_subcommand(tmp_path: Path, pexels: Path, tiny_model_path
     # given
     args = ["run", "-s", str(pexels), "-m", str(tiny_model_path), "--max-frames", "3"]
     # when
-    result = CliRunner().invoke(app, [*args, "--headless", "--jsonl", str(tmp_path / "r.jsonl")])
+    result = CliRunner().invoke(
+        make_app(), [*args, "--headless", "--jsonl", str(tmp_path / "r.jsonl")]
+    )
     # then
     assert result.exit_code == 0, result.output
     # the plain face (score 0.96 >= TrackConfig.confirm_score) is recorded from frame 0

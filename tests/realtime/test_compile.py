@@ -35,8 +35,7 @@ from fer_live.infer.engine.onnx_fp16 import to_fp16, unsupported_ops
 from fer_live.infer.engine.trt_lib import import_tensorrt
 from fer_live.infer.gpu import pad_to_captured, plan_chunks
 from fer_live.infer.preprocess import to_model_input
-
-FERPLUS_TRAIN = Path(__file__).resolve().parents[2].parent / "shared/data/ferplus/FER2013Train"
+from tests.shared_data import need
 
 
 def _rtx_installed() -> bool:
@@ -248,11 +247,12 @@ def test_fp16_rejects_operators_it_does_not_handle(tiny_model_path: Path) -> Non
 # --- INT8 calibration data --------------------------------------------------------------------
 
 
-def test_calibration_batches_from_ferplus_images(tiny_model_card: ModelCard) -> None:
-    if not FERPLUS_TRAIN.is_dir():
-        pytest.skip(f"FERPlus images not found at {FERPLUS_TRAIN}")
+def test_calibration_batches_from_ferplus_images(
+    tiny_model_card: ModelCard, shared_dir: Path
+) -> None:
+    train = need(shared_dir / "data" / "ferplus" / "FER2013Train", "FERPlus")
     # given: 10 real FERPlus faces plus one unreadable file
-    images = image_files(FERPLUS_TRAIN, 10) + [FERPLUS_TRAIN / "missing.png"]
+    images = image_files(train, 10) + [train / "missing.png"]
     # when
     batches = list(calibration_batches(images, tiny_model_card, batch=4))
     # then: two full batches, preprocessed exactly like the runtime does

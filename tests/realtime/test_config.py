@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fer_live.commands.app import build_config
 from fer_live.config import (
     BackendConfig,
     BatchConfig,
@@ -14,9 +15,9 @@ from fer_live.config import (
     DetectConfig,
     LiveConfig,
     OutputConfig,
-    SmoothConfig,
 )
 from fer_live.errors import ConfigError
+from fer_live.types import Device
 
 
 @pytest.mark.parametrize(
@@ -32,19 +33,10 @@ from fer_live.errors import ConfigError
         (DetectConfig, {"tiles": 2}, None),
         (DetectConfig, {"tiles": 5}, "--detect-tiles"),
         (DetectConfig, {"every": None, "tiles": None, "detector": "full"}, None),
-        (DetectConfig, {"detector": "long"}, "--detector must be one of short, full"),
         (BackendConfig, {"backend": "onnx", "threads": 2}, None),
-        (BackendConfig, {"backend": "tensorflow"}, "--backend"),
         (BackendConfig, {"threads": 0}, "--threads"),
-        (BackendConfig, {"device": ""}, "--device"),
-        (BackendConfig, {"device": "cuda:1"}, None),
-        (BackendConfig, {"device": "cuda:x"}, "--device must be cpu, cuda, cuda:N"),
-        (BackendConfig, {"device": "cuda:-1"}, "--device"),
-        (BackendConfig, {"device": "gpu"}, "--device"),
         (BatchConfig, {"frames": 8}, None),
         (BatchConfig, {"frames": 0}, "--batch-frames"),
-        (SmoothConfig, {"name": "none"}, None),
-        (SmoothConfig, {"name": "kalman"}, "--smooth.*ema"),
     ],
 )
 def test_sub_configs_validate_and_name_the_flag(config_type, kwargs, error) -> None:
@@ -53,17 +45,33 @@ def test_sub_configs_validate_and_name_the_flag(config_type, kwargs, error) -> N
         config_type(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        ({"detector": "long"}, "--detector must be one of short, full, got 'long'"),
+        ({"backend": "tensorflow"}, "--backend must be one of auto, onnx, .* got 'tensorflow'"),
+        ({"smooth": "kalman"}, "--smooth must be one of auto, ema, graph, none, got 'kalman'"),
+        ({"device": "gpu"}, "--device must be cpu, cuda, cuda:N"),
+        ({"detector": "full", "backend": "onnx", "smooth": "none", "device": "cuda:1"}, None),
+    ],
+)
+def test_names_are_checked_against_their_table_where_the_flags_enter(flags, error) -> None:
+    # given / when / then: the CLI's flags, before anything opens
+    with does_not_raise() if error is None else pytest.raises(ConfigError, match=error):
+        build_config(source="clip.mp4", **flags)
+
+
 def test_output_paths_must_differ(tmp_path: Path) -> None:
     # given the same file for two outputs
     same = tmp_path / "out.jsonl"
     # when / then
-    with pytest.raises(ConfigError, match="different files"):
-        OutputConfig(jsonl=same, csv=same)
+    with pytest.raises(ConfigError, match="--output, --jsonl and --csv must be different files"):
+        build_config(source="clip.mp4", jsonl=same, csv=same)
 
 
 def test_record_output_cannot_be_a_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--csv must be a file"):
-        OutputConfig(csv=tmp_path)
+        build_config(source="clip.mp4", csv=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -88,20 +96,24 @@ def test_from_dict_suggests_the_closest_key() -> None:
         LiveConfig.from_dict({"detect": {"evry": 2}})
     with pytest.raises(ConfigError, match="did you mean 'backend'"):
         LiveConfig.from_dict({"backnd": {}})
+    with pytest.raises(ConfigError, match="backend.device must be cpu, cuda"):
+        LiveConfig.from_dict({"backend": {"device": "gpu"}})
 
 
 def test_round_trip_through_dict() -> None:
     # given
     config = LiveConfig(
         capture=CaptureConfig("clip.mp4", 5),
-        backend=BackendConfig(Path("m.onnx"), "onnx"),
-        output=OutputConfig(jsonl=Path("a.jsonl")),
+        backend=BackendConfig(Path("m.onnx"), "onnx", Device("cuda", 1)),
+        output=OutputConfig({"jsonl": Path("a.jsonl")}),
     )
     # when
     again = LiveConfig.from_dict(config.to_dict())
     # then
     assert again == config
     assert config.to_dict()["backend"]["model"] == "m.onnx"
+    assert config.to_dict()["backend"]["device"] == "cuda:1"
+    assert config.to_dict()["output"]["files"] == {"jsonl": "a.jsonl"}
 
 
 def test_for_source_adapts_live_and_still_sources() -> None:

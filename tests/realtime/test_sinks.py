@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from fer_live.config import OutputConfig
 from fer_live.errors import FerLiveError
+from fer_live.outputs.base import SinkSettings
 from fer_live.outputs.sinks import (
     CsvSink,
     ImageDirSink,
@@ -20,9 +20,9 @@ from fer_live.outputs.sinks import (
     VideoFileSink,
     WindowSink,
     face_records,
-    open_sinks,
 )
 from fer_live.outputs.staged import StagedFile
+from fer_live.outputs.table import open_sinks
 from fer_live.types import Frame, FrameResult, Predictions, Tracks
 
 LABELS = ("neutral", "happiness", "surprise")
@@ -150,33 +150,24 @@ def test_image_dir_sink_writes_one_image_per_frame(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("output", "types"),
+    ("files", "types"),
     [
-        (OutputConfig(headless=True), [NullSink]),
-        (OutputConfig(video=Path("a.mp4"), jsonl=Path("a.jsonl"), headless=True), None),
-        (OutputConfig(video=Path("frames"), csv=Path("a.csv"), headless=True), None),
+        ({}, [NullSink]),
+        ({"video": "a.mp4", "jsonl": "a.jsonl"}, [VideoFileSink, JsonlSink]),
+        ({"csv": "a.csv", "video": "frames"}, [ImageDirSink, CsvSink]),
     ],
 )
-def test_open_sinks_maps_outputs(tmp_path: Path, output: OutputConfig, types) -> None:
+def test_open_sinks_maps_outputs(tmp_path: Path, files: dict[str, str], types) -> None:
     # given paths inside tmp_path
-    moved = OutputConfig(
-        *(None if p is None else tmp_path / p for p in (output.video, output.jsonl, output.csv)),
-        headless=True,
-    )
+    paths = {name: tmp_path / name_ for name, name_ in files.items()}
     # when
-    sinks = open_sinks(moved, LABELS, 25.0)
+    sinks = open_sinks(paths, SinkSettings(LABELS, 25.0), window=False)
     for sink in sinks:
         sink.close()
-    # then
-    names = [type(s).__name__ for s in sinks]
-    if types is not None:
-        assert names == [t.__name__ for t in types]
-    elif output.video is not None and output.video.suffix == ".mp4":
-        assert names == ["VideoFileSink", "JsonlSink"]
-    else:
-        assert names == ["ImageDirSink", "CsvSink"]
+    # then: one sink per format, in the table's order
+    assert [type(s) for s in sinks] == types
 
 
 def test_window_sink_is_added_only_when_asked(tmp_path: Path) -> None:
-    sinks = open_sinks(OutputConfig(headless=True), LABELS, 25.0, window=True)
+    sinks = open_sinks({}, SinkSettings(LABELS, 25.0), window=True)
     assert [type(s) for s in sinks] == [WindowSink] and sinks[0].needs_image

@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fer_live.commands.app import build_config
 from fer_live.errors import ConfigError
-from fer_live.smooth.table import SMOOTHERS, EmaSmoother, NoSmoother, make_smoother
+from fer_live.smooth.table import SMOOTHERS, SmootherEntry, make_smoother, smoother_help
+from fer_live.smooth.window import EmaSmoother, NoSmoother
 from fer_live.types import Predictions
 
 
@@ -22,10 +24,21 @@ def test_registry_has_none_and_ema_and_names_valid_ones_on_typos():
     assert {"none", "ema"} <= set(SMOOTHERS)
     assert isinstance(make_smoother("none"), NoSmoother)
     assert isinstance(make_smoother("ema", time_constant_s=0.1), EmaSmoother)
-    with pytest.raises(ConfigError, match="valid: auto, ema, .*none"):
+    with pytest.raises(ConfigError, match="must be one of auto, ema, .*none, got 'emma'"):
         make_smoother("emma")
     with pytest.raises(ConfigError, match="bad arguments"):
         make_smoother("ema", alpha_typo=1)
+
+
+def test_one_table_entry_makes_a_smoother(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a smoother registered in the table only
+    monkeypatch.setitem(SMOOTHERS, "hold", SmootherEntry("hold", NoSmoother, "rows as they come"))
+    # when / then: it is built by name, listed in the help, and --smooth and --vs-smooth take it
+    assert isinstance(make_smoother("hold"), NoSmoother)
+    assert "hold (rows as they come)" in smoother_help()
+    assert build_config(source="clip.mp4", smooth="hold").smooth.name == "hold"
+    with pytest.raises(ConfigError, match="--smooth must be one of auto, ema, graph, none, hold"):
+        build_config(source="clip.mp4", smooth="kalman")
 
 
 @pytest.mark.parametrize(
@@ -120,11 +133,3 @@ def test_reset_forgets_everything_and_empty_predictions_pass_through():
     assert not smoother.windows
     empty = Predictions.empty(3)
     assert len(smoother.smooth(empty, 1.0)) == 0
-
-
-def test_smoother_names_match_the_registry():
-    # config.py and the CLI read the names without importing the smoothers
-    from fer_live.smooth.names import MODEL_AWARE, SMOOTHER_NAMES
-
-    assert set(SMOOTHERS) == set(SMOOTHER_NAMES)
-    assert set(MODEL_AWARE) <= set(SMOOTHER_NAMES)

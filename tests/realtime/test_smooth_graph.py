@@ -17,7 +17,8 @@ from fer_live.infer.card import FoldedHead, ModelCard
 from fer_live.smooth.gus_head import GusHeadWeights, head_path_for, write_head_file
 from fer_live.smooth.gus_kernel import NORMS, newest_features
 from fer_live.smooth.gus_t import GraphSmoother, card_beside
-from fer_live.smooth.table import SMOOTHERS, EmaSmoother, make_smoother
+from fer_live.smooth.table import SMOOTHERS, make_smoother
+from fer_live.smooth.window import EmaSmoother
 from fer_live.types import Predictions
 
 D, H, C = 16, 8, 4
@@ -57,7 +58,7 @@ def _embeddings(n: int, seed: int, base: np.ndarray | None = None) -> np.ndarray
 
 
 def test_registered_and_first_frame_is_the_isolated_head(head_file: Path) -> None:
-    assert SMOOTHERS["graph"] is GraphSmoother
+    assert SMOOTHERS["graph"].load_factory() is GraphSmoother
     smoother = make_smoother("graph", head=head_file, model=head_file.with_name("m.onnx"))
     f = _embeddings(1, 0)
     out = smoother.smooth(_preds([7], f), 0.0)
@@ -142,7 +143,16 @@ def test_output_ema_is_frame_rate_independent(head_file: Path) -> None:
 
 
 def test_runtime_module_does_not_import_torch() -> None:
-    code = "import sys, fer_live.smooth.table; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, fer_live.smooth.gus_t; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_smoother_table_loads_no_smoother() -> None:
+    # the CLI reads it for --smooth's help and check: GUS-T (numba) loads only for a run
+    code = (
+        "import sys, fer_live.smooth.table as t; t.smoother_entry('graph'); "
+        "assert not {'fer_live.smooth.gus_t', 'numba'} & set(sys.modules), 'a smoother loaded'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -155,8 +165,8 @@ def test_auto_picks_graph_only_when_a_head_ships_beside_the_model(tmp_path: Path
     without.write_bytes(b"model b")
     # when / then
     assert isinstance(make_smoother("auto", model=with_head), GraphSmoother)
-    assert isinstance(make_smoother("auto", model=without), SMOOTHERS["ema"])
-    assert isinstance(make_smoother("auto"), SMOOTHERS["ema"])
+    assert isinstance(make_smoother("auto", model=without), EmaSmoother)
+    assert isinstance(make_smoother("auto"), EmaSmoother)
 
 
 def test_torchscript_twin_is_accepted_through_its_onnx_file(tmp_path: Path) -> None:
@@ -185,7 +195,7 @@ def test_auto_needs_an_embedding_output_and_warns_on_a_missing_folded_head(
     write_head(head_path_for(model), base_sha256=sha256_file(model))
     no_embedding = replace(_card(), outputs=("logits",), embedding_dim=None)
     # when / then: EMA, since the head has nothing to read
-    assert isinstance(make_smoother("auto", model=model, card=no_embedding), SMOOTHERS["ema"])
+    assert isinstance(make_smoother("auto", model=model, card=no_embedding), EmaSmoother)
     # given a card that names a folded head which did not ship
     folded = FoldedHead("fer_d.gus.npz", "a" * 64, "b" * 64, H)
     card = _card(outputs=("logits", "embedding", "gus_proj"), gus_head=folded)

@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 
 from fer_live.infer.card import ModelCard
-
-FERPLUS_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ferplus"
+from tests.shared_data import need
 
 
 @pytest.fixture(scope="session")
 def ferplus_root(shared_dir: Path) -> Path:
     root = shared_dir / "data" / "ferplus"
-    if not (root / "FER2013Train" / "label.csv").is_file():
-        pytest.fail(f"FERPlus not found under {root}")
+    need(root / "FER2013Train" / "label.csv", "FERPlus")
     return root
 
 

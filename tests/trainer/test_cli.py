@@ -24,6 +24,7 @@ def test_help_lists_commands(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
         assert command in out
 
 
+@pytest.mark.shared  # fer-train reads FERPlus (../shared) before it builds the model
 def test_unknown_model_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     code = _run(
         monkeypatch, "train", "--arch", "resnet19", "--max-train", "8", "--max-eval", "8",

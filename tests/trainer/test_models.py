@@ -11,6 +11,7 @@ from fer_live.errors import ConfigError
 from fer_live.trainer.config import DEFAULT_PRETRAINED
 from fer_live.trainer.models.base import load_state_dict_file
 from fer_live.trainer.models.registry import create_model, list_models
+from tests.shared_data import need
 
 
 def test_registry_lists_the_issue_models() -> None:
@@ -46,6 +47,7 @@ def test_unknown_model_is_config_error() -> None:
         create_model("resnet19", num_classes=8)
 
 
+@pytest.mark.shared  # the ImageNet weights are in ../shared/models
 @pytest.mark.parametrize(
     ("name", "stem_key", "model_key"),
     [
@@ -54,9 +56,7 @@ def test_unknown_model_is_config_error() -> None:
     ],
 )
 def test_pretrained_gray_stem_sums_rgb(name: str, stem_key: str, model_key: str) -> None:
-    path = Path(DEFAULT_PRETRAINED[name])
-    if not path.is_file():
-        pytest.fail(f"missing shared weights {path}")
+    path = need(Path(DEFAULT_PRETRAINED[name]), "the pretrained weights")
     source = load_state_dict_file(path)
     model = create_model(name, num_classes=8, in_chans=1, input_size=64, pretrained=path)
     state = model.state_dict()

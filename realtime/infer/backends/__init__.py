@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fer_live.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError, not_a_file
+from fer_live.errors import BackendUnavailable, ConfigError, FerLiveError, ModelError
 from fer_live.infer.backends import cuda_torch
 from fer_live.infer.backends import select as backend_select
 from fer_live.infer.backends.base import InferenceBackend
@@ -15,8 +15,8 @@ from fer_live.infer.backends.ort import OnnxBackend
 from fer_live.infer.backends.table import BACKENDS, gpu_backends
 from fer_live.infer.backends.torch_backend import TorchBackend
 from fer_live.infer.backends.trt import TensorRTBackend
-from fer_live.infer.device import CUDA, Device, parse_device
 from fer_live.infer.engine.compile import default_cache_dir
+from fer_live.types import CPU, CUDA, Device
 
 __all__ = [
     "BACKENDS",
@@ -54,14 +54,13 @@ def _cuda_usable(device: Device) -> bool:
     return True
 
 
-def probe_gpu_backends(path: Path, device: str | Device) -> dict[str, bool]:
+def probe_gpu_backends(path: Path, device: Device) -> dict[str, bool]:
     """Whether each GPU backend can run ``path`` on ``device`` (all False for ``cpu``).
 
     Each GPU backend's table entry has the probe: TensorRT counts when an engine built by the
     installed library runs on this GPU (a cached probe); the CUDA torch backend when torch sees
     the GPU and the TorchScript file exists.
     """
-    device = parse_device(device)
     names = gpu_backends()
     if not backend_select.gpu_requested(device):
         return dict.fromkeys(names, False)
@@ -75,9 +74,8 @@ def probe_gpu_backends(path: Path, device: str | Device) -> dict[str, bool]:
     return available
 
 
-def auto_choice(path: Path, device: str | Device) -> tuple[str, str]:
+def auto_choice(path: Path, device: Device) -> tuple[str, str]:
     """(backend, device) that ``--backend auto`` picks first for ``path`` on ``device``."""
-    device = parse_device(device)
     available = probe_gpu_backends(path, device)
     name = backend_select.choose_backend(available, "auto", Path(path).suffix)
     return name, str(backend_select.resolve_device(name, device))
@@ -86,7 +84,7 @@ def auto_choice(path: Path, device: str | Device) -> tuple[str, str]:
 def auto_summary(model: Path) -> dict[str, str]:
     """``fer-live info`` rows: what ``--backend auto`` runs ``model`` with, and the engine cache."""
     rows = {}
-    for device in ("cpu", "cuda"):
+    for device in (CPU, CUDA):
         try:
             name, run_on = auto_choice(model, device)
         except FerLiveError as exc:
@@ -100,7 +98,7 @@ def auto_summary(model: Path) -> dict[str, str]:
 
 
 def open_backend(
-    path: Path, backend: str = "auto", device: str | Device = "cpu", threads: int | None = None
+    path: Path, backend: str = "auto", device: Device = CPU, threads: int | None = None
 ) -> InferenceBackend:
     """Load a model file with the named backend, or the best one this machine runs.
 
@@ -110,16 +108,17 @@ def open_backend(
     to the next. With ``--device cpu`` ``auto`` picks by suffix: onnx or torch.
 
     Args:
-        path: Model file (``.onnx``, TorchScript ``.pt``/``.ts``, engine ``.engine``/``.plan``).
+        path: Model file (``.onnx``, TorchScript ``.pt``/``.ts``, engine ``.engine``/``.plan``);
+            ``fer_live.infer.assets.resolve_model_path`` has checked that it is one.
         backend: ``"auto"`` or a key of ``BACKENDS`` (``fer_live.infer.backends.table``).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``, or a parsed ``Device``.
+        device: Where to run: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         threads: Intra-op threads; None lets the runtime decide.
 
     Returns:
         The loaded backend; use it as a context manager.
 
     Raises:
-        ConfigError: Unknown backend name, a malformed device or a bad thread count.
+        ConfigError: Unknown backend name or a bad thread count.
         ModelError: The file is missing, broken or does not match its card.
         BackendUnavailable: The backend's package or the device is not available.
 
@@ -128,13 +127,8 @@ def open_backend(
         ...     output = model.infer(pixels)
     """
     path = Path(path)
-    device = parse_device(device)
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    if not path.exists():
-        raise ModelError(f"model file not found: {path}")
-    if not path.is_file():  # a folder has no suffix to pick a backend by
-        raise ModelError(f"cannot load model '{path}': {not_a_file(path)}")
     available = probe_gpu_backends(path, device) if backend == "auto" else {}
     names = backend_select.candidate_backends(available, backend, path.suffix)
     for name in names[:-1]:

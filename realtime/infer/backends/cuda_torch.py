@@ -23,7 +23,6 @@ from fer_live.errors import ConfigError, ModelError, first_line
 from fer_live.infer.backends.base import InferenceBackend
 from fer_live.infer.backends.torch_backend import load_torchscript, read_torchscript_card
 from fer_live.infer.card import ModelCard
-from fer_live.infer.device import Device, parse_device
 from fer_live.infer.gpu import (
     PinnedStaging,
     cuda_device_name,
@@ -31,7 +30,7 @@ from fer_live.infer.gpu import (
     pad_to_captured,
     plan_chunks,
 )
-from fer_live.types import ModelOutput
+from fer_live.types import CUDA, Device, ModelOutput
 
 __all__ = ["CAPTURE_SIZES", "CudaTorchBackend", "describe", "pad_to_captured", "torchscript_for"]
 
@@ -54,8 +53,8 @@ def can_run(path: Path, device: Device) -> bool:
 
 def describe() -> str:
     """One line for ``fer-live info``: the GPU this backend would use, or why it cannot run."""
-    torch = import_torch_cuda("cuda")
-    return f"torch {torch.__version__}, fp16 CUDA graphs on {cuda_device_name(torch, 'cuda')}"
+    torch = import_torch_cuda(CUDA)
+    return f"torch {torch.__version__}, fp16 CUDA graphs on {cuda_device_name(torch, CUDA)}"
 
 
 def _as_outputs(result: Any) -> tuple[Any, ...]:
@@ -118,15 +117,15 @@ class CudaTorchBackend(InferenceBackend):
     def __init__(
         self,
         path: Path,
-        device: str | Device = "cuda",
+        device: Device = CUDA,
         threads: int | None = None,
         *,
         sizes: Sequence[int] = CAPTURE_SIZES,
         graphs: bool = True,
         half: bool = True,
     ) -> None:
-        self.device = str(parse_device(device))
-        torch = import_torch_cuda(self.device)
+        self.device = str(device)
+        torch = import_torch_cuda(device)
         self._torch = torch
         self.path = torchscript_for(path)
         self.sizes = tuple(sorted(set(sizes)))

@@ -11,8 +11,7 @@ import numpy as np
 from fer_live.errors import BackendUnavailable, ModelError, first_line
 from fer_live.infer.backends.base import InferenceBackend
 from fer_live.infer.card import CARD_KEY, ModelCard, resolve_card
-from fer_live.infer.device import Device, parse_device
-from fer_live.types import ModelOutput
+from fer_live.types import CPU, Device, ModelOutput
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class OnnxBackend(InferenceBackend):
 
     Args:
         path: The ``.onnx`` file.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
         threads: Intra-op threads for the session; None lets onnxruntime decide.
 
     Raises:
@@ -52,14 +51,11 @@ class OnnxBackend(InferenceBackend):
 
     name = "onnx"
 
-    def __init__(
-        self, path: Path, device: str | Device = "cpu", threads: int | None = None
-    ) -> None:
+    def __init__(self, path: Path, device: Device = CPU, threads: int | None = None) -> None:
         ort = import_onnxruntime()
         self.path = Path(path)
-        target = parse_device(device)
-        self.device = str(target)
-        providers = self._providers(ort, target)
+        self.device = str(device)
+        providers = self._providers(ort, device)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # Idle ORT threads spin by default, stealing the cores that decode and detection need.
@@ -67,13 +63,11 @@ class OnnxBackend(InferenceBackend):
         if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise ModelError(f"cannot load ONNX model {self.path}: {first_line(exc)}") from None
-        if target.is_cuda and _CUDA_PROVIDER not in self._session.get_providers():
+        if device.is_cuda and _CUDA_PROVIDER not in self._session.get_providers():
             logger.warning("CUDA provider failed to initialise; %s runs on the CPU", self.path)
             self.device = "cpu"
         self.card = self._read_card()

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fer_live.errors import ConfigError, ModelError
+from fer_live.errors import ModelError
 from fer_live.infer.backends import table as backend_table
-from fer_live.infer.device import CPU, CUDA, Device
+from fer_live.types import CPU, CUDA, Device
 
 
 def candidate_backends(
@@ -37,10 +37,7 @@ def candidate_backends(
         ConfigError: ``requested`` is not ``auto`` or a known backend.
         ModelError: ``auto`` cannot handle this file suffix.
     """
-    if requested != backend_table.AUTO:
-        if requested not in backend_table.BACKENDS:
-            valid = ", ".join(backend_table.backend_choices())
-            raise ConfigError(f"unknown backend {requested!r}; valid: {valid}")
+    if backend_table.check_backend(requested) != backend_table.AUTO:
         return [requested]
     order = backend_table.preference(model_suffix)
     if not order:

@@ -4,8 +4,8 @@ Adding a backend is one ``BackendEntry`` in ``BACKENDS`` plus its class. The nam
 ``--backend``, the suffixes ``auto`` understands, the ``auto`` preference per suffix, which
 backends need a GPU and the ``fer-live info`` rows all come from here. Classes, descriptions
 and probes are named by import path (``"module:attribute"``) and imported only when used, so
-``fer_live.config`` can validate ``--backend`` without loading onnxruntime, torch or TensorRT.
-This module imports nothing of ours.
+the CLI checks ``--backend`` without loading onnxruntime, torch or TensorRT. This module imports
+only the shared errors.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fer_live.errors import ConfigError
+
 if TYPE_CHECKING:  # typing only: the backends import numpy and the card machinery
     from fer_live.infer.backends.base import InferenceBackend
-    from fer_live.infer.device import Device
+    from fer_live.types import Device
 
 AUTO = "auto"
 
@@ -120,6 +122,17 @@ def backend_names() -> tuple[str, ...]:
 def backend_choices() -> tuple[str, ...]:
     """What ``--backend`` accepts: ``auto`` and every backend name."""
     return (AUTO, *BACKENDS)
+
+
+def check_backend(name: str) -> str:
+    """``name``, when ``--backend`` accepts it.
+
+    Raises:
+        ConfigError: Neither ``auto`` nor a backend name (the message lists them).
+    """
+    if name != AUTO and name not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(backend_choices())}, got {name!r}")
+    return name
 
 
 def gpu_backends() -> tuple[str, ...]:

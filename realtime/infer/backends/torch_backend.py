@@ -17,9 +17,8 @@ import numpy as np
 from fer_live.errors import BackendUnavailable, ModelError, first_line
 from fer_live.infer.backends.base import InferenceBackend
 from fer_live.infer.card import ModelCard, resolve_card
-from fer_live.infer.device import Device, parse_device
 from fer_live.infer.json_checks import short
-from fer_live.types import ModelOutput
+from fer_live.types import CPU, Device, ModelOutput
 
 CARD_FILE = "card.json"
 _MAX_CARD_BYTES = 1 << 20
@@ -121,7 +120,7 @@ class TorchBackend(InferenceBackend):
 
     Args:
         path: The TorchScript file.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
         threads: torch intra-op threads (process-wide); None leaves torch's default.
 
     Raises:
@@ -131,20 +130,15 @@ class TorchBackend(InferenceBackend):
 
     name = "torch"
 
-    def __init__(
-        self, path: Path, device: str | Device = "cpu", threads: int | None = None
-    ) -> None:
+    def __init__(self, path: Path, device: Device = CPU, threads: int | None = None) -> None:
         torch = import_torch()
         self._torch = torch
         self.path = Path(path)
-        target = parse_device(device)
-        if target.is_cuda and not torch.cuda.is_available():
+        if device.is_cuda and not torch.cuda.is_available():
             raise BackendUnavailable("torch cannot see a CUDA device here; use --device cpu")
-        self.device = str(target)
+        self.device = str(device)
         if threads is not None:
             torch.set_num_threads(int(threads))
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
         self.card = read_torchscript_card(self.path)  # before torch runs any of the file
         self._module = load_torchscript(torch, self.path, self.device)
         self._module.eval()

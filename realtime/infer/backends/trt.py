@@ -16,7 +16,6 @@ import numpy as np
 
 from fer_live.errors import BackendUnavailable, ModelError, first_line
 from fer_live.infer.backends.base import InferenceBackend
-from fer_live.infer.device import Device, parse_device
 from fer_live.infer.engine.build import tiny_relu_plan
 from fer_live.infer.engine.compile import compile_engine
 from fer_live.infer.engine.file import read_engine
@@ -27,13 +26,13 @@ from fer_live.infer.gpu import (
     import_torch_cuda,
     plan_chunks,
 )
-from fer_live.types import ModelOutput
+from fer_live.types import CUDA, Device, ModelOutput
 
 logger = logging.getLogger(__name__)
 
 
 @functools.cache
-def runs_here(device: str = "cuda") -> tuple[bool, str]:
+def runs_here(device: Device = CUDA) -> tuple[bool, str]:
     """Whether an engine built by the installed TensorRT runs on ``device`` (cached probe).
 
     Builds a one-layer engine (ReLU over 8 values), runs it and checks the result.
@@ -46,14 +45,14 @@ def runs_here(device: str = "cuda") -> tuple[bool, str]:
         torch = import_torch_cuda(device)
         _, engine = deserialize(lib, tiny_relu_plan(lib), "a probe engine")
         context = engine.create_execution_context()
-        x = torch.linspace(-1, 1, 8, device=device).reshape(1, 8)
+        x = torch.linspace(-1, 1, 8, device=str(device)).reshape(1, 8)
         y = torch.empty_like(x)
         context.set_input_shape("x", (1, 8))
         context.set_tensor_address("x", x.data_ptr())
         context.set_tensor_address("y", y.data_ptr())
-        stream = torch.cuda.Stream(device=device)
+        stream = torch.cuda.Stream(device=str(device))
         # x is written on the default stream; a side stream does not wait for it by itself.
-        stream.wait_stream(torch.cuda.current_stream(device))
+        stream.wait_stream(torch.cuda.current_stream(str(device)))
         ok = context.execute_async_v3(stream.cuda_stream)
         stream.synchronize()
         if not ok or not torch.equal(y, x.clamp(min=0)):
@@ -67,7 +66,7 @@ def runs_here(device: str = "cuda") -> tuple[bool, str]:
 
 def can_run(path: Path, device: Device) -> bool:
     """The ``auto`` probe: engines built by the installed TensorRT run on ``device``."""
-    return runs_here(str(device))[0]
+    return runs_here(device)[0]
 
 
 def describe() -> str:
@@ -99,13 +98,13 @@ class TensorRTBackend(InferenceBackend):
     def __init__(
         self,
         path: Path,
-        device: str | Device = "cuda",
+        device: Device = CUDA,
         threads: int | None = None,
         precision: str = "fp16",
     ) -> None:
         self._lib = import_tensorrt()
-        self.device = str(parse_device(device))
-        torch = import_torch_cuda(self.device)
+        self.device = str(device)
+        torch = import_torch_cuda(device)
         self._torch = torch
         self.path = self._engine_path(Path(path), precision)
         engine_file = read_engine(self.path)

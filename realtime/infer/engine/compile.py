@@ -40,6 +40,7 @@ from fer_live.infer.engine.file import read_engine, write_engine
 from fer_live.infer.engine.onnx_fp16 import import_onnx, to_fp16
 from fer_live.infer.engine.trt_lib import TrtLib, import_tensorrt
 from fer_live.infer.preprocess import to_model_input
+from fer_live.types import CUDA
 
 logger = logging.getLogger(__name__)
 
@@ -215,8 +216,6 @@ def compile_engine(
     if precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     model = Path(model)
-    if not model.is_file():
-        raise ModelError(f"model file not found: {model}")
     lib = import_tensorrt()
     profile = profile_for(batch_sizes)
     cc_key, cc_build = _target(lib, compute_capability)
@@ -307,7 +306,7 @@ def _calibrator(lib: TrtLib, card: ModelCard, images: Sequence[Path], batch: int
         )
     if len(images) < batch:
         raise ConfigError(f"int8 needs at least {batch} calibration images, got {len(images)}")
-    torch = import_torch_cuda("cuda")
+    torch = import_torch_cuda(CUDA)
     return make_calibrator(lib, calibration_batches(images, card, batch), torch, "cuda")
 
 
