@@ -82,8 +82,8 @@ def _face_zones(image: np.ndarray) -> np.ndarray:
     from fer_live.detect.mediapipe import MediapipeDetector
     from fer_live.types import Frame
 
-    with MediapipeDetector(min_score=0.3, tiles=3) as detector:
-        boxes = detector.detect(Frame(0, None, image)).xyxy
+    with MediapipeDetector(min_score=0.3) as detector:
+        boxes = detector.detect(Frame(0, None, image), tiles=3).xyxy
     wh = boxes[:, 2:] - boxes[:, :2]
     return np.concatenate([boxes[:, :2] - wh * [1.0, 1.2], boxes[:, 2:] + wh * [1.0, 0.6]], axis=1)
 
