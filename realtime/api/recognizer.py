@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -151,10 +151,7 @@ class Recognizer:
         with self._lock:
             self._check_open()
             if self._still is None:
-                config = self.config.for_source(live=False, still=True)
-                self._still = self._stack.enter_context(
-                    stages_around(self._backend, self.model_path, config)
-                )
+                self._still = self._stack.enter_context(self.stages(live=False, still=True))
             # a new tracker per picture, so ids start at 1 as in a CLI run on that picture
             stages = replace(self._still, tracker=self._tracker())
             result = step(frame, stages)
@@ -190,8 +187,7 @@ class Recognizer:
             source = stack.enter_context(
                 open_source(capture.source, capture.max_frames, capture.reconnect_attempts)
             )
-            config = self.config.for_source(source.live, source.still)
-            stages = stack.enter_context(stages_around(self._backend, self.model_path, config))
+            stages = stack.enter_context(self.stages(live=source.live, still=source.still))
             results = run(source, stages)
             stack.callback(results.close)  # the read-ahead thread stops before the source
             for result in results:
@@ -225,10 +221,7 @@ class Recognizer:
         with self._lock:
             self._check_open()
             if self._live is None:
-                config = self.config.for_source(live=True, still=False)
-                self._live = self._live_stack.enter_context(
-                    stages_around(self._backend, self.model_path, config)
-                )
+                self._live = self._live_stack.enter_context(self.stages(live=True, still=False))
                 self._live_clock = time.monotonic()
             t_s = time.monotonic() - self._live_clock if t is None else float(t)
             if not np.isfinite(t_s) or (self._last_t is not None and t_s < self._last_t):
@@ -248,9 +241,15 @@ class Recognizer:
             self._live = None
             self._live_index, self._last_t = 0, None
 
+    def stages(self, *, live: bool, still: bool) -> AbstractContextManager[Stages]:
+        """The CLI's stages for a source of this kind around the loaded model: a new detector,
+        tracker and smoother, released with the context (for benchmarks and custom loops)."""
+        config = self.config.for_source(live, still)
+        return stages_around(self._backend, self.model_path, config)
+
     def _tracker(self) -> IouTracker:
-        track = self.config.track
-        return IouTracker(track.iou_threshold, track.max_age, 1, track.confirm_score)
+        track = self.config.for_source(live=False, still=True).track
+        return IouTracker(track.iou_threshold, track.max_age, track.min_hits, track.confirm_score)
 
     def _still_frame(self, image: ImageInput, color: Color) -> stage.Frame:
         if isinstance(image, np.ndarray):
