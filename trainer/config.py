@@ -82,6 +82,9 @@ class TrainConfig(RunSettings):
             an image folder with ``train``/``valid`` sub-folders of class folders.
         pretrained: Weights file for the model, or None (from scratch).
         init: A fer-train checkpoint whose weights start the run (fine-tuning), or None.
+        crops: ``dataset`` trains on the images as stored; ``product`` on each image as the
+            product cuts it (upscaled, detected, framed by the card), so the model learns the
+            framing it meets at run time (``fer_live.trainer.data.product``).
         soft_targets: Train against the FERPlus vote distribution instead of hard labels.
         label_smoothing: Label smoothing for hard-label training.
         min_lr: Floor of the cosine schedule.
@@ -97,6 +100,7 @@ class TrainConfig(RunSettings):
     dataset: str = "ferplus"
     pretrained: str | None = None
     init: str | None = None
+    crops: str = "dataset"
     soft_targets: bool = True
     label_smoothing: float = 0.0
     min_lr: float = 1e-5
@@ -117,6 +121,7 @@ class TrainConfig(RunSettings):
             "channels": self.channels in (1, 3),
             "ema_decay": 0.0 <= self.ema_decay < 1.0,
             "device": self.device in ("cpu", "cuda") or self.device.startswith("cuda:"),
+            "crops": self.crops in ("dataset", "product"),
         }
         for key, ok in checks.items():
             if not ok:

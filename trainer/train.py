@@ -98,8 +98,8 @@ def _prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
 def load_data(cfg: TrainConfig, probe: ModelCard) -> tuple[TensorSplit, TensorSplit]:
     """Train and Valid tensors for ``cfg`` (normalized with ``probe``)."""
     root = Path(cfg.data_root)
-    train = load_split(cfg.dataset, root, "train", probe, limit=cfg.max_train)
-    valid = load_split(cfg.dataset, root, "valid", probe, limit=cfg.max_eval)
+    train = load_split(cfg.dataset, root, "train", probe, limit=cfg.max_train, crops=cfg.crops)
+    valid = load_split(cfg.dataset, root, "valid", probe, limit=cfg.max_eval, crops=cfg.crops)
     return train, valid
 
 

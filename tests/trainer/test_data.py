@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,37 @@ def test_image_folder_and_cache_roundtrip(ferplus_root: Path, tmp_path: Path, ca
 def test_image_folder_missing_is_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         read_image_folder(tmp_path / "nope")
+
+
+def test_product_crops_follow_the_detected_face(ferplus_root: Path, tmp_path: Path) -> None:
+    """``crops="product"``: each face as the product cuts it, cached, labels kept in order."""
+    from fer_live.infer.assets import default_model_path
+    from fer_live.infer.card import read_sidecar
+    from fer_live.trainer.data.product import cut_as_product
+
+    card = read_sidecar(default_model_path("onnx"))
+    assert card is not None
+    card = replace(card, input_size=64)
+    cache = tmp_path / "cache"
+    plain = load_split("ferplus", ferplus_root, "valid", card, limit=6, cache_dir=cache)
+    product = load_split(
+        "ferplus", ferplus_root, "valid", card, limit=6, cache_dir=cache, crops="product"
+    )
+    assert product.x.shape == plain.x.shape
+    np.testing.assert_array_equal(product.labels.numpy(), plain.labels.numpy())
+    # the detector's square is not the stored image's frame: the pixels move
+    assert float((product.x - plain.x).abs().mean()) > 0.02
+    assert len(list(cache.glob("product-*.npz"))) == 1
+    again = load_split(
+        "ferplus", ferplus_root, "valid", card, limit=6, cache_dir=cache, crops="product"
+    )
+    np.testing.assert_array_equal(again.x.numpy(), product.x.numpy())
+    # a blank picture has no face: it keeps its plain resize
+    blank = np.full((1, 48, 48), 128, np.uint8)
+    crops, found = cut_as_product(blank, default_model_path("onnx"), 64)
+    assert not found[0] and crops.shape == (1, 64, 64) and int(crops[0].min()) == 128
+
+
+def test_unknown_crops_is_config_error(ferplus_root: Path, tmp_path: Path, card32) -> None:
+    with pytest.raises(ConfigError, match="crops"):
+        load_split("ferplus", ferplus_root, "valid", card32, limit=2, cache_dir=tmp_path, crops="x")

@@ -9,11 +9,13 @@ import numpy as np
 import torch
 
 from fer_live.errors import ConfigError
+from fer_live.infer.assets import default_model_path
 from fer_live.infer.card import ModelCard
 from fer_live.infer.preprocess import to_model_input
 from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, PackedImages, pack
 from fer_live.trainer.data.ferplus import LabelledImages, read_fer2013, read_ferplus
 from fer_live.trainer.data.folder import read_image_folder
+from fer_live.trainer.data.product import cached_product_crops
 
 # Split names of the training loop (train/valid/test) and FER2013's own usages, to reader splits.
 FER2013_SPLIT = {
@@ -98,6 +100,7 @@ def load_split(
     card: ModelCard,
     limit: int = 0,
     cache_dir: Path | None = DEFAULT_CACHE_DIR,
+    crops: str = "dataset",
 ) -> TensorSplit:
     """Read, decode (cached) and normalize one split.
 
@@ -108,6 +111,11 @@ def load_split(
         card: Model card giving input size, channels and normalization.
         limit: Keep only the first ``limit`` images (0 = all).
         cache_dir: Packed-image cache folder, or None.
+        crops: ``dataset`` (the images as stored) or ``product`` (each image as the product
+            cuts it: upscaled, detected, framed by the shipped default's card).
+
+    Raises:
+        ConfigError: An unknown ``crops``.
 
     Returns:
         The split as tensors on the CPU.
@@ -118,4 +126,11 @@ def load_split(
         soft = items.soft[keep] if items.soft is not None else None
         items = LabelledImages(items.paths[keep], items.labels[keep], soft, items.classes)
     size = None if dataset in ("ferplus", "fer2013") else card.input_size
-    return to_tensors(pack(items, size=size, cache_dir=cache_dir), card)
+    packed = pack(items, size=size, cache_dir=cache_dir)
+    if crops == "product":
+        framing_model = default_model_path("onnx")
+        images = cached_product_crops(packed.images, framing_model, card.input_size, cache_dir)
+        packed = PackedImages(images, packed.labels, packed.soft, packed.classes)
+    elif crops != "dataset":
+        raise ConfigError(f"crops must be 'dataset' or 'product', got {crops!r}")
+    return to_tensors(packed, card)
