@@ -18,7 +18,7 @@ import torch
 
 from fer_live.errors import ConfigError
 from fer_live.infer.card import ModelCard
-from fer_live.trainer.checkpoint_io import read_checkpoint
+from fer_live.trainer.checkpoint_io import initial_weights, read_checkpoint
 from fer_live.trainer.config import TrainConfig
 from fer_live.trainer.data.tensors import TensorSplit, load_split
 from fer_live.trainer.engine import ModelEma, predict_logits, train_one_epoch
@@ -69,8 +69,7 @@ def build_model(cfg: TrainConfig, num_classes: int) -> FerNet:
     kwargs.setdefault("drop_rate", cfg.drop_rate)
     model = create_model(cfg.arch, num_classes, cfg.channels, cfg.input_size, pretrained, **kwargs)
     if cfg.init:
-        checkpoint = read_checkpoint(cfg.init)
-        model.load_state_dict(checkpoint["model"])
+        model.load_state_dict(initial_weights(cfg.init))
     return model
 
 

@@ -107,3 +107,32 @@ def test_init_starts_from_a_checkpoints_weights(tmp_path: Path) -> None:
     # then the first carries the checkpoint's weights and the second does not
     assert all(torch.equal(source[k], tuned[k]) for k in source)
     assert not all(torch.equal(source[k], fresh[k]) for k in source)
+
+
+def test_init_from_the_shipped_torchscript_default() -> None:
+    """A shipped ``.pt`` (TorchScript, the network under ``inner.``) starts a fine-tuning run."""
+    import dataclasses
+    import warnings
+
+    import torch
+
+    from fer_live.infer.assets import default_model_path
+    from fer_live.trainer.train import build_model
+
+    shipped = default_model_path("torch")
+    cfg = TrainConfig(arch="mobilenetv2", input_size=64, init=str(shipped))
+    tuned = build_model(cfg, num_classes=8).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.load(str(shipped), map_location="cpu").eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        ours, theirs = tuned(x), scripted(x)
+    theirs_logits = theirs[0] if isinstance(theirs, tuple | list) else theirs
+    ours_logits = ours[0] if isinstance(ours, tuple | list) else ours
+    torch.testing.assert_close(ours_logits, theirs_logits, atol=1e-4, rtol=1e-4)
+    fresh = build_model(dataclasses.replace(cfg, init=None), num_classes=8).eval()
+    with torch.no_grad():
+        other = fresh(x)
+    other_logits = other[0] if isinstance(other, tuple | list) else other
+    assert not torch.allclose(other_logits, theirs_logits, atol=1e-2)
