@@ -10,6 +10,7 @@ is renamed into place, so the file always holds whole lines and no open event is
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from fer_live.outputs.base import Sink
 from fer_live.outputs.records import SCHEMA_VERSION, RecordFile, face_records
 from fer_live.types import FrameResult
 
+logger = logging.getLogger(__name__)
 _DIGITS = 5
 
 
@@ -71,11 +73,15 @@ class EventsSink(Sink):
         self.labels = tuple(labels)
         self._detector = EventDetector(self.labels, settings)
         self._source = ""
+        self._untimed = False
         self._file = RecordFile(path)
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
         t_s = result.frame.t_s
         if t_s is None:
+            if not self._untimed:
+                logger.warning("--events: still images have no time, so they have no events")
+                self._untimed = True
             return
         self._source = result.frame.source_id
         rows = record_rows(face_records(result, self.labels), self.labels)
