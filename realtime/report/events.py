@@ -31,7 +31,7 @@ _COLUMNS = (
 
 
 @dataclass(frozen=True)
-class TrackEvents:
+class EventsOfTrack:
     """One track's events.
 
     Attributes:
@@ -45,7 +45,7 @@ class TrackEvents:
     events: tuple[Event, ...]
 
 
-def find_events(records: Records, settings: EventSettings | None = None) -> list[TrackEvents]:
+def find_events(records: Records, settings: EventSettings | None = None) -> list[EventsOfTrack]:
     """Each timed track's events, in track id order (untimed tracks have none)."""
     found = []
     for track in records.tracks:
@@ -54,11 +54,11 @@ def find_events(records: Records, settings: EventSettings | None = None) -> list
             events = events_of_series(
                 track.track_id, track.frame, track.t_s, track.probs, records.labels, settings
             )
-        found.append(TrackEvents(track.track_id, track.source, tuple(events)))
+        found.append(EventsOfTrack(track.track_id, track.source, tuple(events)))
     return found
 
 
-def events_csv_text(tracks: Sequence[TrackEvents]) -> str:
+def events_csv_text(tracks: Sequence[EventsOfTrack]) -> str:
     """One row per event, the fields of the ``--events`` records."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
@@ -71,7 +71,7 @@ def events_csv_text(tracks: Sequence[TrackEvents]) -> str:
 
 
 def event_counts(
-    tracks: Sequence[TrackEvents], labels: Sequence[str]
+    tracks: Sequence[EventsOfTrack], labels: Sequence[str]
 ) -> list[tuple[int, str, int, float]]:
     """(track id, expression, events, total seconds) for each expression a track shows."""
     rows = []
@@ -84,7 +84,7 @@ def event_counts(
     return rows
 
 
-def counts_csv_text(tracks: Sequence[TrackEvents], labels: Sequence[str]) -> str:
+def counts_csv_text(tracks: Sequence[EventsOfTrack], labels: Sequence[str]) -> str:
     """``event_counts`` as CSV."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
@@ -93,7 +93,7 @@ def counts_csv_text(tracks: Sequence[TrackEvents], labels: Sequence[str]) -> str
     return buffer.getvalue()
 
 
-def counts_table(tracks: Sequence[TrackEvents], labels: Sequence[str]) -> Table:
+def counts_table(tracks: Sequence[EventsOfTrack], labels: Sequence[str]) -> Table:
     """A rich table: per track and expression, the events and their total time."""
     table = Table(title="expression events per track", min_width=29)
     for name in ("track", "expression", "events", "total (s)"):

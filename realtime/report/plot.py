@@ -17,7 +17,7 @@ import numpy as np
 
 from fer_live.errors import FerLiveError
 from fer_live.events.detect import Event
-from fer_live.report.events import TrackEvents
+from fer_live.report.events import EventsOfTrack
 from fer_live.report.read import Records, TrackSeries
 from fer_live.report.summary import TrackSummary, source_name
 
@@ -55,7 +55,7 @@ def write_timelines(
     records: Records,
     summaries: Sequence[TrackSummary],
     out_dir: Path,
-    events: Sequence[TrackEvents] = (),
+    events: Sequence[EventsOfTrack] = (),
 ) -> list[Path]:
     """Write one timeline PNG per track, plus the combined PNG when there are several tracks.
 
