@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from fer_live.api.analysis import Analysis, analyze
+    from fer_live.api.events import ExpressionEvents
     from fer_live.api.recognizer import Recognizer
     from fer_live.api.results import Face, FrameResult
     from fer_live.errors import (
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         ModelError,
         SourceError,
     )
+    from fer_live.events.detect import Event, EventSettings
     from fer_live.report.read import RecordsError
     from fer_live.report.summary import TrackSummary
 
@@ -35,6 +37,9 @@ _EXPORTS = {
     "analyze": "fer_live.api.analysis",
     "Analysis": "fer_live.api.analysis",
     "Face": "fer_live.api.results",
+    "Event": "fer_live.events.detect",
+    "EventSettings": "fer_live.events.detect",
+    "ExpressionEvents": "fer_live.api.events",
     "FrameResult": "fer_live.api.results",
     "TrackSummary": "fer_live.report.summary",
     "FerLiveError": "fer_live.errors",
@@ -49,6 +54,9 @@ __all__ = [
     "Analysis",
     "BackendUnavailable",
     "ConfigError",
+    "Event",
+    "EventSettings",
+    "ExpressionEvents",
     "Face",
     "FerLiveError",
     "FrameResult",

@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"fer_live": ROOT / "realtime", "fer_live.trainer": ROOT / "trainer"}
 PRODUCT, TRAINER = "fer_live", "fer_live.trainer"
 # The product's stages in pipeline order; a stage imports only earlier stages and SHARED.
-STAGES = ("capture", "detect", "track", "infer", "smooth", "outputs", "report", "api", "commands")
+# events: read from the smoothed probabilities; the --events sink, the report and the API use it.
+STAGES = (
+    "capture", "detect", "track", "infer", "smooth", "events", "outputs", "report", "api",
+    "commands",
+)  # fmt: skip
 # Modules at the top that every stage may import; they import no stage (the names in the stages'
 # tables are checked where the flags enter, in ``commands``).
 SHARED = {"fer_live", "fer_live.types", "fer_live.errors", "fer_live.numeric", "fer_live.config"}

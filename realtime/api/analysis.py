@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fer_live.api.events import ExpressionEvents
 from fer_live.api.recognizer import Recognizer
 from fer_live.api.results import FrameResult
 from fer_live.errors import FerLiveError
+from fer_live.events.detect import Event
 from fer_live.report.read import group_records
 from fer_live.report.summary import TrackSummary, summarize_all
 
@@ -35,6 +37,14 @@ class Analysis:
     def records(self) -> list[dict[str, Any]]:
         """Every face record, as ``fer-live --jsonl`` writes them (one dict per line)."""
         return [record for frame in self.frames for record in frame.records()]
+
+    @property
+    def events(self) -> list[Event]:
+        """The expression events of every track, in the order they closed (as
+        ``fer-live --events`` writes them; empty for still images)."""
+        detector = ExpressionEvents(self.labels)
+        found = [event for frame in self.frames for event in detector.update(frame)]
+        return found + detector.close()
 
     def summary(self) -> list[TrackSummary]:
         """Per-track summaries, as ``fer-live report`` computes them (empty without faces)."""

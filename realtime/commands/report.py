@@ -30,14 +30,25 @@ def report_command(
         bool, typer.Option("--no-plots", help="Only the summary (no PNGs, no matplotlib).")
     ] = False,
 ) -> int:
-    """Summarize each face track (duration, share per expression, changes) and plot timelines.
+    """Summarize each face track (duration, share per expression, changes, expression events)
+    and plot timelines.
 
-    Writes summary.csv, summary.json, track_<id>.png per track and tracks.png (all tracks on
-    one time axis) into the output folder, and prints the summary table.
+    Writes summary.csv, summary.json, events.csv (one row per expression event),
+    event_counts.csv (events and total time per expression per track), track_<id>.png per
+    track and tracks.png (all tracks on one time axis, events as spans) into the output folder,
+    and prints the summary tables.
     """
     from rich.console import Console
     from rich.markup import escape
 
+    from fer_live.report.events import (
+        EVENT_COUNTS_CSV,
+        EVENTS_CSV,
+        counts_csv_text,
+        counts_table,
+        events_csv_text,
+        find_events,
+    )
     from fer_live.report.plot import require_matplotlib, write_timelines
     from fer_live.report.read import read_records
     from fer_live.report.summary import (
@@ -46,6 +57,7 @@ def report_command(
         summarize_all,
         summary_table,
         write_summaries,
+        write_text,
     )
 
     if not no_plots:
@@ -56,23 +68,28 @@ def report_command(
     _make_dir(out_dir)
     summaries = summarize_all(data)
     written = write_summaries(data, summaries, out_dir)
+    events = find_events(data)
+    written.append(write_text(out_dir / EVENTS_CSV, events_csv_text(events)))
+    written.append(write_text(out_dir / EVENT_COUNTS_CSV, counts_csv_text(events, data.labels)))
     if not no_plots:
-        written += write_timelines(data, summaries, out_dir)
+        written += write_timelines(data, summaries, out_dir, events)
     console = Console()
     count = f"{len(summaries)} track{'s' if len(summaries) != 1 else ''}"
     title = f"{source_name([s.source for s in summaries])}: {count}"
     console.print(summary_table(summaries, title))
     console.print(shares_table(summaries, data.labels))
+    console.print(counts_table(events, data.labels))
     console.print(f"wrote {len(written)} files to {escape(str(out_dir))}", soft_wrap=True)
     return 0
 
 
 def _output_names(data: Records, plots: bool) -> list[str]:
     """The files a report on ``data`` writes into its folder."""
+    from fer_live.report.events import EVENT_COUNTS_CSV, EVENTS_CSV
     from fer_live.report.plot import COMBINED_PNG, track_png_name
     from fer_live.report.summary import SUMMARY_CSV, SUMMARY_JSON
 
-    names = [SUMMARY_CSV, SUMMARY_JSON]
+    names = [SUMMARY_CSV, SUMMARY_JSON, EVENTS_CSV, EVENT_COUNTS_CSV]
     if plots:
         names += [track_png_name(track.track_id) for track in data.tracks]
         names += [COMBINED_PNG] if len(data.tracks) > 1 else []

@@ -88,7 +88,8 @@ def run_live(config: LiveConfig) -> int:
         sinks = stack.enter_context(committed_together(opened))
         if all(isinstance(s, NullSink) for s in sinks):
             logger.warning(
-                "no window (no display or --headless) and no -o/--jsonl/--csv: results are not kept"
+                "no window (no display or --headless) and no -o/--jsonl/--csv/--events: "
+                "results are not kept"
             )
         total = source.expected_frames
         progress = stack.enter_context(_progress(total, not source.live, source.still))

@@ -16,6 +16,7 @@ from pathlib import Path
 from fer_live.config import check_name_length
 from fer_live.errors import ConfigError
 from fer_live.outputs.base import NullSink, Sink, SinkSettings
+from fer_live.outputs.events import EventsSink
 from fer_live.outputs.records import CsvSink, JsonlSink, is_special_file
 from fer_live.outputs.sinks import WindowSink, annotated_sink, output_kind
 from fer_live.outputs.staged import check_outputs, remove_stale_parts
@@ -58,6 +59,10 @@ def _csv(path: Path, run: SinkSettings) -> Sink:
     return CsvSink(path, run.labels)
 
 
+def _events(path: Path, run: SinkSettings) -> Sink:
+    return EventsSink(path, run.labels)
+
+
 # Order is the order of the flags in the help and of the sinks a frame is written to.
 OUTPUT_FORMATS: dict[str, OutputFormat] = {
     "video": OutputFormat(
@@ -71,6 +76,13 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
     ),
     "jsonl": OutputFormat("jsonl", ("--jsonl",), "Per-face records (JSON Lines).", _jsonl),
     "csv": OutputFormat("csv", ("--csv",), "Per-face records (CSV).", _csv),
+    "events": OutputFormat(
+        "events",
+        ("--events",),
+        "Expression events per face (JSON Lines): one line per event as soon as it ends, "
+        "the open ones at the end of the source.",
+        _events,
+    ),
 }
 
 
@@ -102,9 +114,11 @@ def check_output_paths(files: Mapping[str, Path]) -> None:
     for fmt, path in chosen:
         if fmt.check is not None:
             fmt.check(path)
-    if len({path.resolve() for _, path in chosen}) != len(chosen):
-        flags = [fmt.flag for fmt in OUTPUT_FORMATS.values()]
-        raise ConfigError(f"{', '.join(flags[:-1])} and {flags[-1]} must be different files")
+    seen: dict[Path, str] = {}
+    for fmt, path in chosen:  # the two flags that collide, not every flag there is
+        other = seen.setdefault(path.resolve(), fmt.flag)
+        if other != fmt.flag:
+            raise ConfigError(f"{other} and {fmt.flag} must be different files, got '{path}'")
     for fmt, path in chosen:
         if path.is_dir() and not fmt.folder:
             raise ConfigError(f"{fmt.flag} must be a file, got the folder '{path}'")

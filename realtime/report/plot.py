@@ -1,4 +1,5 @@
-"""Timeline PNGs of a records file: class probabilities over time above a label band.
+"""Timeline PNGs of a records file: class probabilities over time above a label band, with the
+expression events (``fer_live.report.events``) as shaded spans and their apex marked.
 
 One PNG per track (``track_<id>.png``) and, for several tracks, one combined PNG
 (``tracks.png``: a row per track on a shared time axis). Figures are built on matplotlib's Agg
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fer_live.errors import FerLiveError
+from fer_live.events.detect import Event
+from fer_live.report.events import EventsOfTrack
 from fer_live.report.read import Records, TrackSeries
 from fer_live.report.summary import TrackSummary, source_name
 
@@ -49,7 +52,10 @@ def track_png_name(track_id: int) -> str:
 
 
 def write_timelines(
-    records: Records, summaries: Sequence[TrackSummary], out_dir: Path
+    records: Records,
+    summaries: Sequence[TrackSummary],
+    out_dir: Path,
+    events: Sequence[EventsOfTrack] = (),
 ) -> list[Path]:
     """Write one timeline PNG per track, plus the combined PNG when there are several tracks.
 
@@ -57,6 +63,7 @@ def write_timelines(
         records: The records, grouped by track (same order as ``summaries``).
         summaries: The tracks' summaries (for the titles).
         out_dir: An existing folder.
+        events: Each track's expression events, drawn as spans (tracks not listed: none).
 
     Returns:
         The PNG paths written, per track first, then the combined one.
@@ -66,12 +73,14 @@ def write_timelines(
     """
     require_matplotlib()
     colours = class_colours(len(records.labels))
+    spans = {track.track_id: track.events for track in events}
     paths = []
     for track, summary in zip(records.tracks, summaries, strict=True):
-        figure = _track_figure(track, summary, records, colours)
+        figure = _track_figure(track, summary, records, colours, spans.get(track.track_id, ()))
         paths.append(_save(figure, out_dir / track_png_name(track.track_id)))
     if len(records.tracks) > 1:
-        paths.append(_save(_combined_figure(records, summaries, colours), out_dir / COMBINED_PNG))
+        figure = _combined_figure(records, summaries, colours, spans)
+        paths.append(_save(figure, out_dir / COMBINED_PNG))
     return paths
 
 
@@ -100,13 +109,18 @@ def _new_figure(height_in: float) -> Figure:
 
 
 def _track_figure(
-    track: TrackSeries, summary: TrackSummary, records: Records, colours: list[Any]
+    track: TrackSeries,
+    summary: TrackSummary,
+    records: Records,
+    colours: list[Any],
+    events: Sequence[Event],
 ) -> Figure:
     figure = _new_figure(4.2)
     grid = figure.add_gridspec(2, 1, height_ratios=[5, 1])
     probs_ax = figure.add_subplot(grid[0])
     band_ax = figure.add_subplot(grid[1], sharex=probs_ax)
     x = _x_values(track, records.timed)
+    _draw_events(probs_ax, events, records.labels, colours, records.timed)
     _draw_probs(probs_ax, x, track.probs, records.labels, colours)
     _draw_band(band_ax, x, track.label, colours, records.timed)
     band_ax.set_xlabel(_x_label(records.timed))
@@ -119,7 +133,8 @@ def _track_figure(
     probs_ax.set_title(
         f"track {track.track_id} - {plain(source_name([track.source]))} "
         f"(dominant: {plain(summary.dominant)}, {length}, "
-        f"{summary.changes} label change{'' if summary.changes == 1 else 's'})"
+        f"{summary.changes} label change{'' if summary.changes == 1 else 's'}, "
+        f"{len(events)} event{'' if len(events) == 1 else 's'})"
     )
     figure.legend(
         *probs_ax.get_legend_handles_labels(), loc="outside right upper", title="expression"
@@ -128,7 +143,10 @@ def _track_figure(
 
 
 def _combined_figure(
-    records: Records, summaries: Sequence[TrackSummary], colours: list[Any]
+    records: Records,
+    summaries: Sequence[TrackSummary],
+    colours: list[Any],
+    spans: dict[int, tuple[Event, ...]],
 ) -> Figure:
     rows = _combined_rows(records.tracks)
     figure = _new_figure(1.0 + _ROW_HEIGHT_IN * len(rows))
@@ -139,6 +157,8 @@ def _combined_figure(
         first = first or probs_ax
         band_ax = figure.add_subplot(grid[2 * row + 1], sharex=first)
         x = _x_values(track, records.timed)
+        events = spans.get(track.track_id, ())
+        _draw_events(probs_ax, events, records.labels, colours, records.timed)
         _draw_probs(probs_ax, x, track.probs, records.labels, colours)
         _draw_band(band_ax, x, track.label, colours, records.timed)
         probs_ax.set_ylabel(f"track {track.track_id}")
@@ -151,7 +171,9 @@ def _combined_figure(
         if len(rows) == len(records.tracks)
         else (f"the {len(rows)} longest of {len(records.tracks)} tracks")
     )
-    figure.suptitle(f"{sources}: {shown} (class probabilities, label band below each)")
+    figure.suptitle(
+        f"{sources}: {shown} (class probabilities, events shaded, label band below each)"
+    )
     figure.legend(
         *probs_ax.get_legend_handles_labels(), loc="outside right upper", title="expression"
     )
@@ -186,6 +208,20 @@ def _draw_probs(
     ax.set_ylim(0.0, 1.02)
     ax.set_ylabel("probability")
     ax.grid(alpha=0.3)
+
+
+def _draw_events(
+    ax: Axes, events: Sequence[Event], labels: Sequence[str], colours: list[Any], timed: bool
+) -> None:
+    """Each event as a span in its expression's colour, from onset to offset, its apex a dot."""
+    for event in events:
+        colour = colours[labels.index(event.label)]
+        start, end = (event.onset_t_s, event.offset_t_s) if timed else (
+            float(event.onset_frame), float(event.offset_frame))  # fmt: skip
+        apex = event.apex_t_s if timed else float(event.apex_frame)
+        ax.axvspan(start, end, color=colour, alpha=0.18, linewidth=0)
+        ax.plot([apex], [event.apex_prob], marker="v", color=colour, markersize=7,
+                markeredgecolor="black", linestyle="none")  # fmt: skip
 
 
 def _draw_band(ax: Axes, x: np.ndarray, label: np.ndarray, colours: list[Any], timed: bool) -> None:

@@ -65,7 +65,7 @@ def test_output_paths_must_differ(tmp_path: Path) -> None:
     # given the same file for two outputs
     same = tmp_path / "out.jsonl"
     # when / then
-    with pytest.raises(ConfigError, match="--output, --jsonl and --csv must be different files"):
+    with pytest.raises(ConfigError, match="--jsonl and --csv must be different files, got '.*'"):
         build_config(source="clip.mp4", jsonl=same, csv=same)
 
 

@@ -104,7 +104,7 @@ def test_registered_entries_are_in_the_help_and_their_checks(
     same = tmp_path / "x.txt"
     assert main(["-s", "clip.mp4", "--headless", "--tally", str(same), "--csv", str(same)]) == 2
     err = capsys.readouterr().err
-    assert err == "error: --output, --jsonl, --csv and --tally must be different files\n"
+    assert err == f"error: --csv and --tally must be different files, got '{same}'\n"
     # and an unregistered detector is refused with the table's names
     assert main(["-s", "clip.mp4", "--headless", "--detector", "other"]) == 2
     assert "--detector must be one of short, full, fixed, got 'other'" in capsys.readouterr().err
