@@ -51,11 +51,11 @@ class OutputFormat:
 
 
 def _jsonl(path: Path, run: SinkSettings) -> Sink:
-    return JsonlSink(path, run.labels)
+    return JsonlSink(path, run.labels, run.min_confidence)
 
 
 def _csv(path: Path, run: SinkSettings) -> Sink:
-    return CsvSink(path, run.labels)
+    return CsvSink(path, run.labels, run.min_confidence)
 
 
 # Order is the order of the flags in the help and of the sinks a frame is written to.
