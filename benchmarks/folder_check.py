@@ -48,14 +48,35 @@ def make_folder(
     return names, np.asarray(items.labels), tuple(items.classes)
 
 
-def answers(jsonl: Path, names: list[str], classes: tuple[str, ...]) -> tuple[np.ndarray, list]:
-    """Predicted class per image (-1: no face) and the box source of the answer."""
+def best_records(jsonl: Path) -> dict[str, dict]:
+    """The best-scoring face's record of each image, by file name."""
     best: dict[str, dict] = {}
     for line in jsonl.read_text().splitlines():
         record = json.loads(line)
         name = Path(record["source"]).name
         if name not in best or record["score"] > best[name]["score"]:
             best[name] = record
+    return best
+
+
+def run_cli(
+    folder: Path, jsonl: Path, model: Path | None, extra: tuple[str, ...] = ()
+) -> tuple[list[str], float]:
+    """``fer-live -s FOLDER --jsonl JSONL --headless [--model M] [extra]`` in a child process
+    (its progress bar on stderr); returns the command as a user types it and its wall time."""
+    cmd = ["fer-live", "-s", str(folder), "--jsonl", str(jsonl), "--headless"]
+    if model is not None:
+        cmd += ["--model", str(model)]
+    cmd += list(extra)
+    start = time.perf_counter()
+    entry = "import sys; from fer_live.commands.app import main; sys.exit(main())"
+    subprocess.run([sys.executable, "-c", entry, *cmd[1:]], check=True)
+    return cmd, time.perf_counter() - start
+
+
+def answers(jsonl: Path, names: list[str], classes: tuple[str, ...]) -> tuple[np.ndarray, list]:
+    """Predicted class per image (-1: no face) and the box source of the answer."""
+    best = best_records(jsonl)
     preds = np.array([classes.index(best[n]["label"]) if n in best else -1 for n in names])
     sources = [best[n]["box_source"] if n in best else "none" for n in names]
     return preds, sources
@@ -73,13 +94,7 @@ def main() -> None:
     names, labels, classes = make_folder(args.data_root, folder, args.split)
     with tempfile.TemporaryDirectory() as tmp:
         jsonl = Path(tmp) / "faces.jsonl"
-        cmd = ["fer-live", "-s", str(folder), "--jsonl", str(jsonl), "--headless"]
-        if args.model is not None:
-            cmd += ["--model", str(args.model)]
-        start = time.perf_counter()
-        entry = "import sys; from fer_live.commands.app import main; sys.exit(main())"
-        subprocess.run([sys.executable, "-c", entry, *cmd[1:]], check=True)
-        wall_s = time.perf_counter() - start
+        cmd, wall_s = run_cli(folder, jsonl, args.model)
         preds, sources = answers(jsonl, names, classes)
     found = preds >= 0
     scores = score(labels, np.where(found, preds, (labels + 1) % len(classes)), len(classes))

@@ -102,6 +102,14 @@ def pasted_predictions(
     model: Path, faces: np.ndarray, card: ModelCard, seed: int = 0
 ) -> np.ndarray:
     """Class index per face (-1: not found) through the product's stages."""
+    probs = pasted_probs(model, faces, card, seed)
+    found = ~np.isnan(probs).any(axis=1)
+    return np.where(found, np.nan_to_num(probs).argmax(axis=1), -1)
+
+
+def pasted_probs(model: Path, faces: np.ndarray, card: ModelCard, seed: int = 0) -> np.ndarray:
+    """Probabilities (N, C) in ``card.labels`` order per face through the product's stages, as
+    its records hold them; a row of NaN where the face was not found."""
     rng = np.random.default_rng(seed)
     scenes = backgrounds(32)
     # each frame is read as the product reads a still image (tiles, fallbacks, no smoothing)
@@ -116,9 +124,9 @@ def pasted_predictions(
         scene[y : y + side, x : x + side] = big
         frames.append(Frame(i, None, scene, f"face{i}"))
         placed.append((x + side / 2.0, y + side / 2.0))
-    preds = np.full(len(faces), -1)
+    out = np.full((len(faces), card.num_classes), np.nan)
     with open_stages(config) as stages:
-        labels = stages.backend.card.labels
+        columns = [stages.backend.card.labels.index(name) for name in card.labels]
         for result in track(run(frames, stages), total=len(frames), description=model.stem):
             if not len(result.predictions):
                 continue
@@ -127,8 +135,19 @@ def pasted_predictions(
             row = int(np.argmin(np.hypot(centres[:, 0] - cx, centres[:, 1] - cy)))
             tid = result.tracks.track_id[row]
             probs = result.predictions.probs[list(result.predictions.track_id).index(tid)]
-            preds[result.frame.index] = card.labels.index(labels[int(np.argmax(probs))])
-    return preds
+            out[result.frame.index] = probs[columns]
+    return out
+
+
+def shift_probs(
+    model: Path, card: ModelCard, faces: np.ndarray, shift: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Probabilities (N, C) in ``card.labels`` order of the shifted faces, with the card's
+    decision rule (ONNX Runtime, the shared preprocessing)."""
+    shifted = [shift(f) for f in faces]
+    if len({f.shape for f in shifted}) > 1:
+        raise ValueError("the shift changed face sizes unevenly")
+    return card.decision.probs(onnx_logits(model, card, np.stack(shifted)))
 
 
 def evaluate(model: Path, faces: np.ndarray, labels: np.ndarray, classes) -> dict:
@@ -137,11 +156,8 @@ def evaluate(model: Path, faces: np.ndarray, labels: np.ndarray, classes) -> dic
     order = [card.labels.index(c) for c in classes]
     rows = {}
     for name, shift in IMAGE_SHIFTS.items():
-        shifted = [shift(f) for f in faces]
-        if len({f.shape for f in shifted}) > 1:
-            raise ValueError(f"shift {name} changed face sizes unevenly")
-        logits = onnx_logits(model, card, np.stack(shifted))
-        preds = card.decision.adjust(logits)[:, order].argmax(axis=1)
+        # softmax keeps the order: the top of probs is the top of the rule's logits
+        preds = shift_probs(model, card, faces, shift)[:, order].argmax(axis=1)
         s = score(labels, preds, len(classes))
         rows[name] = {"accuracy": s.accuracy, "macro_f1": s.macro_f1}
     started = time.perf_counter()

@@ -70,6 +70,18 @@ def _within(flag: str, value: float, low: float, high: float) -> None:
         raise ConfigError(f"{flag} must be in [{low}, {high}], got {value}")
 
 
+def check_min_confidence(value: float | None, flag: str = "--min-confidence") -> None:
+    """Refuse a confidence threshold outside (0, 1]; None is off.
+
+    Raises:
+        ConfigError: Not a real number in (0, 1] (NaN and booleans included); names ``flag``.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise ConfigError(f"{flag} must be in (0, 1], got {value}")
+
+
 @dataclass(frozen=True)
 class CaptureConfig:
     """Where frames come from.
@@ -199,13 +211,18 @@ class OutputConfig:
         headless: No window. None means "headless when there is no display".
         hud: Draw the FPS and latency figures into the annotated outputs too (a window always
             shows them).
+        min_confidence: ``--min-confidence C``: a face whose top probability is below C is
+            labelled ``uncertain`` in the records and the overlay (``fer_live.infer.decision``);
+            None (the default) always names the top class.
     """
 
     files: Mapping[str, Path] = field(default_factory=dict)
     headless: bool | None = None
     hud: bool = False
+    min_confidence: float | None = None
 
     def __post_init__(self) -> None:
+        check_min_confidence(self.min_confidence)
         # a format without a path asks for nothing; a plain dict compares and prints simply
         kept = {name: Path(path) for name, path in self.files.items() if path is not None}
         object.__setattr__(self, "files", kept)

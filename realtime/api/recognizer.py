@@ -20,7 +20,14 @@ import numpy as np
 from fer_live import types as stage
 from fer_live.api.results import Face, FrameResult
 from fer_live.capture.sources import open_source
-from fer_live.config import BackendConfig, CaptureConfig, DetectConfig, LiveConfig, SmoothConfig
+from fer_live.config import (
+    BackendConfig,
+    CaptureConfig,
+    DetectConfig,
+    LiveConfig,
+    OutputConfig,
+    SmoothConfig,
+)
 from fer_live.detect.table import detector_entry
 from fer_live.errors import ConfigError, SourceError
 from fer_live.infer.assets import resolve_model_path
@@ -62,6 +69,9 @@ class Recognizer:
         max_faces: Most faces per frame.
         detect_tiles: Also search tiles, N across the longer side (None: by frame size).
         detect_every: Search every K-th video frame (None: by frame size).
+        min_confidence: A face whose top probability (after smoothing) is below this, in
+            (0, 1], gets the label ``"uncertain"``; its ``probs`` and ``confidence`` are kept
+            (None: always the top class). As ``--min-confidence``.
 
     Raises:
         ModelError: The model is missing, broken or mismatched.
@@ -82,6 +92,7 @@ class Recognizer:
         max_faces: int = 32,
         detect_tiles: int | None = None,
         detect_every: int | None = None,
+        min_confidence: float | None = None,
     ) -> None:
         model_arg = None if str(model) == "default" else Path(model)
         # each name is checked against its stage's table, as the CLI checks its flags
@@ -95,6 +106,7 @@ class Recognizer:
             ),
             backend=BackendConfig(model_arg, check_backend(backend), parse_device(device), threads),
             smooth=SmoothConfig(smoother_entry(smooth).name),
+            output=OutputConfig(min_confidence=min_confidence),
         )
         self._stack = ExitStack()
         self._lock = threading.Lock()
@@ -104,7 +116,8 @@ class Recognizer:
             open_backend(self.model_path, cfg.backend, cfg.device, cfg.threads)
         )
         self.labels: tuple[str, ...] = tuple(self._backend.card.labels)
-        self._renderer = OverlayRenderer(self.labels)
+        self.min_confidence = min_confidence
+        self._renderer = OverlayRenderer(self.labels, min_confidence=min_confidence)
         self._still: Stages | None = None
         self._live: Stages | None = None
         self._live_stack = ExitStack()  # the stages of update, closed by reset
@@ -267,7 +280,7 @@ class Recognizer:
         return first
 
     def _result(self, result: stage.FrameResult, annotate: bool) -> FrameResult:
-        records = face_records(result, self.labels)
+        records = face_records(result, self.labels, self.min_confidence)
         image = None
         if annotate:
             image = self._renderer.draw(result.frame, result.tracks, result.predictions)

@@ -25,8 +25,9 @@ class Face:
             stream; each still image gets new ids).
         box: ``(x0, y0, x1, y1)`` in pixels of the input image.
         score: The face detector's score in [0, 1].
-        label: The expression with the highest probability.
-        confidence: That probability.
+        label: The expression with the highest probability, or ``"uncertain"`` when that
+            probability is below the ``Recognizer``'s ``min_confidence``.
+        confidence: The highest probability (also for an uncertain face).
         probs: Probability of every class (after the model's decision rule; smoothed over
             time in a stream).
         box_source: How the box was found: ``detector``, ``tracker`` (carried on a frame that

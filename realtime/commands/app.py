@@ -65,6 +65,15 @@ HudOpt = Annotated[
         "window; they vary with the machine, so the file would differ from run to run).",
     ),
 ]
+MinConfidenceOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-confidence",
+        help="Label a face 'uncertain' when its top probability (after smoothing) is below C, "
+        "0 < C <= 1; its probabilities are still written (default: off, always the top class).",
+        metavar="C",
+    ),
+]
 HeadlessOpt = Annotated[
     bool, typer.Option("--headless", help="No window (default when there is no display).")
 ]
@@ -126,7 +135,8 @@ VersionOpt = Annotated[
 
 @dataclass(frozen=True)
 class OutputFlags:
-    """Where ``run`` and ``bench`` write results: a flag per output format, and ``--hud``.
+    """Where ``run`` and ``bench`` write results: a flag per output format, ``--hud`` and
+    ``--min-confidence``.
 
     The flags come from the output format table (``fer_live.outputs.table``) when the app is
     made (``make_app``), so a format added to the table is a flag of both commands.
@@ -134,10 +144,12 @@ class OutputFlags:
     Attributes:
         files: Output format name -> the path its flag gave (formats not asked for are absent).
         hud: ``--hud``: draw the FPS and latency figures into the annotated outputs too.
+        min_confidence: ``--min-confidence``: below it a face is labelled ``uncertain``.
     """
 
     files: Mapping[str, Path] = field(default_factory=dict)
     hud: HudOpt = False
+    min_confidence: MinConfidenceOpt = None
 
     @staticmethod
     def flag_parameters() -> list[inspect.Parameter]:
@@ -152,12 +164,16 @@ class OutputFlags:
             for fmt in OUTPUT_FORMATS.values()
         ]
         hud = inspect.Parameter("hud", inspect.Parameter.KEYWORD_ONLY, default=False)
-        return [*params, hud.replace(annotation=HudOpt)]
+        least = inspect.Parameter("min_confidence", inspect.Parameter.KEYWORD_ONLY, default=None)
+        return [*params, hud.replace(annotation=HudOpt), least.replace(annotation=MinConfidenceOpt)]
 
     @classmethod
-    def from_flags(cls, hud: bool = False, **files: Path | None) -> OutputFlags:
+    def from_flags(
+        cls, hud: bool = False, min_confidence: float | None = None, **files: Path | None
+    ) -> OutputFlags:
         """The group from its options' values (a format's name -> its path, or None)."""
-        return cls({name: path for name, path in files.items() if path is not None}, hud)
+        kept = {name: path for name, path in files.items() if path is not None}
+        return cls(kept, hud, min_confidence)
 
 
 @dataclass(frozen=True)
@@ -220,7 +236,7 @@ def live_config(
     batch = cfg.BatchConfig(stages.batch_frames)
     smooth = cfg.SmoothConfig(smoother_entry(stages.smooth).name)
     check_output_paths(outputs.files)
-    output = cfg.OutputConfig(outputs.files, headless, outputs.hud)
+    output = cfg.OutputConfig(outputs.files, headless, outputs.hud, outputs.min_confidence)
     return cfg.LiveConfig(capture, detect, cfg.TrackConfig(), backend, batch, smooth, output)
 
 
@@ -235,7 +251,7 @@ def build_config(
         ConfigError: A value is out of range (the message names the flag).
         TypeError: An unknown flag name.
     """
-    output_names = [*OUTPUT_FORMATS, "hud"]
+    output_names = [*OUTPUT_FORMATS, "hud", "min_confidence"]
     outputs = OutputFlags.from_flags(**{n: flags.pop(n) for n in output_names if n in flags})
     stages = StageFlags(**flags)
     return live_config(source_spec(source, camera), outputs, stages, True if headless else None)

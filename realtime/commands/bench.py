@@ -107,11 +107,13 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
             inputs=tuple(source.input_files),
             audio=source.audio_file,
             hud=config.output.hud,
+            min_confidence=config.output.min_confidence,
         )
         opened = open_sinks(config.output.files, run, window=False)
         sinks = stack.enter_context(committed_together(opened))
         cpu_start = time.process_time()
-        summary = process(source, stages, sinks, OverlayRenderer(card.labels), collect)
+        renderer = OverlayRenderer(card.labels, min_confidence=config.output.min_confidence)
+        summary = process(source, stages, sinks, renderer, collect)
         cpu_s = time.process_time() - cpu_start
         backend = {"name": stages.backend.name, "device": stages.backend.device}
     return {

@@ -82,6 +82,7 @@ def run_live(config: LiveConfig) -> int:
             inputs=tuple(source.input_files),
             audio=source.audio_file,
             hud=config.output.hud,
+            min_confidence=config.output.min_confidence,
         )
         opened = open_sinks(config.output.files, run, config.output.show_window)
         # a failed run keeps its outputs under partial names; only a whole run replaces files
@@ -101,7 +102,8 @@ def run_live(config: LiveConfig) -> int:
             done = _done(meter.frames, source.skipped, total)
             progress.update(task, completed=done, fps=meter.fps)
 
-        summary = process(source, stages, sinks, OverlayRenderer(labels), advance, stop.event)
+        renderer = OverlayRenderer(labels, min_confidence=config.output.min_confidence)
+        summary = process(source, stages, sinks, renderer, advance, stop.event)
         progress.update(task, completed=_done(summary.frames, source.skipped, total))
         ignore_stop_signals()  # closing the sinks finalizes the outputs; never cut that short
     signum = stop.signum or signal.SIGINT

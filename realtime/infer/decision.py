@@ -5,11 +5,16 @@
 neutral, 0.5 % disgust), chosen on Valid for macro-F1 within a bounded accuracy cost
 (``trainer/calibrate.py``). The rule lives in the model card, so every backend, GUS-T, the
 trainer's evaluation and exported files read the same numbers.
+
+``--min-confidence C`` (``min_confidence=`` in the Python API) then labels a face ``uncertain``
+when the top of those probabilities (after temporal smoothing, where a run smooths) is below C;
+``is_uncertain`` is that test, in one place for the CLI, the API and the benchmarks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,3 +106,46 @@ def _to_float(value: Any) -> float:
     if not isinstance(value, (int, float, str)):
         raise TypeError(f"expected a number, got {short(value)}")
     return float(value)  # "nan"/"inf" pass here and are refused by __post_init__
+
+
+# --- "uncertain" instead of a guess ------------------------------------------------------------
+
+UNCERTAIN = "uncertain"
+# Records write probabilities with this many decimals; the threshold compares the confidence as
+# written, so a record's label always agrees with its own ``confidence`` field.
+CONFIDENCE_DIGITS = 5
+
+
+def is_uncertain(confidence: np.ndarray | float, min_confidence: float | None) -> np.ndarray:
+    """Where the top probability is below the threshold: those faces are labelled ``uncertain``.
+
+    The one place the threshold is applied: records, the overlay, the Python API and
+    ``benchmarks/risk_coverage.py`` all call it. A confidence equal to ``min_confidence`` is
+    answered; with ``min_confidence`` 1 only a face at probability 1 is.
+
+    Args:
+        confidence: Top probabilities (any shape), as records write them (5 decimals).
+        min_confidence: The threshold C in (0, 1], or None (off: nothing is uncertain).
+
+    Returns:
+        A bool array of ``confidence``'s shape.
+    """
+    values = np.asarray(confidence, np.float64)
+    if min_confidence is None:
+        return np.zeros(values.shape, bool)
+    return values < min_confidence
+
+
+def decide_label(
+    probs: np.ndarray, labels: Sequence[str], min_confidence: float | None = None
+) -> tuple[str, float]:
+    """The label users see for one face's probabilities (C,), and its confidence.
+
+    The confidence is the top probability rounded to ``CONFIDENCE_DIGITS``; the label is that
+    class, or ``UNCERTAIN`` when the confidence is below ``min_confidence``.
+    """
+    top = int(np.argmax(probs))
+    confidence = round(float(probs[top]), CONFIDENCE_DIGITS)
+    if is_uncertain(confidence, min_confidence):
+        return UNCERTAIN, confidence
+    return labels[top], confidence

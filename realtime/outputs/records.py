@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from fer_live.errors import FerLiveError
+from fer_live.infer.decision import CONFIDENCE_DIGITS, decide_label
 from fer_live.outputs.base import Sink
 from fer_live.outputs.staged import StagedFile
 from fer_live.types import FrameResult
@@ -124,12 +125,16 @@ class RecordFile:
 SCHEMA_VERSION = 1
 
 
-def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, Any]]:
+def face_records(
+    result: FrameResult, labels: Sequence[str], min_confidence: float | None = None
+) -> list[dict[str, Any]]:
     """One record per predicted face: frame, time, track id, box, score, probs, label, source.
 
     Args:
         result: A processed frame.
         labels: Class names in probability order.
+        min_confidence: Below this top probability the label is ``uncertain`` (the
+            probabilities are written all the same); None: always the top class.
 
     Returns:
         JSON-ready dicts, in the order of ``result.predictions``.
@@ -140,7 +145,8 @@ def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, A
         row = rows.get(int(tid))
         if row is None:
             continue
-        top = int(np.argmax(probs))
+        label, confidence = decide_label(probs, labels, min_confidence)
+        rounded = np.round(probs.astype(float), CONFIDENCE_DIGITS).tolist()
         records.append(
             {
                 "frame": result.frame.index,
@@ -148,9 +154,9 @@ def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, A
                 "track_id": int(tid),
                 "box": [round(float(v), 1) for v in result.tracks.xyxy[row]],
                 "score": round(float(result.tracks.score[row]), 4),
-                "probs": dict(zip(labels, np.round(probs.astype(float), 5).tolist(), strict=True)),
-                "label": labels[top],
-                "confidence": round(float(probs[top]), 5),
+                "probs": dict(zip(labels, rounded, strict=True)),
+                "label": label,
+                "confidence": confidence,
                 "source": result.frame.source_id,
                 "box_source": result.box_source,
                 "schema": SCHEMA_VERSION,
@@ -162,12 +168,15 @@ def face_records(result: FrameResult, labels: Sequence[str]) -> list[dict[str, A
 class JsonlSink(Sink):
     """Per-face per-frame records as JSON Lines; each frame's lines land in one write."""
 
-    def __init__(self, path: Path, labels: Sequence[str]) -> None:
+    def __init__(
+        self, path: Path, labels: Sequence[str], min_confidence: float | None = None
+    ) -> None:
         self.labels = tuple(labels)
+        self.min_confidence = min_confidence
         self._file = RecordFile(path)
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
-        records = face_records(result, self.labels)
+        records = face_records(result, self.labels, self.min_confidence)
         self._file.append("".join(json.dumps(record) + "\n" for record in records))
 
     def finish(self) -> None:
@@ -186,8 +195,11 @@ class JsonlSink(Sink):
 class CsvSink(Sink):
     """The same records as CSV: one column per box coordinate and per class probability."""
 
-    def __init__(self, path: Path, labels: Sequence[str]) -> None:
+    def __init__(
+        self, path: Path, labels: Sequence[str], min_confidence: float | None = None
+    ) -> None:
         self.labels = tuple(labels)
+        self.min_confidence = min_confidence
         self._file = RecordFile(path)
         header = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
         probs = [f"p_{label}" for label in self.labels]
@@ -200,7 +212,7 @@ class CsvSink(Sink):
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
         rows = []
-        for r in face_records(result, self.labels):
+        for r in face_records(result, self.labels, self.min_confidence):
             probs = [r["probs"][label] for label in self.labels]
             head = (r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"])
             tail = (r["label"], r["confidence"], r["source"], r["box_source"], r["schema"])

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from fer_live.infer.decision import UNCERTAIN, decide_label
 from fer_live.outputs.layout import FaceLayout, place
 from fer_live.types import Frame, Predictions, Tracks
 
-# BGR colours, distinct and readable on both light and dark backgrounds.
+# BGR colours, distinct and readable on both light and dark backgrounds; no grey, which marks
+# an uncertain face.
 PALETTE = (
     (86, 180, 233),
     (0, 158, 115),
@@ -25,8 +27,10 @@ PALETTE = (
     (240, 228, 66),
     (0, 114, 178),
     (213, 94, 0),
-    (150, 150, 150),
+    (80, 80, 230),
 )
+# A face below --min-confidence: box, label and bars in grey, whatever its track.
+UNCERTAIN_COLOUR = (170, 170, 170)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _HUD_STAGES = ("decode", "detect", "track", "preprocess", "infer", "smooth", "render", "write")
 _SHORT = {"preprocess": "prep"}
@@ -59,11 +63,16 @@ class OverlayRenderer:
     Args:
         labels: Class names in probability order.
         bars: Draw the per-class bar chart beside each box.
+        min_confidence: A face whose top probability is below it is drawn in grey and labelled
+            ``uncertain`` (its bars still show every class); None: off.
     """
 
-    def __init__(self, labels: Sequence[str], bars: bool = True) -> None:
+    def __init__(
+        self, labels: Sequence[str], bars: bool = True, min_confidence: float | None = None
+    ) -> None:
         self.labels = tuple(labels)
         self.bars = bars
+        self.min_confidence = min_confidence
         self._short = tuple(label[:4] for label in self.labels)
 
     def draw(
@@ -152,9 +161,11 @@ class OverlayRenderer:
             x0, y0, x1, y1 = (int(round(v)) for v in box)
             scale = face_scale(y1 - y0, frame_scale)
             text = f"#{int(tid)}"
+            colour = PALETTE[int(tid) % len(PALETTE)]
             if probs is not None:
-                top = int(np.argmax(probs))
-                text += f" {self.labels[top]} {probs[top]:.2f}"
+                label, confidence = decide_label(probs, self.labels, self.min_confidence)
+                text += f" {label} {confidence:.2f}"
+                colour = UNCERTAIN_COLOUR if label == UNCERTAIN else colour
             (tw, th), base = cv2.getTextSize(text, _FONT, 0.9 * scale, 1)
             panels = []
             if probs is not None and self.bars:
@@ -165,7 +176,7 @@ class OverlayRenderer:
             faces.append(
                 FaceDrawing(
                     (x0, y0, x1, y1),
-                    PALETTE[int(tid) % len(PALETTE)],
+                    colour,
                     scale,
                     text,
                     (tw + 4, th + base + 4),

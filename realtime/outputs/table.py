@@ -52,11 +52,11 @@ class OutputFormat:
 
 
 def _jsonl(path: Path, run: SinkSettings) -> Sink:
-    return JsonlSink(path, run.labels)
+    return JsonlSink(path, run.labels, run.min_confidence)
 
 
 def _csv(path: Path, run: SinkSettings) -> Sink:
-    return CsvSink(path, run.labels)
+    return CsvSink(path, run.labels, run.min_confidence)
 
 
 def _events(path: Path, run: SinkSettings) -> Sink:

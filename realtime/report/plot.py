@@ -225,7 +225,8 @@ def _draw_events(
 
 
 def _draw_band(ax: Axes, x: np.ndarray, label: np.ndarray, colours: list[Any], timed: bool) -> None:
-    """The label of each record as a coloured strip: one bar per run of equal labels."""
+    """The label of each record as a coloured strip: one bar per run of equal labels, hatched
+    where the records are ``uncertain``."""
     half = _step(x, timed) / 2
     left = x - np.minimum(half, np.diff(x, prepend=-np.inf) / 2)
     right = x + np.minimum(half, np.diff(x, append=np.inf) / 2)
@@ -233,7 +234,11 @@ def _draw_band(ax: Axes, x: np.ndarray, label: np.ndarray, colours: list[Any], t
     bounds = np.concatenate([[0], starts, [len(x)]]).astype(int)
     for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
         width = max(right[end - 1] - left[begin], 1e-9)
-        ax.broken_barh([(left[begin], width)], (0, 1), facecolors=colours[label[begin]])
+        bar = [(left[begin], width)]
+        if label[begin] >= 0:
+            ax.broken_barh(bar, (0, 1), facecolors=colours[label[begin]])
+        else:  # hatched: tab10 has a grey class colour (the eighth, contempt)
+            ax.broken_barh(bar, (0, 1), facecolors="white", edgecolors="0.55", hatch="///")
     ax.set_ylim(0, 1)
     ax.set_yticks([])
     ax.set_ylabel("label", rotation=0, ha="right", va="center")

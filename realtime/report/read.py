@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from fer_live.errors import FerLiveError
+from fer_live.infer.decision import UNCERTAIN
 from fer_live.infer.json_checks import is_int, is_number, short
 
 MAX_LINE_BYTES = 1 << 20
@@ -27,6 +28,8 @@ MAX_TRACKS = 10_000
 _MAX_ID = 2**62  # int64 arrays hold frame indices and track ids
 _PROB_SLACK = 1e-3  # records round probabilities to 5 decimals
 REQUIRED = ("frame", "t_s", "track_id", "probs", "label", "source")
+# ``TrackSeries.label`` of a record labelled ``uncertain`` (--min-confidence): no class.
+UNCERTAIN_INDEX = -1
 
 
 class RecordsError(FerLiveError):
@@ -42,7 +45,8 @@ class TrackSeries:
         frame: Frame indices, (T,) int64, non-decreasing.
         t_s: Times in seconds, (T,) float64; NaN where the record had ``t_s: null``.
         probs: Class probabilities, (T, C) float32, columns in ``labels`` order.
-        label: Index of each record's label in ``labels``, (T,) int16.
+        label: Index of each record's label in ``labels``, (T,) int16; ``UNCERTAIN_INDEX`` (-1)
+            for a record labelled ``uncertain``.
         source: The source name of the track's first record.
     """
 
@@ -231,8 +235,10 @@ def _append(buffers: dict[int, _Buffer], record: dict[str, Any], labels: tuple[s
         raise ValueError(f"'t_s' must be a number or null, got {short(t_s)}")
     probs = _probs(record["probs"], labels)
     label, source = record["label"], record["source"]
-    if not isinstance(label, str) or label not in labels:
-        raise ValueError(f"'label' must be one of the classes in 'probs', got {short(label)}")
+    if not isinstance(label, str) or (label not in labels and label != UNCERTAIN):
+        raise ValueError(
+            f"'label' must be one of the classes in 'probs' or '{UNCERTAIN}', got {short(label)}"
+        )
     if not isinstance(source, str):
         raise ValueError(f"'source' must be a string, got {short(source)}")
     buffer = buffers.get(track_id)
@@ -243,7 +249,7 @@ def _append(buffers: dict[int, _Buffer], record: dict[str, Any], labels: tuple[s
     buffer.frame.append(frame)
     buffer.t_s.append(float("nan") if t_s is None else float(t_s))
     buffer.probs.extend(probs)
-    buffer.label.append(labels.index(label))
+    buffer.label.append(labels.index(label) if label in labels else UNCERTAIN_INDEX)
 
 
 def _index(record: dict[str, Any], key: str) -> int:

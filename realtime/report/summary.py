@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fer_live.errors import FerLiveError
+from fer_live.infer.decision import UNCERTAIN
 from fer_live.report.read import Records, TrackSeries
 
 SUMMARY_CSV = "summary.csv"
@@ -43,9 +44,14 @@ class TrackSummary:
             records have no times (then ``duration_unit`` is ``"frames"``).
         duration_unit: ``"s"`` or ``"frames"``.
         records: Number of records (frames the face was predicted in).
-        shares: Fraction of the records whose label is each class (sums to 1).
-        dominant: The class with the largest share (the first one on a tie).
-        changes: How often the label differs from the previous record's label.
+        shares: Fraction of the records whose label is each class; with ``uncertain`` it
+            sums to 1.
+        dominant: The class with the largest share (the first one on a tie); ``uncertain``
+            when every record is.
+        changes: How often the label differs from the previous record's label, counted over
+            the records with a class (an uncertain stretch between two equal labels is none).
+        uncertain: Fraction of the records labelled ``uncertain`` (``--min-confidence``): its
+            own label, not an expression; 0 without the flag.
     """
 
     track_id: int
@@ -60,6 +66,7 @@ class TrackSummary:
     shares: dict[str, float]
     dominant: str
     changes: int
+    uncertain: float = 0.0
 
 
 def summarize(track: TrackSeries, labels: Sequence[str], timed: bool) -> TrackSummary:
@@ -73,8 +80,9 @@ def summarize(track: TrackSeries, labels: Sequence[str], timed: bool) -> TrackSu
     Returns:
         The track's summary.
     """
-    counts = np.bincount(track.label, minlength=len(labels))
-    shares = counts / counts.sum()
+    answered = track.label[track.label >= 0]  # uncertain records (-1) name no class
+    counts = np.bincount(answered, minlength=len(labels))
+    shares = counts / len(track.label)
     first_t, last_t = (_time(track.t_s[i]) for i in (0, -1))
     first_f, last_f = int(track.frame[0]), int(track.frame[-1])
     if timed and first_t is not None and last_t is not None:
@@ -92,8 +100,9 @@ def summarize(track: TrackSeries, labels: Sequence[str], timed: bool) -> TrackSu
         duration_unit=unit,
         records=len(track.frame),
         shares={name: round(float(s), _DIGITS) for name, s in zip(labels, shares, strict=True)},
-        dominant=labels[int(np.argmax(counts))],
-        changes=int(np.count_nonzero(np.diff(track.label))),
+        dominant=labels[int(np.argmax(counts))] if len(answered) else UNCERTAIN,
+        changes=int(np.count_nonzero(np.diff(answered))),
+        uncertain=round(1.0 - len(answered) / len(track.label), _DIGITS),
     )
 
 
@@ -135,15 +144,21 @@ def shares_table(summaries: Sequence[TrackSummary], labels: Sequence[str]) -> Ta
     """A rich table: one row per track, one percent column per class that any track shows.
 
     A second table rather than more columns: eight classes beside the summary overflow 80
-    columns. Classes no track shows are left out here (the CSV and JSON keep them).
+    columns. Classes no track shows are left out here (the CSV and JSON keep them); an
+    ``uncertain`` column follows when some record is labelled so.
     """
     seen = [name for name in labels if any(s.shares[name] > 0 for s in summaries)]
+    uncertain = any(s.uncertain > 0 for s in summaries)  # its own column, after the classes
     table = _table(SHARES_TITLE)
     table.add_column("track", justify="right")
     for name in seen:
         table.add_column(escape(name), justify="right")
+    if uncertain:
+        table.add_column(UNCERTAIN, justify="right", style="dim")
     for s in summaries:
-        table.add_row(str(s.track_id), *(f"{100 * s.shares[name]:.1f}" for name in seen))
+        cells = [f"{100 * s.shares[name]:.1f}" for name in seen]
+        cells += [f"{100 * s.uncertain:.1f}"] if uncertain else []
+        table.add_row(str(s.track_id), *cells)
     if len(seen) < len(labels):
         table.caption = escape(f"never shown: {', '.join(n for n in labels if n not in seen)}")
     return table
