@@ -7,7 +7,7 @@ always knows which input a worker holds: a worker that dies (``kill -9``, out of
 that input one retry on a fresh worker, then it is marked failed, and the job goes on.
 
 Workers ignore Ctrl-C (the terminal sends it to them too); the driver asks them to stop through
-a shared event, and a worker whose driver is gone exits within half a second.
+a shared flag, and a worker whose driver is gone exits within half a second.
 """
 
 from __future__ import annotations
@@ -52,11 +52,16 @@ def _watch_parent(parent: int) -> None:
 
 
 def _stop_relay(shared: Any) -> threading.Event:
-    """A thread event set when the driver sets the shared (process) event."""
+    """A thread event set when the driver sets the shared flag.
+
+    The flag is a lock-free shared byte, polled: a ``multiprocessing.Event`` deadlocks its
+    ``set()`` once a process that waited on it was killed (its waiter count never drops).
+    """
     local = threading.Event()
 
     def relay() -> None:
-        shared.wait()
+        while not shared.value and not local.is_set():
+            time.sleep(_POLL_S)
         local.set()
 
     threading.Thread(target=relay, name="fer-live-stop", daemon=True).start()
@@ -146,14 +151,14 @@ class LocalRunner:
         """
         queue = deque(todo)
         attempts: dict[str, int] = {}
-        shared_stop = self._context.Event()
+        shared_stop = self._context.RawValue("b", 0)
         slots = [_Slot(i) for i in range(min(self.workers, len(todo)))]
         try:
             for slot in slots:
                 self._start(slot, shared_stop)
             while any(s.item is not None for s in slots) or (queue and not stop.is_set()):
                 if stop.is_set():
-                    shared_stop.set()
+                    shared_stop.value = 1
                 for slot in slots:
                     if slot.ready and slot.item is None and queue and not stop.is_set():
                         self._assign(slot, queue.popleft(), events)
@@ -162,7 +167,7 @@ class LocalRunner:
                     if slot.process is not None and not slot.process.is_alive():
                         self._lost(slot, queue, attempts, events, shared_stop, stop)
         finally:
-            shared_stop.set()
+            shared_stop.value = 1
             self._shut_down(slots)
 
     def _start(self, slot: _Slot, shared_stop: Any) -> None:
