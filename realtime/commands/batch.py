@@ -135,6 +135,10 @@ def run_batch(inputs: list[str], flags: BatchFlags, config: LiveConfig, threads:
     from fer_live.jobs.state import settings_fingerprint
     from fer_live.jobs.work import WorkSettings
 
+    if flags.ray or flags.ray_address is not None:  # a missing extra fails before any work
+        from fer_live.jobs.ray_runner import import_ray
+
+        import_ray()
     if not threads:
         config = replace(config, backend=replace(config.backend, threads=1))
     meta = job_settings(config, flags)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,24 @@ def _batch(args: list[str], model: Path, timeout: float = 300) -> subprocess.Com
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_job_left_running() -> Iterator[None]:
+    """A failed test must not leave its job running (its workers end with it)."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def _start(args: list[str], model: Path) -> subprocess.Popen[str]:
-    return start_child([str(SCRIPT), "batch", *args, "-m", str(model)])
+    proc = start_child([str(SCRIPT), "batch", *args, "-m", str(model)])
+    _STARTED.append(proc)
+    return proc
 
 
 def _job(out: Path) -> dict[str, dict[str, object]]:

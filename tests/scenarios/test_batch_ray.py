@@ -81,7 +81,11 @@ def test_ray_writes_the_records_of_local_mode_and_a_failing_input_fails_alone(
 
 
 def test_ray_job_resumes_after_its_driver_is_killed(
-    tmp_path: Path, inputs: list[Path], tiny_model_path: Path, local_records: dict[str, bytes]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    inputs: list[Path],
+    tiny_model_path: Path,
+    local_records: dict[str, bytes],
 ) -> None:
     # given a Ray job on the four clips, killed with SIGKILL once one input is done
     paths = [str(p) for p in inputs[:4]]
@@ -89,6 +93,7 @@ def test_ray_job_resumes_after_its_driver_is_killed(
     argv = [str(SCRIPT), "batch", *paths, "--out", str(out), "--ray", "--jobs", "1"]
     argv += ["-m", str(tiny_model_path), "--max-frames", "30"]
     proc = start_child(argv, env=ENV)
+    request.addfinalizer(lambda: proc.poll() is None and proc.kill())
     deadline = time.monotonic() + 180
     while not any(out.glob("*/manifest.json")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
