@@ -213,8 +213,11 @@ class RayRunner:
                 result = self.ray.get(ref)
             except self.ray.exceptions.RayActorError as exc:
                 result = self._lost(slot, item, queue, attempts, stop, exc)
-            except Exception as exc:  # a bug in one input's work: that input fails
-                result = InputResult(item.name, item.source, FAILED, error=first_line(exc))
+            except Exception as exc:
+                if stop.is_set():  # Ctrl-C reaches the actors too: left for the next run
+                    result = InputResult(item.name, item.source, PENDING)
+                else:  # a bug in one input's work: that input fails
+                    result = InputResult(item.name, item.source, FAILED, error=first_line(exc))
             if result is not None:
                 events.finished(slot.index, item, result)
         self._report_progress([s for s in slots if s.ref is not None], events)
