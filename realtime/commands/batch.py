@@ -97,15 +97,23 @@ class BatchFlags:
 
 
 def job_settings(config: LiveConfig, flags: BatchFlags) -> dict[str, Any]:
-    """What shapes an input's outputs (its records, CSV and video): the fingerprint's input."""
-    from fer_live import __version__
+    """What shapes an input's outputs (its records, CSV and video): the fingerprint's input.
 
+    Raises:
+        ModelError: The model file is missing (before any work).
+    """
+    from fer_live import __version__
+    from fer_live.infer.assets import resolve_model_path
+    from fer_live.jobs.state import input_id
+
+    model = resolve_model_path(config.backend.model, config.backend.backend)
     settings = asdict(config)
     settings.pop("capture")
     settings["backend"].pop("threads")  # the thread count does not change the records
     settings.pop("output")
     return {
         "fer_live": __version__,
+        "model_file": f"{model}:{input_id(str(model))}",  # a model replaced in place redoes all
         "max_frames": config.capture.max_frames,
         "csv": flags.csv,
         "video": flags.video,
