@@ -30,6 +30,7 @@ _RAY_ADDRESS = re.compile(r"^(auto|ray://\S+|[\w.-]+:\d+)$")
 InputsArg = Annotated[
     list[str],
     typer.Argument(
+        metavar="INPUTS",
         help="Video files, folders (searched for videos), globs, or .txt/.csv lists of paths "
         "and URLs.",
         show_default=False,
