@@ -25,6 +25,7 @@ import numpy as np
 
 from fer_live.capture.read_ahead import ReadAhead
 from fer_live.config import LiveConfig
+from fer_live.detect.table import TilingDetector
 from fer_live.errors import ConfigError, SourceError
 from fer_live.infer.batch import collate, route
 from fer_live.infer.card import ModelCard
@@ -363,9 +364,19 @@ def open_stages(config: LiveConfig) -> Iterator[Stages]:
 
 
 @contextmanager
-def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator[Stages]:
+def stages_around(
+    backend: Backend, model: Path, config: LiveConfig, faces: TilingDetector | None = None
+) -> Iterator[Stages]:
     """The stages of one run around a loaded backend: the detector (released afterwards), a
     new tracker and a new smoother, so a second run with the same backend starts afresh.
+
+    Args:
+        backend: The loaded model.
+        model: Its file (the smoother's head is found beside it).
+        config: The run's settings, already adapted to the source (``for_source``).
+        faces: An opened video detector to reuse (the caller owns and closes it; it keeps no
+            state between frames): a batch job's worker opens one for all its inputs. Stills
+            always open their own, as their detector is set up for stills.
 
     Raises:
         ConfigError: A stage rejects its settings.
@@ -379,10 +390,11 @@ def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator
     cfg = config
     with ExitStack() as stack:
         det = cfg.detect
-        faces = open_detector(
-            det.detector, min_score=det.min_score, max_faces=det.max_faces, stills=det.stills
-        )
-        stack.callback(faces.close)
+        if faces is None or det.stills:
+            faces = open_detector(
+                det.detector, min_score=det.min_score, max_faces=det.max_faces, stills=det.stills
+            )
+            stack.callback(faces.close)
         # Video: the plan chooses tiles and the frames to search per frame size; stills: every
         # image, whole and tiled, a weak hit confirmed by a second look or the landmarker.
         detector: Detector

@@ -19,17 +19,18 @@ SOURCES = {"fer_live": ROOT / "realtime", "fer_live.trainer": ROOT / "trainer"}
 PRODUCT, TRAINER = "fer_live", "fer_live.trainer"
 # The product's stages in pipeline order; a stage imports only earlier stages and SHARED.
 # events: read from the smoothed probabilities; the --events sink, the report and the API use it.
+# ``jobs`` (batch jobs) runs the pipeline per input and is driven by ``commands``.
 STAGES = (
-    "capture", "detect", "track", "infer", "smooth", "events", "outputs", "report", "api",
+    "capture", "detect", "track", "infer", "smooth", "events", "outputs", "report", "api", "jobs",
     "commands",
 )  # fmt: skip
 # Modules at the top that every stage may import; they import no stage (the names in the stages'
 # tables are checked where the flags enter, in ``commands``).
 SHARED = {"fer_live", "fer_live.types", "fer_live.errors", "fer_live.numeric", "fer_live.config"}
-# The run loop: it imports the stages, and only ``commands`` and the Python API (``api``, which
-# runs the CLI's stages) import it.
+# The run loop: it imports the stages, and only ``commands``, the Python API (``api``, which
+# runs the CLI's stages) and batch jobs (``jobs``, which run it per input) import it.
 PIPELINE = "fer_live.pipeline"
-PIPELINE_USERS = ("api", "commands")
+PIPELINE_USERS = ("api", "jobs", "commands")
 
 
 def _module_name(path: Path) -> str:

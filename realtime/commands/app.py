@@ -1,4 +1,5 @@
-"""The ``fer-live`` command: run (the default), ``info``, ``bench``, ``compile`` and ``report``.
+"""The ``fer-live`` command: run (the default), ``info``, ``bench``, ``compile``, ``report``
+ and ``batch``.
 
 ``fer-live --camera 0`` and ``fer-live run --camera 0`` are the same command: ``main`` inserts
 ``run`` when the first argument is not a subcommand. Errors become one ``error: ...`` line on
@@ -27,6 +28,7 @@ from typer.exceptions import TyperException
 
 from fer_live import __version__
 from fer_live import config as cfg
+from fer_live.commands.batch import BatchFlags, InputsArg
 from fer_live.commands.compile import compile_command
 from fer_live.commands.flags import with_flag_groups
 from fer_live.commands.logs import reopen_closed_std_streams, setup_logging
@@ -43,7 +45,7 @@ from fer_live.outputs.table import OUTPUT_FORMATS, check_output_paths
 from fer_live.smooth.table import smoother_entry, smoother_help
 from fer_live.types import parse_device
 
-SUBCOMMANDS = ("run", "info", "bench", "compile", "report")
+SUBCOMMANDS = ("run", "info", "bench", "compile", "report", "batch")
 
 
 def _print_version(value: bool) -> None:
@@ -324,6 +326,30 @@ def bench_command(
         return _interrupted(exc)
 
 
+def batch_command(
+    *,
+    inputs: InputsArg,
+    job: BatchFlags,
+    stages: StageFlags,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Process many videos into one folder; a rerun resumes (docs/batch.md).
+
+    Per input: DIR/NAME/NAME.jsonl (the records of fer-live -s VIDEO --jsonl), NAME.summary.csv,
+    and with --csv / --video NAME.csv / NAME.mp4. For the job: DIR/job.csv, DIR/job.json (each
+    input's status, counts, error) and DIR/summary.csv (every track). Exit codes: 0 all done,
+    1 an input failed, 2 bad usage, 130/143 interrupted.
+    """
+    try:
+        setup_logging(verbose)
+        from fer_live.commands.batch import run_batch
+
+        config = live_config("batch", OutputFlags(), stages, headless=True)
+        return run_batch(inputs, job, config, threads=stages.threads is not None)
+    except KeyboardInterrupt as exc:  # here, before typer turns it into a silent exit 130
+        return _interrupted(exc)
+
+
 def info_command() -> int:
     """Print versions, available backends and devices."""
     print_info()
@@ -354,6 +380,7 @@ def make_app() -> typer.Typer:
     app.command("bench")(with_flag_groups(bench_command))
     app.command("compile")(compile_command)
     app.command("report")(report_command)
+    app.command("batch")(with_flag_groups(batch_command))
     app.command("info")(info_command)
     return app
 
