@@ -17,8 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # import name -> folder, as in pyproject.toml's [tool.setuptools.package-dir]
 SOURCES = {"fer_live": ROOT / "realtime", "fer_live.trainer": ROOT / "trainer"}
 PRODUCT, TRAINER = "fer_live", "fer_live.trainer"
-# The product's stages in pipeline order; a stage imports only earlier stages and SHARED.
-STAGES = ("capture", "detect", "track", "infer", "smooth", "outputs", "report", "api", "commands")
+# The product's stages in pipeline order; a stage imports only earlier stages and SHARED. The face
+# mesh ("mesh") reads the tracked boxes and opens the landmarker through detect; the record
+# sinks (outputs) name its blendshapes.
+STAGES = (
+    "capture", "detect", "track", "mesh", "infer", "smooth", "outputs", "report", "api", "commands"
+)
 # Modules at the top that every stage may import; they import no stage (the names in the stages'
 # tables are checked where the flags enter, in ``commands``).
 SHARED = {"fer_live", "fer_live.types", "fer_live.errors", "fer_live.numeric", "fer_live.config"}
