@@ -10,14 +10,16 @@ of the image plane, so the roll is the roll in the whole frame.
 Each crop is read twice, as it is and mirrored left-right; the mirrored reading is mirrored back
 (the rotation conjugated by x -> -x, the Left and Right blendshapes swapped) and the two are
 averaged. The model is not left-right symmetric: read once, a face and its mirror image got yaws
-up to 4 degrees apart from opposite (mean 1.2), and turning the frame by 30 degrees moved the roll
-up to 4.4 degrees off; averaged, the mirror agrees exactly and the turn stays within 2.4 degrees
-(``benchmarks/pose_check.py``). A face found in only one of the two readings keeps that one.
+up to 4 degrees apart from opposite (mean 1.2); averaged, they agree exactly. A face found in
+only one of the two readings keeps that one. A face tilted more than ``UPRIGHT_ABOVE`` degrees is
+read again (both ways) on the crop turned upright, and that reading is turned back: the
+landmarker's roll lags on strongly tilted faces (``benchmarks/pose_check.py`` has the errors).
 
 Yaw and pitch are measured against the line of sight to the face (the crop's centre), not the
 camera's axis: a face at the frame's edge that looks at the camera reads about 0 degrees.
 
-Two landmarker calls per face (``fer-live bench --face-mesh`` shows the stage's cost per face).
+Two landmarker calls per face, four for a tilted one (``fer-live bench --face-mesh`` shows the
+stage's cost per face).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import numpy as np
 
 from fer_live.detect.landmarker import Landmarker
 from fer_live.errors import ModelError
-from fer_live.mesh.pose import pose_from_matrix
-from fer_live.types import FaceMesh, Frame, Tracks
+from fer_live.mesh.pose import pose_from_matrix, rotation_of
+from fer_live.types import FaceMesh, FacePose, Frame, Tracks
 
 # x -> -x: a rotation seen in a mirror is MIRROR @ R @ MIRROR.
 MIRROR = np.diag([-1.0, 1.0, 1.0])
@@ -41,6 +43,10 @@ MIRROR = np.diag([-1.0, 1.0, 1.0])
 MARGIN = 2.0
 # Bigger crops are shrunk to this side: the landmarker reads a 256 px face mesh input anyway.
 MESH_PX = 256
+# A face tilted more than this many degrees (roll) is read again on the crop turned upright: at
+# 60 degrees and more the landmarker's roll lags (turning such a face 30 degrees further moved its
+# roll 3-5.5 degrees too little; read upright, within 1.9).
+UPRIGHT_ABOVE = 25.0
 # A box under this many pixels on its longer side holds no face to measure.
 MIN_BOX_PX = 8
 # The 52 blendshape names of MediaPipe's face landmarker v2, in the model's order (the record
@@ -66,6 +72,15 @@ def _mirror_name(name: str) -> str:
 
 
 MIRRORED = np.array([BLENDSHAPES.index(_mirror_name(name)) for name in BLENDSHAPES])
+
+
+def turned(crop: np.ndarray, degrees: float) -> np.ndarray:
+    """The square crop turned about its centre, counterclockwise on the screen for degrees > 0
+    (black where the turn uncovers it)."""
+    side = crop.shape[0]
+    centre = ((side - 1) / 2.0, (side - 1) / 2.0)
+    turn = cv2.getRotationMatrix2D(centre, degrees, 1.0)
+    return cv2.warpAffine(crop, turn, (side, side), flags=cv2.INTER_LINEAR)
 
 
 def square_crop(image: np.ndarray, box: np.ndarray, margin: float = MARGIN) -> np.ndarray:
@@ -114,7 +129,7 @@ class FaceMesher:
 
     def measure_box(self, image: np.ndarray, box: np.ndarray) -> FaceMesh | None:
         """The pose and blendshapes of the face in ``box`` (4,) xyxy of the BGR ``image``: the
-        crop's reading averaged with its mirror image's, mirrored back.
+        crop's reading averaged with its mirror image's, read again upright when tilted.
 
         Raises:
             ModelError: The bundle's blendshapes are not ``BLENDSHAPES``.
@@ -122,6 +137,23 @@ class FaceMesher:
         if not np.isfinite(box).all() or max(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX:
             return None
         crop = square_crop(image, box)
+        reading = self._read_both(crop)
+        if reading is None:
+            return None
+        rotation, scores = reading
+        roll = pose_from_matrix(rotation).roll
+        if abs(roll) > UPRIGHT_ABOVE:
+            upright = self._read_both(turned(crop, -roll))
+            if upright is not None:  # turn the upright reading back by the roll taken out
+                rotation = rotation_of(FacePose(0.0, 0.0, roll)) @ upright[0]
+                scores = upright[1]
+        return FaceMesh(
+            pose_from_matrix(rotation), dict(zip(BLENDSHAPES, scores.tolist(), strict=True))
+        )
+
+    def _read_both(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The crop's reading and its mirror image's, mirrored back: the sum of their rotations
+        (its nearest rotation is their mean) and their mean blendshape scores."""
         readings = [self._read(crop)]
         mirrored = self._read(np.ascontiguousarray(crop[:, ::-1]))
         if mirrored is not None:
@@ -130,10 +162,8 @@ class FaceMesher:
         found = [r for r in readings if r is not None]
         if not found:
             return None
-        # the rotation nearest to the sum is the mean rotation (pose_from_matrix finds it)
-        pose = pose_from_matrix(np.sum([r for r, _ in found], axis=0))
-        scores = np.mean([s for _, s in found], axis=0)
-        return FaceMesh(pose, dict(zip(BLENDSHAPES, scores.tolist(), strict=True)))
+        rotations = np.sum([r for r, _ in found], axis=0)
+        return rotations, np.mean([s for _, s in found], axis=0)
 
     def _read(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The rotation (3, 3) and blendshape scores (52,) the landmarker reads in a crop."""

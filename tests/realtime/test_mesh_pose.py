@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from fer_live.mesh.faces import BLENDSHAPES, MESH_PX, MIRROR, MIRRORED, square_crop
+from fer_live.mesh.faces import BLENDSHAPES, MESH_PX, MIRROR, MIRRORED, square_crop, turned
 from fer_live.mesh.pose import pose_from_matrix, rotation_of
 from fer_live.types import FacePose
 
@@ -139,3 +139,12 @@ def test_the_crop_is_black_beyond_the_frame_and_shrunk_when_large() -> None:
 def test_a_box_outside_the_frame_gives_a_black_crop() -> None:
     crop = square_crop(np.full((100, 100, 3), 9, np.uint8), np.array([500.0, 500.0, 540.0, 540.0]))
     assert crop.shape == (80, 80, 3) and crop.max() == 0
+
+
+def test_turned_turns_the_crop_counterclockwise_about_its_centre() -> None:
+    # given a crop with a white dot right of its centre
+    crop = np.zeros((41, 41, 3), np.uint8)
+    crop[20, 35] = 255
+    # when turned 90 degrees counterclockwise on the screen, the dot is above the centre
+    y, x = np.argwhere(turned(crop, 90.0)[:, :, 0] > 100)[0]
+    assert (y, x) == (5, 20)
