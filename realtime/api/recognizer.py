@@ -20,7 +20,14 @@ import numpy as np
 from fer_live import types as stage
 from fer_live.api.results import Face, FrameResult
 from fer_live.capture.sources import open_source
-from fer_live.config import BackendConfig, CaptureConfig, DetectConfig, LiveConfig, SmoothConfig
+from fer_live.config import (
+    BackendConfig,
+    CaptureConfig,
+    DetectConfig,
+    LiveConfig,
+    MeshConfig,
+    SmoothConfig,
+)
 from fer_live.detect.table import detector_entry
 from fer_live.errors import ConfigError, SourceError
 from fer_live.infer.assets import resolve_model_path
@@ -62,6 +69,8 @@ class Recognizer:
         max_faces: Most faces per frame.
         detect_tiles: Also search tiles, N across the longer side (None: by frame size).
         detect_every: Search every K-th video frame (None: by frame size).
+        face_mesh: Also measure each face's head pose and blendshapes (``Face.pose``,
+            ``Face.blendshapes``), as ``--face-mesh`` does; loads MediaPipe's face landmarker.
 
     Raises:
         ModelError: The model is missing, broken or mismatched.
@@ -82,6 +91,7 @@ class Recognizer:
         max_faces: int = 32,
         detect_tiles: int | None = None,
         detect_every: int | None = None,
+        face_mesh: bool = False,
     ) -> None:
         model_arg = None if str(model) == "default" else Path(model)
         # each name is checked against its stage's table, as the CLI checks its flags
@@ -95,6 +105,7 @@ class Recognizer:
             ),
             backend=BackendConfig(model_arg, check_backend(backend), parse_device(device), threads),
             smooth=SmoothConfig(smoother_entry(smooth).name),
+            mesh=MeshConfig(bool(face_mesh)),
         )
         self._stack = ExitStack()
         self._lock = threading.Lock()

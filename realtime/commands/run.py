@@ -82,6 +82,7 @@ def run_live(config: LiveConfig) -> int:
             inputs=tuple(source.input_files),
             audio=source.audio_file,
             hud=config.output.hud,
+            face_mesh=config.mesh.enabled,
         )
         opened = open_sinks(config.output.files, run, config.output.show_window)
         # a failed run keeps its outputs under partial names; only a whole run replaces files

@@ -33,6 +33,7 @@ class SinkSettings:
         inputs: Local files the source reads; no output may be one of them.
         audio: The video file the frames come from, whose sound an output video gets.
         hud: Draw the FPS and latency figures into annotated outputs too.
+        face_mesh: The records carry pose and blendshapes (``--face-mesh``): CSV columns.
     """
 
     labels: tuple[str, ...]
@@ -42,6 +43,7 @@ class SinkSettings:
     inputs: tuple[Path, ...] = ()
     audio: Path | None = None
     hud: bool = False
+    face_mesh: bool = False
 
     @property
     def one_image(self) -> bool:

@@ -55,7 +55,7 @@ def _jsonl(path: Path, run: SinkSettings) -> Sink:
 
 
 def _csv(path: Path, run: SinkSettings) -> Sink:
-    return CsvSink(path, run.labels)
+    return CsvSink(path, run.labels, run.face_mesh)
 
 
 # Order is the order of the flags in the help and of the sinks a frame is written to.
