@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
     from fer_live.report.read import RecordsError
     from fer_live.report.summary import TrackSummary
+    from fer_live.types import FacePose
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -35,6 +36,7 @@ _EXPORTS = {
     "analyze": "fer_live.api.analysis",
     "Analysis": "fer_live.api.analysis",
     "Face": "fer_live.api.results",
+    "FacePose": "fer_live.types",
     "FrameResult": "fer_live.api.results",
     "TrackSummary": "fer_live.report.summary",
     "FerLiveError": "fer_live.errors",
@@ -50,6 +52,7 @@ __all__ = [
     "BackendUnavailable",
     "ConfigError",
     "Face",
+    "FacePose",
     "FerLiveError",
     "FrameResult",
     "ModelError",
