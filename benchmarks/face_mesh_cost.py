@@ -11,7 +11,11 @@ opposite order of the one before, so a drift of the machine's load hits every se
 Reports per setting the median end-to-end FPS and CPU ms per frame over its runs, the face mesh
 stage's ms per face, and the ratios off / baseline and on / off.
 
-    python benchmarks/face_mesh_cost.py [--baseline ../main/.venv/bin/fer-live] [--rounds 4]
+    python benchmarks/face_mesh_cost.py [--baseline SCRIPT] [--note TEXT] [--rounds 4]
+
+``SCRIPT`` runs the other checkout's ``fer-live``; best with this interpreter and packages, e.g. a
+shell script ``PYTHONPATH=DIR exec python -c "...main()" "$@"`` where ``DIR/fer_live`` links to
+the other checkout's ``realtime/``. ``--note`` says how it was made, in the Markdown.
 
 Writes ``benchmarks/results/face_mesh_cost.{json,md}``.
 """
@@ -103,6 +107,7 @@ def run(baseline: Path | None, rounds: int, frames: int) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
+    note = result.get("note")
     lines = [
         "# The face mesh's cost (`benchmarks/face_mesh_cost.py`)",
         "",
@@ -110,6 +115,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"default model, child processes in the order {' '.join(result['order'])}; "
         f"{result['cpu']['cpu']}, {result['cpu']['cpu_cores']} cores, load average at the end "
         f"{' '.join(result['load_average_at_end'])} (a shared, loaded machine).",
+        *(["", f"Baseline: {note}"] if note else []),
         "",
         "| setting | FPS (median) | FPS per run | CPU ms/frame (median) | mesh ms per face (p50) |",
         "|---|---|---|---|---|",
@@ -129,10 +135,11 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, help="Another checkout's fer-live script.")
+    parser.add_argument("--note", help="How the baseline was made (into the Markdown).")
     parser.add_argument("--rounds", type=int, default=4, help="Runs per setting.")
     parser.add_argument("--frames", type=int, default=240, help="Frames per run.")
     args = parser.parse_args()
-    result = run(args.baseline, args.rounds, args.frames)
+    result = {**run(args.baseline, args.rounds, args.frames), "note": args.note}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "face_mesh_cost.json").write_text(json.dumps(result, indent=1) + "\n")
     (RESULTS / "face_mesh_cost.md").write_text(markdown(result))

@@ -98,6 +98,14 @@ def test_the_csv_has_pose_and_blendshape_columns(runs: dict, tiny_model_card) ->
         assert float(cells["bs_jawOpen"]) == record["blendshapes"]["jawOpen"]
 
 
+def test_report_reads_face_mesh_records(runs: dict, tmp_path: Path) -> None:
+    from fer_live.commands.app import main
+
+    out = tmp_path / "report"
+    assert main(["report", str(runs["mesh"] / "faces.jsonl"), "--out", str(out), "--no-plots"]) == 0
+    assert (out / "summary.csv").is_file()
+
+
 def test_the_landmarker_loads_only_with_the_flag(
     clip: Path, tiny_model_path: Path, tmp_path: Path
 ) -> None:
