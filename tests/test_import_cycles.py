@@ -21,8 +21,8 @@ PRODUCT, TRAINER = "fer_live", "fer_live.trainer"
 # mesh ("mesh") reads the tracked boxes and opens the landmarker through detect; the record
 # sinks (outputs) name its blendshapes.
 STAGES = (
-    "capture", "detect", "track", "mesh", "infer", "smooth", "outputs", "report", "api", "commands"
-)
+    "capture", "detect", "track", "mesh", "infer", "smooth", "outputs", "report", "api", "commands",
+)  # fmt: skip
 # Modules at the top that every stage may import; they import no stage (the names in the stages'
 # tables are checked where the flags enter, in ``commands``).
 SHARED = {"fer_live", "fer_live.types", "fer_live.errors", "fer_live.numeric", "fer_live.config"}
