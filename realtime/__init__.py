@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fer_live.events.detect import Event, EventSettings
     from fer_live.report.read import RecordsError
     from fer_live.report.summary import TrackSummary
+    from fer_live.types import FacePose
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -40,6 +41,7 @@ _EXPORTS = {
     "Event": "fer_live.events.detect",
     "EventSettings": "fer_live.events.detect",
     "ExpressionEvents": "fer_live.api.events",
+    "FacePose": "fer_live.types",
     "FrameResult": "fer_live.api.results",
     "TrackSummary": "fer_live.report.summary",
     "FerLiveError": "fer_live.errors",
@@ -58,6 +60,7 @@ __all__ = [
     "EventSettings",
     "ExpressionEvents",
     "Face",
+    "FacePose",
     "FerLiveError",
     "FrameResult",
     "ModelError",

@@ -201,6 +201,14 @@ class SmoothConfig:
 
 
 @dataclass(frozen=True)
+class MeshConfig:
+    """``--face-mesh``: head pose and blendshapes per tracked face (``fer_live.mesh``); off, the
+    landmarker is not even loaded and the records are as without it."""
+
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """Where results go: a file per output format, ``--headless``, ``--hud``.
 
@@ -246,6 +254,7 @@ class LiveConfig:
     batch: BatchConfig = field(default_factory=BatchConfig)
     smooth: SmoothConfig = field(default_factory=SmoothConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
 
     def for_source(self, live: bool, still: bool) -> LiveConfig:
         """Adapt to the source: one frame per batch when live; stills are independent images.
@@ -298,6 +307,7 @@ _SECTIONS: dict[str, type] = {
     "batch": BatchConfig,
     "smooth": SmoothConfig,
     "output": OutputConfig,
+    "mesh": MeshConfig,
 }
 _PATH_FIELDS = {"model"}
 

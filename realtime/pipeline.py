@@ -32,7 +32,7 @@ from fer_live.infer.card import ModelCard
 from fer_live.outputs.render import Hud, OverlayRenderer
 from fer_live.outputs.sinks import Sink
 from fer_live.smooth.table import Smoother
-from fer_live.types import FaceBoxes, Frame, FrameResult, ModelOutput, Tracks
+from fer_live.types import FaceBoxes, FaceMesh, Frame, FrameResult, ModelOutput, Tracks
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 # several detector calls) without adding latency to a live camera.
 _LOCATE_AHEAD = 2
 STAGES = ("decode", "detect", "track", "preprocess", "infer", "smooth", "render", "write")
+# The face mesh's stage, timed only in runs with ``--face-mesh``.
+MESH_STAGE = "mesh"
 
 
 class Detector(Protocol):
@@ -52,6 +54,10 @@ class Tracker(Protocol):
     def update(self, boxes: FaceBoxes | None, frame_index: int) -> Tracks: ...
 
     def reset(self) -> None: ...
+
+
+class Mesher(Protocol):
+    def measure(self, frame: Frame, tracks: Tracks) -> Mapping[int, FaceMesh | None]: ...
 
 
 class Backend(Protocol):
@@ -75,6 +81,8 @@ class Stages:
         batch_frames: Faces of this many consecutive frames go to the backend in one call.
         independent: Frames are unrelated still images: the tracker starts afresh on each
             (ids stay unique across the run, but no face is matched across two photos).
+        mesh: Measures head pose and blendshapes of the tracked faces (``--face-mesh``); None
+            runs no face mesh.
     """
 
     detector: Detector
@@ -83,6 +91,7 @@ class Stages:
     smoother: Smoother
     batch_frames: int = 1
     independent: bool = False
+    mesh: Mesher | None = None
 
     def __post_init__(self) -> None:
         if self.batch_frames < 1:
@@ -95,6 +104,7 @@ class _Pending:
     tracks: Tracks
     timings_ms: dict[str, float]
     box_source: str
+    mesh: Mapping[int, FaceMesh | None] | None = None
 
 
 def _ms_since(t0: float) -> float:
@@ -156,7 +166,8 @@ def _locate(frames: Iterable[Frame], stages: Stages) -> Iterator[_Pending]:
 
 
 def _locate_one(frame: Frame, stages: Stages, decode_ms: float) -> _Pending:
-    """Detect (the detector's plan may skip the search: None) and track one frame."""
+    """Detect (the detector's plan may skip the search: None), track and, with a face mesh,
+    measure one frame: on the read-ahead thread, beside inference on the caller's."""
     timings = {"decode": decode_ms}
     t0 = time.perf_counter()
     boxes = stages.detector.detect(frame)
@@ -168,7 +179,12 @@ def _locate_one(frame: Frame, stages: Stages, decode_ms: float) -> _Pending:
     timings["track"] = _ms_since(t0)
     # Frames between two searches (tiled 1080p: 2 of 3) hold boxes the tracker carried.
     box_source = boxes.source if boxes is not None else "tracker"
-    return _Pending(frame, tracks, timings, box_source)
+    mesh = None
+    if stages.mesh is not None:
+        t0 = time.perf_counter()
+        mesh = stages.mesh.measure(frame, tracks)
+        timings[MESH_STAGE] = _ms_since(t0)
+    return _Pending(frame, tracks, timings, box_source, mesh)
 
 
 def step(frame: Frame, stages: Stages) -> FrameResult:
@@ -197,7 +213,7 @@ def _finish(pending: Sequence[_Pending], stages: Stages) -> Iterator[FrameResult
             predictions = stages.smoother.smooth(predictions, p.frame.t_s)
         timings = {**p.timings_ms, "preprocess": preprocess_ms, "infer": infer_ms}
         timings["smooth"] = _ms_since(t0)
-        yield FrameResult(p.frame, p.tracks, predictions, timings, p.box_source)
+        yield FrameResult(p.frame, p.tracks, predictions, timings, p.box_source, p.mesh)
 
 
 class RateMeter:
@@ -368,7 +384,8 @@ def stages_around(
     backend: Backend, model: Path, config: LiveConfig, faces: TilingDetector | None = None
 ) -> Iterator[Stages]:
     """The stages of one run around a loaded backend: the detector (released afterwards), a
-    new tracker and a new smoother, so a second run with the same backend starts afresh.
+    new tracker and a new smoother, so a second run with the same backend starts afresh; with
+    ``--face-mesh`` the face landmarker too (else it is not loaded).
 
     Args:
         backend: The loaded model.
@@ -412,4 +429,9 @@ def stages_around(
             track.iou_threshold, track.max_age, track.min_hits, track.confirm_score
         )
         smoother = make_smoother(cfg.smooth.name, model=model, card=backend.card)
-        yield Stages(detector, tracker, backend, smoother, cfg.batch.frames, det.stills)
+        mesh = None
+        if cfg.mesh.enabled:
+            from fer_live.mesh import FaceMesher
+
+            mesh = stack.enter_context(FaceMesher())
+        yield Stages(detector, tracker, backend, smoother, cfg.batch.frames, det.stills, mesh)

@@ -172,11 +172,41 @@ class Predictions:
 
 
 @dataclass(frozen=True)
+class FacePose:
+    """Head pose in degrees, as seen in the image (the sign convention is in docs/records.md).
+
+    Attributes:
+        yaw: > 0 when the face turns toward the image's right.
+        pitch: > 0 when the face looks up.
+        roll: > 0 when the head tilts counterclockwise on the screen (its top toward the
+            image's left).
+    """
+
+    yaw: float
+    pitch: float
+    roll: float
+
+
+@dataclass(frozen=True)
+class FaceMesh:
+    """What the face mesh (``--face-mesh``) measured on one face: its head pose and the 52
+    blendshape scores in [0, 1], by name, in the model's order."""
+
+    pose: FacePose
+    blendshapes: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blendshapes", MappingProxyType(dict(self.blendshapes)))
+
+
+@dataclass(frozen=True)
 class FrameResult:
     """Everything the pipeline knows about one frame once it has been processed.
 
     ``box_source`` is the ``FaceBoxes.source`` of the frame's detection, or ``tracker`` on a frame
-    that was not searched (its boxes were carried by the tracker). ``timings_ms`` is a
+    that was not searched (its boxes were carried by the tracker). ``mesh`` is None unless the
+    face mesh ran (``--face-mesh``); then it maps each track id to what the mesh measured, or to
+    None where the landmarker found no face in the track's box. ``timings_ms`` is a
     read-only copy of the stage latencies given: a later stage that adds its own time builds a
     new result (``with_timings``) instead of writing into one a sink may still hold.
     """
@@ -186,9 +216,12 @@ class FrameResult:
     predictions: Predictions
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     box_source: str = "detector"
+    mesh: Mapping[int, FaceMesh | None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timings_ms", MappingProxyType(dict(self.timings_ms)))
+        if self.mesh is not None:
+            object.__setattr__(self, "mesh", MappingProxyType(dict(self.mesh)))
 
     def with_timings(self, **timings_ms: float) -> FrameResult:
         """A copy with these stage latencies added to (or replacing) the existing ones."""

@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # import name -> folder, as in pyproject.toml's [tool.setuptools.package-dir]
 SOURCES = {"fer_live": ROOT / "realtime", "fer_live.trainer": ROOT / "trainer"}
 PRODUCT, TRAINER = "fer_live", "fer_live.trainer"
-# The product's stages in pipeline order; a stage imports only earlier stages and SHARED.
-# events: read from the smoothed probabilities; the --events sink, the report and the API use it.
-# ``jobs`` (batch jobs) runs the pipeline per input and is driven by ``commands``.
+# The product's stages in pipeline order; a stage imports only earlier stages and SHARED. The face
+# mesh ("mesh") reads the tracked boxes and opens the landmarker through detect; the record
+# sinks (outputs) name its blendshapes. ``events`` reads the smoothed probabilities; the --events
+# sink, the report and the API use it. ``jobs`` (batch jobs) runs the pipeline per input and is
+# driven by ``commands``.
 STAGES = (
-    "capture", "detect", "track", "infer", "smooth", "events", "outputs", "report", "api", "jobs",
-    "commands",
+    "capture", "detect", "track", "mesh", "infer", "smooth", "events", "outputs", "report", "api",
+    "jobs", "commands",
 )  # fmt: skip
 # Modules at the top that every stage may import; they import no stage (the names in the stages'
 # tables are checked where the flags enter, in ``commands``).

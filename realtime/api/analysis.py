@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from fer_live.api.recognizer import Recognizer
 from fer_live.api.results import FrameResult
 from fer_live.errors import FerLiveError
 from fer_live.events.detect import Event
+from fer_live.outputs.records import csv_header, csv_row
 from fer_live.report.read import group_records
 from fer_live.report.summary import TrackSummary, summarize_all
 
@@ -55,7 +55,8 @@ class Analysis:
         return summarize_all(grouped)
 
     def to_pandas(self) -> pandas.DataFrame:
-        """The records as a DataFrame with the CSV's columns (``x0``..``y1``, ``p_<label>``).
+        """The records as a DataFrame with the CSV's columns (``x0``..``y1``, ``p_<label>``; with
+        the face mesh ``yaw``, ``pitch``, ``roll`` and ``bs_<name>``).
 
         Raises:
             FerLiveError: pandas is not installed (``pip install "fer-live[pandas]"``).
@@ -66,7 +67,10 @@ class Analysis:
             raise FerLiveError(
                 'to_pandas needs pandas, which is not installed: pip install "fer-live[pandas]"'
             ) from None
-        return pd.DataFrame(_rows(self.records, self.labels), columns=_columns(self.labels))
+        records = self.records
+        mesh = any("pose" in r for r in records)  # the face mesh ran
+        rows = [csv_row(r, self.labels, mesh) for r in records]
+        return pd.DataFrame(rows, columns=csv_header(self.labels, mesh))
 
 
 def analyze(
@@ -100,20 +104,3 @@ def analyze(
 def _analyze(rec: Recognizer, source: str | int | Path, max_frames: int | None) -> Analysis:
     frames = tuple(rec.stream(source, max_frames=max_frames))
     return Analysis(str(source), rec.labels, frames)
-
-
-def _columns(labels: Sequence[str]) -> list[str]:
-    head = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
-    tail = ["label", "confidence", "source", "box_source", "schema"]
-    return head + [f"p_{label}" for label in labels] + tail
-
-
-def _rows(records: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[list[Any]]:
-    return [
-        [
-            *(r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"]),
-            *(r["probs"][label] for label in labels),
-            *(r["label"], r["confidence"], r["source"], r["box_source"], r["schema"]),
-        ]
-        for r in records
-    ]

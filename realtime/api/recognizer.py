@@ -25,6 +25,7 @@ from fer_live.config import (
     CaptureConfig,
     DetectConfig,
     LiveConfig,
+    MeshConfig,
     OutputConfig,
     SmoothConfig,
 )
@@ -72,6 +73,8 @@ class Recognizer:
         min_confidence: A face whose top probability (after smoothing) is below this, in
             (0, 1], gets the label ``"uncertain"``; its ``probs`` and ``confidence`` are kept
             (None: always the top class). As ``--min-confidence``.
+        face_mesh: Also measure each face's head pose and blendshapes (``Face.pose``,
+            ``Face.blendshapes``), as ``--face-mesh`` does; loads MediaPipe's face landmarker.
 
     Raises:
         ModelError: The model is missing, broken or mismatched.
@@ -93,6 +96,7 @@ class Recognizer:
         detect_tiles: int | None = None,
         detect_every: int | None = None,
         min_confidence: float | None = None,
+        face_mesh: bool = False,
     ) -> None:
         model_arg = None if str(model) == "default" else Path(model)
         # each name is checked against its stage's table, as the CLI checks its flags
@@ -107,6 +111,7 @@ class Recognizer:
             backend=BackendConfig(model_arg, check_backend(backend), parse_device(device), threads),
             smooth=SmoothConfig(smoother_entry(smooth).name),
             output=OutputConfig(min_confidence=min_confidence),
+            mesh=MeshConfig(bool(face_mesh)),
         )
         self._stack = ExitStack()
         self._lock = threading.Lock()

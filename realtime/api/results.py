@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from fer_live.outputs.records import SCHEMA_VERSION
+from fer_live.outputs.records import POSE, SCHEMA_VERSION
+from fer_live.types import FacePose
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class Face:
             time in a stream).
         box_source: How the box was found: ``detector``, ``tracker`` (carried on a frame that
             was not searched), or for stills ``padded`` or ``whole_image``.
+        face_mesh: Whether the face mesh ran (``Recognizer(face_mesh=True)``, ``--face-mesh``).
+        pose: The head pose in degrees (yaw, pitch, roll; signs in docs/records.md); None
+            without the face mesh or where it found no face.
+        blendshapes: The 52 blendshape scores by name; None as ``pose``.
     """
 
     track_id: int
@@ -41,14 +46,20 @@ class Face:
     confidence: float
     probs: Mapping[str, float]
     box_source: str
+    face_mesh: bool = False
+    pose: FacePose | None = None
+    blendshapes: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probs", MappingProxyType(dict(self.probs)))
+        if self.blendshapes is not None:
+            object.__setattr__(self, "blendshapes", MappingProxyType(dict(self.blendshapes)))
 
     @staticmethod
     def from_record(record: Mapping[str, Any]) -> Face:
         """The face of one CLI record (a line of ``--jsonl``)."""
         x0, y0, x1, y1 = (float(v) for v in record["box"])
+        pose, shapes = record.get("pose"), record.get("blendshapes")
         return Face(
             track_id=int(record["track_id"]),
             box=(x0, y0, x1, y1),
@@ -57,19 +68,31 @@ class Face:
             confidence=float(record["confidence"]),
             probs={str(k): float(v) for k, v in record["probs"].items()},
             box_source=str(record["box_source"]),
+            face_mesh="pose" in record,
+            pose=None if pose is None else FacePose(*(float(pose[k]) for k in POSE)),
+            blendshapes=None if shapes is None else {str(k): float(v) for k, v in shapes.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The face's fields as JSON-ready values."""
-        return {
+        """The face's fields as JSON-ready values (``pose`` and ``blendshapes`` only when the
+        face mesh ran, as in the records)."""
+        fields: dict[str, Any] = {
             "track_id": self.track_id,
             "box": list(self.box),
             "score": self.score,
             "probs": dict(self.probs),
             "label": self.label,
             "confidence": self.confidence,
-            "box_source": self.box_source,
         }
+        if self.face_mesh:
+            pose = self.pose
+            fields["pose"] = None if pose is None else dict(zip(POSE, _angles(pose), strict=True))
+            fields["blendshapes"] = None if self.blendshapes is None else dict(self.blendshapes)
+        return {**fields, "box_source": self.box_source}
+
+
+def _angles(pose: FacePose) -> tuple[float, float, float]:
+    return (pose.yaw, pose.pitch, pose.roll)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from fer_live.infer.card import sha256_file
 from fer_live.outputs.base import SinkSettings, committed_together
 from fer_live.outputs.render import OverlayRenderer
 from fer_live.outputs.table import OUTPUT_FORMATS, open_sinks
-from fer_live.pipeline import STAGES, open_stages, process
+from fer_live.pipeline import MESH_STAGE, STAGES, open_stages, process
 from fer_live.types import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -84,12 +84,12 @@ def detect_fps(config: LiveConfig) -> float:
 def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
     """Run the full pipeline once; per-stage latency lists, frames, wall time and model info."""
     cap = config.capture
-    timings: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    timings: dict[str, list[float]] = {stage: [] for stage in stages_of(config)}
     faces: list[int] = []
     track_ids: set[int] = set()
 
     def collect(result: FrameResult) -> None:
-        for stage in STAGES:
+        for stage in timings:
             timings[stage].append(result.timings_ms.get(stage, 0.0))
         faces.append(len(result.tracks))
         track_ids.update(int(t) for t in result.tracks.track_id)
@@ -108,6 +108,7 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
             audio=source.audio_file,
             hud=config.output.hud,
             min_confidence=config.output.min_confidence,
+            face_mesh=config.mesh.enabled,
         )
         opened = open_sinks(config.output.files, run, window=False)
         sinks = stack.enter_context(committed_together(opened))
@@ -125,6 +126,21 @@ def pipeline_pass(config: LiveConfig) -> dict[str, Any]:
         "track_ids": len(track_ids),
         "cpu_s": cpu_s,
     }
+
+
+def stages_of(config: LiveConfig) -> tuple[str, ...]:
+    """The stages a run with ``config`` times, in pipeline order (the face mesh after track)."""
+    if not config.mesh.enabled:
+        return STAGES
+    at = STAGES.index("track") + 1
+    return (*STAGES[:at], MESH_STAGE, *STAGES[at:])
+
+
+def mesh_per_face(mesh_ms: Sequence[float], faces: Sequence[int]) -> dict[str, float]:
+    """The face mesh's milliseconds per face: p50/p95/p99/mean over the frames with a face, and
+    ``overall`` = all its time over all the faces it measured."""
+    per_face = [ms / n for ms, n in zip(mesh_ms, faces, strict=True) if n]
+    return {**percentiles(per_face), "overall": sum(mesh_ms) / max(sum(faces), 1)}
 
 
 def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
@@ -149,6 +165,7 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
     busy_ms = sum(sum(run["timings"][k]) for k in ("decode", "detect", "infer"))
     wall_ms = summary.wall_s * 1000.0
     model = resolve_model_path(config.backend.model, config.backend.backend)
+    mesh = run["timings"].get(MESH_STAGE)
     return {
         "source": mask_url(config.capture.source),
         "frames": summary.frames,
@@ -170,6 +187,8 @@ def run_benchmark(config: LiveConfig, command: Sequence[str]) -> dict[str, Any]:
         "cpu_ms_per_frame": 1000.0 * run["cpu_s"] / max(summary.frames, 1),
         "overhead_share": max(0.0, (wall_ms - busy_ms) / wall_ms) if wall_ms else 0.0,
         "stages_ms": stages,
+        # the face mesh's cost per face (--face-mesh); None without it
+        "mesh_ms_per_face": None if mesh is None else mesh_per_face(mesh, run["faces"]),
         "outputs": _outputs(config),
         "model": {"path": str(model), "name": run["card"].name, "sha256": sha256_file(model)},
         "backend": run["backend"],
@@ -253,4 +272,8 @@ def report_table(result: dict[str, Any]) -> Any:
     table.add_row("faces per frame", f"{faces['per_frame']:.2f}", f"min {faces['min_per_frame']}")
     table.add_row("track ids", str(faces["track_ids"]))
     table.add_row("faces per second", f"{faces['per_second']:.0f}")
+    per_face = result.get("mesh_ms_per_face")
+    if per_face is not None:
+        cells = (f"{per_face[k]:.2f}" for k in ("p50", "p95", "p99", "mean"))
+        table.add_row("face mesh ms per face", *cells)
     return table

@@ -83,6 +83,7 @@ def run_live(config: LiveConfig) -> int:
             audio=source.audio_file,
             hud=config.output.hud,
             min_confidence=config.output.min_confidence,
+            face_mesh=config.mesh.enabled,
         )
         opened = open_sinks(config.output.files, run, config.output.show_window)
         # a failed run keeps its outputs under partial names; only a whole run replaces files

@@ -32,16 +32,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from fer_live.capture.native_log import quiet_native_stderr
-from fer_live.detect.mediapipe import fit_for_search, import_mediapipe, scale_boxes
+from fer_live.detect.landmarker import Landmarker
+from fer_live.detect.mediapipe import fit_for_search, scale_boxes
 from fer_live.detect.plan import still_tiles
 from fer_live.detect.table import TilingDetector
-from fer_live.errors import ModelError, first_line
 from fer_live.infer.card import CropFraming
 from fer_live.numeric import box_iou
 from fer_live.types import FaceBoxes, Frame
@@ -93,28 +92,15 @@ class LandmarkerEvidence:
     """
 
     def __init__(self, model_path: Path | None = None) -> None:
-        from fer_live.detect.models import landmarker_path
-
-        self._mp, base_options, vision = import_mediapipe()
-        path = Path(model_path) if model_path is not None else landmarker_path()
-        options = vision.FaceLandmarkerOptions(
-            base_options=base_options(model_asset_buffer=path.read_bytes()),
-            running_mode=vision.RunningMode.IMAGE,
+        self._landmarker = Landmarker(
+            model_path,
             num_faces=1,
             min_face_detection_confidence=EVIDENCE_DETECT_FLOOR,
             min_face_presence_confidence=EVIDENCE_PRESENCE,
         )
-        try:
-            with quiet_native_stderr():  # glog and LiteRT lines at creation and first run
-                self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
-                self._detect(np.zeros((64, 64, 3), np.uint8))
-        except Exception as exc:  # mediapipe raises RuntimeError/ValueError with C++ traces
-            raise ModelError(f"cannot load face landmarker {path}: {first_line(exc)}") from None
 
     def _detect(self, bgr: np.ndarray) -> bool:
-        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
-        return bool(self._landmarker.detect(image).face_landmarks)
+        return bool(self._landmarker.detect(bgr).face_landmarks)
 
     def confirms(self, image: np.ndarray) -> bool:
         """Whether the landmarker finds a face in the BGR ``image`` (H, W, 3) with a border."""
@@ -133,10 +119,7 @@ class LandmarkerEvidence:
 
     def close(self) -> None:
         """Release the mediapipe graph."""
-        landmarker = self.__dict__.pop("_landmarker", None)
-        if landmarker is not None:
-            with quiet_native_stderr():
-                landmarker.close()
+        self._landmarker.close()
 
     def __enter__(self) -> LandmarkerEvidence:
         return self

@@ -34,6 +34,7 @@ class SinkSettings:
         audio: The video file the frames come from, whose sound an output video gets.
         hud: Draw the FPS and latency figures into annotated outputs too.
         min_confidence: Label a face ``uncertain`` below this top probability (None: off).
+        face_mesh: The records carry pose and blendshapes (``--face-mesh``): CSV columns.
     """
 
     labels: tuple[str, ...]
@@ -44,6 +45,7 @@ class SinkSettings:
     audio: Path | None = None
     hud: bool = False
     min_confidence: float | None = None
+    face_mesh: bool = False
 
     @property
     def one_image(self) -> bool:

