@@ -42,9 +42,11 @@ from fer_live.detect.mediapipe import fit_for_search, import_mediapipe, scale_bo
 from fer_live.detect.plan import still_tiles
 from fer_live.detect.table import TilingDetector
 from fer_live.errors import ModelError, first_line
-from fer_live.infer.card import CropFraming
+from fer_live.infer.card import CropFraming, ModelCard
+from fer_live.infer.preprocess import crop_faces, to_model_input
+from fer_live.infer.probe import FaceProbe, probe_for
 from fer_live.numeric import box_iou
-from fer_live.types import FaceBoxes, Frame
+from fer_live.types import CPU, FaceBoxes, Frame
 
 PAD = 0.25
 # Width / height range of a picture taken to be one face crop (FER2013 faces are square; ID
@@ -75,10 +77,68 @@ EVIDENCE_BORDERS = (0.25, 0.5, 1.0)
 # Its detector's floor is low on purpose: the face mesh's presence score decides.
 EVIDENCE_DETECT_FLOOR = 0.05
 EVIDENCE_PRESENCE = 0.8
+# With the model's face probe (``ProbeEvidence``): the whole picture is a face when the probe says
+# so at its own threshold (the landmarker is not asked: it took 5 of 600 held-out non-face
+# pictures, dark crops and cloud textures, for faces the probe put under 0.1); a weak hit is kept
+# when the probe gives it PROBE_WEAK_HIT or more, and its second look counts only when the probe
+# gives it at least PROBE_VETO. Chosen with benchmarks/still_rules.py on FERPlus Valid tight crops
+# and 600 held-out non-face pictures (benchmarks/results/still_rules_valid.json).
+PROBE_WEAK_HIT = 0.9
+PROBE_VETO = 0.01
 
 
 class FaceEvidence(Protocol):
     def confirms(self, image: np.ndarray) -> bool: ...
+
+
+class BoxEvidence(Protocol):
+    @property
+    def threshold(self) -> float: ...
+
+    def face_prob(self, image: np.ndarray, box: np.ndarray) -> float: ...
+
+
+class ProbeEvidence:
+    """Whether the crop the model would read around a box is a face, by the model's own
+    embedding and its face probe (``fer_live.infer.probe``).
+
+    The probe runs on an ONNX Runtime session of its own (one thread, CPU), opened at its first
+    use: the detector runs on the read-ahead thread while the run's backend infers on the main
+    one, and not every backend may be called from two threads.
+
+    Args:
+        model_path: The model's ``.onnx`` file (the run may use its TorchScript or engine twin).
+        card: The model's card (framing, input size, normalization).
+        probe: The probe fitted on that model's embedding.
+    """
+
+    def __init__(self, model_path: Path, card: ModelCard, probe: FaceProbe) -> None:
+        self.model_path = Path(model_path)
+        self.card = card
+        self.probe = probe
+        self._backend: Any = None
+
+    def face_prob(self, image: np.ndarray, box: np.ndarray) -> float:
+        """The probe's face probability for the model's crop of ``image`` (H, W, 3) around
+        ``box`` (4,); 0 when the model gives no embedding."""
+        if self._backend is None:
+            from fer_live.infer.backends.ort import OnnxBackend
+
+            self._backend = OnnxBackend(self.model_path, CPU, threads=1)
+        pixels = to_model_input(crop_faces(image, box[None], self.card), self.card)
+        embedding = self._backend.infer(pixels).embedding
+        return 0.0 if embedding is None else float(self.probe.face_prob(embedding)[0])
+
+    @property
+    def threshold(self) -> float:
+        """The face probability at or above which the crop is a face."""
+        return self.probe.threshold
+
+    def close(self) -> None:
+        """Release the probe's session."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
 
 
 class LandmarkerEvidence:
@@ -150,6 +210,19 @@ class LandmarkerEvidence:
         self.close()
 
 
+def still_probe(model_path: Path, card: ModelCard) -> ProbeEvidence | None:
+    """The face probe of the model at ``model_path`` (any of its forms), or None without one.
+
+    Raises:
+        ModelError: The probe is corrupt, malformed or fitted on another model.
+    """
+    probe = probe_for(Path(model_path), card)
+    onnx = Path(model_path).with_suffix(".onnx")
+    if probe is None or not onnx.is_file():
+        return None
+    return ProbeEvidence(onnx, card, probe)
+
+
 def whole_image_box(width: int, height: int, framing: CropFraming) -> np.ndarray:
     """The detector-like box (1, 4) whose framed crop is the image's inscribed square."""
     side = min(width, height)
@@ -186,6 +259,9 @@ class StillFallback:
             (``still_tiles``).
         second: The detector of the second look, at the floor ``SECOND_LOOK_MIN``; None skips
             the second look (a weak hit then needs the landmarker's evidence).
+        probe: Face evidence from the model's own embedding of the crop around a box: it
+            decides the whole picture alone and weighs in on weak hits (``PROBE_WEAK_HIT``,
+            ``PROBE_VETO``); None leaves the second look and the landmarker alone.
     """
 
     def __init__(
@@ -195,12 +271,14 @@ class StillFallback:
         evidence: FaceEvidence,
         tiles: int | None = None,
         second: TilingDetector | None = None,
+        probe: BoxEvidence | None = None,
     ) -> None:
         self.detector = detector
         self.framing = framing
         self.evidence = evidence
         self.tiles = tiles
         self.second = second
+        self.probe = probe
 
     def _search(self, frame: Frame) -> FaceBoxes:
         h, w = frame.image.shape[:2]
@@ -226,16 +304,23 @@ class StillFallback:
         return bool(box_iou(box[None] + np.float32(pad), again.xyxy).max() >= SECOND_LOOK_IOU)
 
     def _confirmed(self, frame: Frame, boxes: FaceBoxes) -> FaceBoxes:
-        """The boxes the detector is sure of, or that a second look or the landmarker confirms."""
+        """The boxes the detector is sure of, or that the probe, a second look or the landmarker
+        confirms."""
         border = SECOND_LOOK_BORDER[boxes.source]
         keep = [
             i
             for i, (box, score) in enumerate(zip(boxes.xyxy, boxes.score, strict=True))
-            if score >= DETECT_TRUSTED
-            or self._seen_again(frame, box, border)
-            or self.evidence.confirms(around_box(frame.image, box))
+            if score >= DETECT_TRUSTED or self._weak_hit_kept(frame, box, border)
         ]
         return FaceBoxes(boxes.xyxy[keep], boxes.score[keep], source=boxes.source)
+
+    def _weak_hit_kept(self, frame: Frame, box: np.ndarray, border: float) -> bool:
+        prob = None if self.probe is None else self.probe.face_prob(frame.image, box)
+        if prob is not None and prob >= PROBE_WEAK_HIT:
+            return True
+        if (prob is None or prob >= PROBE_VETO) and self._seen_again(frame, box, border):
+            return True
+        return self.evidence.confirms(around_box(frame.image, box))
 
     def _fallbacks(self, frame: Frame) -> FaceBoxes:
         boxes = self._search(frame)
@@ -251,8 +336,13 @@ class StillFallback:
             # its true centre and size (the cut replicates the border where it leaves the image).
             shifted = FaceBoxes(found.xyxy - np.float32(pad), found.score, source="padded")
             return self._confirmed(frame, shifted)
-        square = SQUARE_ASPECT[0] <= w / h <= SQUARE_ASPECT[1]
-        if not (square and self.evidence.confirms(frame.image)):
+        if not SQUARE_ASPECT[0] <= w / h <= SQUARE_ASPECT[1]:
             return FaceBoxes.empty()
         box = whole_image_box(w, h, self.framing)
+        if self.probe is not None:
+            face = self.probe.face_prob(frame.image, box[0]) >= self.probe.threshold
+        else:
+            face = self.evidence.confirms(frame.image)
+        if not face:
+            return FaceBoxes.empty()
         return FaceBoxes(box, np.zeros(1, np.float32), source="whole_image")
