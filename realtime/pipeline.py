@@ -392,7 +392,7 @@ def stages_around(backend: Backend, model: Path, config: LiveConfig) -> Iterator
                 det.detector, min_score=SECOND_LOOK_MIN, max_faces=det.max_faces, stills=False
             )
             stack.callback(second.close)
-            probe = still_probe(model, backend.card)
+            probe = still_probe(model, backend.card, backend)
             if probe is not None:
                 stack.callback(probe.close)
             detector = StillFallback(

@@ -12,14 +12,16 @@ whole-image box for every square picture, a weak detector hit on a wall). A hit 
 sure of (``DETECT_TRUSTED``) needs none; a weaker hit, on the picture or on the padded copy, must
 be found again by the detector on a copy with a wider black border (``SECOND_LOOK_BORDER``), or
 MediaPipe's face landmarker (its detector at a low floor, then its face mesh's presence score)
-must see a face around it (``LandmarkerEvidence``). The whole-image box needs the landmarker's
-evidence, and a picture under ``MIN_FACE_PX`` gets no fallback. ``benchmarks/nonface_check.py``
-measures it: 200 pictures without a face got a face in 175 cases, with the landmarker for the
-fallbacks only in 7 (5 from the detector itself), now in 1 (0.5 %). FERPlus tight crops keep a face
-in 98.68 % (Valid) and 98.69 % (Test), where they had 100 % without evidence: most of those lost are
-profiles, hands over faces and drawings that neither MediaPipe model takes for a face. A second
-look is one detector call (about 5 ms on a 192 px crop); the landmarker, when it runs, 1-3 calls
-(9-23 ms).
+must see a face around it (``LandmarkerEvidence``), or the model's own face probe must be sure
+(``ProbeEvidence``, ``fer_live.infer.probe``). The whole-image box needs the probe (or, for a model
+without one, the landmarker), and a picture under ``MIN_FACE_PX`` gets no fallback.
+``benchmarks/nonface_check.py`` measures it: 200 pictures without a face got a face in 175 cases,
+with the landmarker for the fallbacks only in 7 (5 from the detector itself), now in 1 (0.5 %).
+FERPlus tight crops kept a face in 98.68 % (Valid) and 98.69 % (Test) with the landmarker alone
+(profiles, hands over faces and drawings that neither MediaPipe model takes for a face); with the
+probe 99.53 % and 99.55 %, and 600 held-out non-face pictures get a face in 9 cases, not 16
+(``benchmarks/still_rules.py``). A second look is one detector call (about 5 ms on a 192 px
+crop); the probe one model call (about 2 ms); the landmarker, when it runs, 1-3 calls (7-23 ms).
 
 A large still is searched on a copy shrunk to ``SEARCH_MAX_PX`` (``fer_live.detect.mediapipe``), and
 the border of a long, thin picture follows its shorter side (a face is no taller than the picture),
@@ -102,21 +104,26 @@ class ProbeEvidence:
     """Whether the crop the model would read around a box is a face, by the model's own
     embedding and its face probe (``fer_live.infer.probe``).
 
-    The probe runs on an ONNX Runtime session of its own (one thread, CPU), opened at its first
-    use: the detector runs on the read-ahead thread while the run's backend infers on the main
-    one, and not every backend may be called from two threads.
+    The detector runs on the read-ahead thread while the run's backend infers on the main one.
+    An ONNX Runtime session may be run from two threads, so an ONNX run's backend is shared;
+    another backend (TorchScript, TensorRT) may not, and the probe then opens an ONNX Runtime
+    session of its own (one thread, CPU) at its first use (about 0.4 s).
 
     Args:
         model_path: The model's ``.onnx`` file (the run may use its TorchScript or engine twin).
         card: The model's card (framing, input size, normalization).
         probe: The probe fitted on that model's embedding.
+        shared: The run's backend when it is an ONNX Runtime one, else None.
     """
 
-    def __init__(self, model_path: Path, card: ModelCard, probe: FaceProbe) -> None:
+    def __init__(
+        self, model_path: Path, card: ModelCard, probe: FaceProbe, shared: Any = None
+    ) -> None:
         self.model_path = Path(model_path)
         self.card = card
         self.probe = probe
-        self._backend: Any = None
+        self._backend: Any = shared
+        self._owned = False
 
     def face_prob(self, image: np.ndarray, box: np.ndarray) -> float:
         """The probe's face probability for the model's crop of ``image`` (H, W, 3) around
@@ -125,6 +132,7 @@ class ProbeEvidence:
             from fer_live.infer.backends.ort import OnnxBackend
 
             self._backend = OnnxBackend(self.model_path, CPU, threads=1)
+            self._owned = True
         pixels = to_model_input(crop_faces(image, box[None], self.card), self.card)
         embedding = self._backend.infer(pixels).embedding
         return 0.0 if embedding is None else float(self.probe.face_prob(embedding)[0])
@@ -135,9 +143,9 @@ class ProbeEvidence:
         return self.probe.threshold
 
     def close(self) -> None:
-        """Release the probe's session."""
+        """Release the probe's session (not the run's backend it shares)."""
         backend, self._backend = self._backend, None
-        if backend is not None:
+        if backend is not None and self._owned:
             backend.close()
 
 
@@ -210,17 +218,25 @@ class LandmarkerEvidence:
         self.close()
 
 
-def still_probe(model_path: Path, card: ModelCard) -> ProbeEvidence | None:
+def still_probe(model_path: Path, card: ModelCard, backend: Any = None) -> ProbeEvidence | None:
     """The face probe of the model at ``model_path`` (any of its forms), or None without one.
+
+    Args:
+        model_path: The run's model file.
+        card: Its card.
+        backend: The run's backend, shared when it runs that model on ONNX Runtime.
 
     Raises:
         ModelError: The probe is corrupt, malformed or fitted on another model.
     """
+    from fer_live.infer.backends.ort import OnnxBackend
+
     probe = probe_for(Path(model_path), card)
     onnx = Path(model_path).with_suffix(".onnx")
     if probe is None or not onnx.is_file():
         return None
-    return ProbeEvidence(onnx, card, probe)
+    shared = backend if isinstance(backend, OnnxBackend) and backend.path == onnx else None
+    return ProbeEvidence(onnx, card, probe, shared)
 
 
 def whole_image_box(width: int, height: int, framing: CropFraming) -> np.ndarray:
