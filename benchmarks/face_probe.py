@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -263,7 +264,9 @@ def main() -> None:
     write_probe(out, w, b, threshold, base_sha256=base, model=args.model.name, l2=L2,
                 train_seeds=list(TRAIN_SEEDS), heldout_seeds=list(HELDOUT_SEEDS),
                 target_false=TARGET_FALSE, metrics=metrics)  # fmt: skip
-    result = {"probe": out.name, "sha256": sha256_file(out), "threshold": threshold, **metrics}
+    command = shlex.join(["python", "benchmarks/face_probe.py", *sys.argv[1:]])
+    result = {"command": command, "probe": out.name, "sha256": sha256_file(out),
+              "threshold": threshold, **metrics}  # fmt: skip
     args.results.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=1))
 

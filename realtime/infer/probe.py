@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ PROBE_SUFFIX = ".face.npz"
 PROBE_FORMAT = 1
 # The shipped probes' sha256, checked at load: a probe is tied to the model it was fitted on.
 SHIPPED_PROBES = {
-    "fer_default.face.npz": "e795f4b2452258c2a688340ecc73c46572bcc02b82f0aecf4d7e5e7beebab471",
+    "fer_default.face.npz": "c947d1367e24cb2101a3814e42f2b5341326c6b611e36407354377f2b2fed91b",
 }
 _MAX_PROBE_BYTES = 1 << 20  # per array; a probe is D + 1 floats
 
@@ -125,15 +126,22 @@ def probe_for(model_path: Path, card: ModelCard) -> FaceProbe | None:
 
 
 def write_probe(path: Path, weight: np.ndarray, bias: float, threshold: float, **meta: Any) -> Path:
-    """Write a ``.face.npz`` probe that ``FaceProbe.load`` reads; ``meta`` is provenance."""
+    """Write a ``.face.npz`` probe that ``FaceProbe.load`` reads; ``meta`` is provenance.
+
+    The archive's entries carry a fixed date, so the same probe always gives the same bytes (and
+    sha256): ``np.savez`` stamps the time of writing.
+    """
     info = dict(meta, format=PROBE_FORMAT)
+    arrays = {
+        "weight": np.asarray(weight, np.float32),
+        "bias": np.array(bias, np.float64),
+        "threshold": np.array(threshold, np.float64),
+        "meta": np.array(json.dumps(info, sort_keys=True)),
+    }
     path = Path(path)
-    with open(path, "wb") as handle:
-        np.savez(
-            handle,
-            weight=np.asarray(weight, np.float32),
-            bias=np.array(bias, np.float64),
-            threshold=np.array(threshold, np.float64),
-            meta=np.array(json.dumps(info, sort_keys=True)),
-        )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(entry, "w") as handle:
+                np.lib.format.write_array(handle, array, allow_pickle=False)
     return path

@@ -70,6 +70,9 @@ def test_a_probe_file_round_trips_or_is_refused(
         return
     probe = FaceProbe.load(path)
     assert probe.is_face(np.array([[1.0, 1, 0, 0], [0, 0, 0, 0]])).tolist() == [True, False]
+    # the same probe written again gives the same bytes: its sha256 can be pinned
+    again = write_probe(tmp_path / "n.face.npz", np.ones(4), -1.0, threshold, base_sha256="")
+    assert again.read_bytes() == path.read_bytes()
 
 
 def _fer_live(image: Path, jsonl: Path) -> list[dict]:
