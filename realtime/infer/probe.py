@@ -132,7 +132,7 @@ def write_probe(path: Path, weight: np.ndarray, bias: float, threshold: float, *
     sha256): ``np.savez`` stamps the time of writing.
     """
     info = dict(meta, format=PROBE_FORMAT)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "weight": np.asarray(weight, np.float32),
         "bias": np.array(bias, np.float64),
         "threshold": np.array(threshold, np.float64),
