@@ -400,7 +400,7 @@ def stages_around(
     """
     from fer_live.detect.plan import PlannedDetector
     from fer_live.detect.table import open_detector
-    from fer_live.infer.still import SECOND_LOOK_MIN, LandmarkerEvidence, StillFallback
+    from fer_live.infer.still import SECOND_LOOK_MIN, LandmarkerEvidence, StillFallback, still_probe
     from fer_live.smooth.table import make_smoother
     from fer_live.track.iou import IouTracker
 
@@ -421,7 +421,12 @@ def stages_around(
                 det.detector, min_score=SECOND_LOOK_MIN, max_faces=det.max_faces, stills=False
             )
             stack.callback(second.close)
-            detector = StillFallback(faces, backend.card.crop, evidence, det.tiles, second)
+            probe = still_probe(model, backend.card, backend)
+            if probe is not None:
+                stack.callback(probe.close)
+            detector = StillFallback(
+                faces, backend.card.crop, evidence, det.tiles, second, probe=probe
+            )
         else:
             detector = PlannedDetector(faces, det.tiles, det.every)
         track = cfg.track

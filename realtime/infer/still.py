@@ -12,14 +12,16 @@ whole-image box for every square picture, a weak detector hit on a wall). A hit 
 sure of (``DETECT_TRUSTED``) needs none; a weaker hit, on the picture or on the padded copy, must
 be found again by the detector on a copy with a wider black border (``SECOND_LOOK_BORDER``), or
 MediaPipe's face landmarker (its detector at a low floor, then its face mesh's presence score)
-must see a face around it (``LandmarkerEvidence``). The whole-image box needs the landmarker's
-evidence, and a picture under ``MIN_FACE_PX`` gets no fallback. ``benchmarks/nonface_check.py``
-measures it: 200 pictures without a face got a face in 175 cases, with the landmarker for the
-fallbacks only in 7 (5 from the detector itself), now in 1 (0.5 %). FERPlus tight crops keep a face
-in 98.68 % (Valid) and 98.69 % (Test), where they had 100 % without evidence: most of those lost are
-profiles, hands over faces and drawings that neither MediaPipe model takes for a face. A second
-look is one detector call (about 5 ms on a 192 px crop); the landmarker, when it runs, 1-3 calls
-(9-23 ms).
+must see a face around it (``LandmarkerEvidence``), or the model's own face probe must be sure
+(``ProbeEvidence``, ``fer_live.infer.probe``). The whole-image box needs the probe (or, for a model
+without one, the landmarker), and a picture under ``MIN_FACE_PX`` gets no fallback.
+``benchmarks/nonface_check.py`` measures it: 200 pictures without a face got a face in 175 cases,
+with the landmarker for the fallbacks only in 7 (5 from the detector itself), now in 1 (0.5 %).
+FERPlus tight crops kept a face in 98.68 % (Valid) and 98.69 % (Test) with the landmarker alone
+(profiles, hands over faces and drawings that neither MediaPipe model takes for a face); with the
+probe 99.53 % and 99.55 %, and 600 held-out non-face pictures get a face in 9 cases, not 16
+(``benchmarks/still_rules.py``). A second look is one detector call (about 5 ms on a 192 px
+crop); the probe one model call (about 2 ms); the landmarker, when it runs, 1-3 calls (7-23 ms).
 
 A large still is searched on a copy shrunk to ``SEARCH_MAX_PX`` (``fer_live.detect.mediapipe``), and
 the border of a long, thin picture follows its shorter side (a face is no taller than the picture),
@@ -32,7 +34,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -41,9 +43,11 @@ from fer_live.detect.landmarker import Landmarker
 from fer_live.detect.mediapipe import fit_for_search, scale_boxes
 from fer_live.detect.plan import still_tiles
 from fer_live.detect.table import TilingDetector
-from fer_live.infer.card import CropFraming
+from fer_live.infer.card import CropFraming, ModelCard
+from fer_live.infer.preprocess import crop_faces, to_model_input
+from fer_live.infer.probe import FaceProbe, probe_for
 from fer_live.numeric import box_iou
-from fer_live.types import FaceBoxes, Frame
+from fer_live.types import CPU, FaceBoxes, Frame
 
 PAD = 0.25
 # Width / height range of a picture taken to be one face crop (FER2013 faces are square; ID
@@ -74,10 +78,74 @@ EVIDENCE_BORDERS = (0.25, 0.5, 1.0)
 # Its detector's floor is low on purpose: the face mesh's presence score decides.
 EVIDENCE_DETECT_FLOOR = 0.05
 EVIDENCE_PRESENCE = 0.8
+# With the model's face probe (``ProbeEvidence``): the whole picture is a face when the probe says
+# so at its own threshold (the landmarker is not asked: it took 5 of 600 held-out non-face
+# pictures, dark crops and cloud textures, for faces the probe put under 0.1); a weak hit is kept
+# when the probe gives it PROBE_WEAK_HIT or more, and its second look counts only when the probe
+# gives it at least PROBE_VETO. Chosen with benchmarks/still_rules.py on FERPlus Valid tight crops
+# and 600 held-out non-face pictures (benchmarks/results/still_rules_valid.json).
+PROBE_WEAK_HIT = 0.9
+PROBE_VETO = 0.01
 
 
 class FaceEvidence(Protocol):
     def confirms(self, image: np.ndarray) -> bool: ...
+
+
+class BoxEvidence(Protocol):
+    @property
+    def threshold(self) -> float: ...
+
+    def face_prob(self, image: np.ndarray, box: np.ndarray) -> float: ...
+
+
+class ProbeEvidence:
+    """Whether the crop the model would read around a box is a face, by the model's own
+    embedding and its face probe (``fer_live.infer.probe``).
+
+    The detector runs on the read-ahead thread while the run's backend infers on the main one.
+    An ONNX Runtime session may be run from two threads, so an ONNX run's backend is shared;
+    another backend (TorchScript, TensorRT) may not, and the probe then opens an ONNX Runtime
+    session of its own (one thread, CPU) at its first use (about 0.4 s).
+
+    Args:
+        model_path: The model's ``.onnx`` file (the run may use its TorchScript or engine twin).
+        card: The model's card (framing, input size, normalization).
+        probe: The probe fitted on that model's embedding.
+        shared: The run's backend when it is an ONNX Runtime one, else None.
+    """
+
+    def __init__(
+        self, model_path: Path, card: ModelCard, probe: FaceProbe, shared: Any = None
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.card = card
+        self.probe = probe
+        self._backend: Any = shared
+        self._owned = False
+
+    def face_prob(self, image: np.ndarray, box: np.ndarray) -> float:
+        """The probe's face probability for the model's crop of ``image`` (H, W, 3) around
+        ``box`` (4,); 0 when the model gives no embedding."""
+        if self._backend is None:
+            from fer_live.infer.backends.ort import OnnxBackend
+
+            self._backend = OnnxBackend(self.model_path, CPU, threads=1)
+            self._owned = True
+        pixels = to_model_input(crop_faces(image, box[None], self.card), self.card)
+        embedding = self._backend.infer(pixels).embedding
+        return 0.0 if embedding is None else float(self.probe.face_prob(embedding)[0])
+
+    @property
+    def threshold(self) -> float:
+        """The face probability at or above which the crop is a face."""
+        return self.probe.threshold
+
+    def close(self) -> None:
+        """Release the probe's session (not the run's backend it shares)."""
+        backend, self._backend = self._backend, None
+        if backend is not None and self._owned:
+            backend.close()
 
 
 class LandmarkerEvidence:
@@ -133,6 +201,27 @@ class LandmarkerEvidence:
         self.close()
 
 
+def still_probe(model_path: Path, card: ModelCard, backend: Any = None) -> ProbeEvidence | None:
+    """The face probe of the model at ``model_path`` (any of its forms), or None without one.
+
+    Args:
+        model_path: The run's model file.
+        card: Its card.
+        backend: The run's backend, shared when it runs that model on ONNX Runtime.
+
+    Raises:
+        ModelError: The probe is corrupt, malformed or fitted on another model.
+    """
+    from fer_live.infer.backends.ort import OnnxBackend
+
+    probe = probe_for(Path(model_path), card)
+    onnx = Path(model_path).with_suffix(".onnx")
+    if probe is None or not onnx.is_file():
+        return None
+    shared = backend if isinstance(backend, OnnxBackend) and backend.path == onnx else None
+    return ProbeEvidence(onnx, card, probe, shared)
+
+
 def whole_image_box(width: int, height: int, framing: CropFraming) -> np.ndarray:
     """The detector-like box (1, 4) whose framed crop is the image's inscribed square."""
     side = min(width, height)
@@ -169,6 +258,9 @@ class StillFallback:
             (``still_tiles``).
         second: The detector of the second look, at the floor ``SECOND_LOOK_MIN``; None skips
             the second look (a weak hit then needs the landmarker's evidence).
+        probe: Face evidence from the model's own embedding of the crop around a box: it
+            decides the whole picture alone and weighs in on weak hits (``PROBE_WEAK_HIT``,
+            ``PROBE_VETO``); None leaves the second look and the landmarker alone.
     """
 
     def __init__(
@@ -178,12 +270,14 @@ class StillFallback:
         evidence: FaceEvidence,
         tiles: int | None = None,
         second: TilingDetector | None = None,
+        probe: BoxEvidence | None = None,
     ) -> None:
         self.detector = detector
         self.framing = framing
         self.evidence = evidence
         self.tiles = tiles
         self.second = second
+        self.probe = probe
 
     def _search(self, frame: Frame) -> FaceBoxes:
         h, w = frame.image.shape[:2]
@@ -209,16 +303,23 @@ class StillFallback:
         return bool(box_iou(box[None] + np.float32(pad), again.xyxy).max() >= SECOND_LOOK_IOU)
 
     def _confirmed(self, frame: Frame, boxes: FaceBoxes) -> FaceBoxes:
-        """The boxes the detector is sure of, or that a second look or the landmarker confirms."""
+        """The boxes the detector is sure of, or that the probe, a second look or the landmarker
+        confirms."""
         border = SECOND_LOOK_BORDER[boxes.source]
         keep = [
             i
             for i, (box, score) in enumerate(zip(boxes.xyxy, boxes.score, strict=True))
-            if score >= DETECT_TRUSTED
-            or self._seen_again(frame, box, border)
-            or self.evidence.confirms(around_box(frame.image, box))
+            if score >= DETECT_TRUSTED or self._weak_hit_kept(frame, box, border)
         ]
         return FaceBoxes(boxes.xyxy[keep], boxes.score[keep], source=boxes.source)
+
+    def _weak_hit_kept(self, frame: Frame, box: np.ndarray, border: float) -> bool:
+        prob = None if self.probe is None else self.probe.face_prob(frame.image, box)
+        if prob is not None and prob >= PROBE_WEAK_HIT:
+            return True
+        if (prob is None or prob >= PROBE_VETO) and self._seen_again(frame, box, border):
+            return True
+        return self.evidence.confirms(around_box(frame.image, box))
 
     def _fallbacks(self, frame: Frame) -> FaceBoxes:
         boxes = self._search(frame)
@@ -234,8 +335,13 @@ class StillFallback:
             # its true centre and size (the cut replicates the border where it leaves the image).
             shifted = FaceBoxes(found.xyxy - np.float32(pad), found.score, source="padded")
             return self._confirmed(frame, shifted)
-        square = SQUARE_ASPECT[0] <= w / h <= SQUARE_ASPECT[1]
-        if not (square and self.evidence.confirms(frame.image)):
+        if not SQUARE_ASPECT[0] <= w / h <= SQUARE_ASPECT[1]:
             return FaceBoxes.empty()
         box = whole_image_box(w, h, self.framing)
+        if self.probe is not None:
+            face = self.probe.face_prob(frame.image, box[0]) >= self.probe.threshold
+        else:
+            face = self.evidence.confirms(frame.image)
+        if not face:
+            return FaceBoxes.empty()
         return FaceBoxes(box, np.zeros(1, np.float32), source="whole_image")

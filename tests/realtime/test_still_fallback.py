@@ -268,3 +268,43 @@ def test_a_corrupt_landmarker_bundle_is_refused(
     # when / then
     with pytest.raises(ModelError, match="face landmarker model .* is corrupt"):
         LandmarkerEvidence()
+
+
+class _Probe:
+    """A face probe that gives every box the same face probability, counting its calls."""
+
+    threshold = 0.5
+
+    def __init__(self, prob: float) -> None:
+        self.prob = prob
+        self.boxes: list[np.ndarray] = []
+
+    def face_prob(self, image: np.ndarray, box: np.ndarray) -> float:
+        self.boxes.append(box)
+        return self.prob
+
+
+@pytest.mark.parametrize(
+    ("detector", "landmarker", "prob", "second", "source"),
+    [
+        (_Blind, False, 0.4, None, None),
+        (_Blind, False, 0.6, None, "whole_image"),  # a profile the landmarker misses
+        (_Blind, True, 0.4, None, None),  # a dark crop the landmarker takes for a face
+        (lambda: _Weak(0.55), False, 0.95, None, "padded"),  # the probe is sure
+        (lambda: _Weak(0.55), False, 0.6, None, None),  # not sure enough alone
+        (lambda: _Weak(0.55), True, 0.6, None, "padded"),  # the landmarker confirms it
+        (lambda: _Weak(0.55), False, 0.6, _Centred(0.5), "padded"),  # the second look does
+        (lambda: _Weak(0.55), False, 0.005, _Centred(0.5), None),  # the probe vetoes it
+    ],
+)
+def test_the_face_probe_decides_the_whole_picture_and_weighs_in_on_weak_hits(
+    detector, landmarker: bool, prob: float, second: _Centred | None, source: str | None
+) -> None:
+    # given
+    check = _Probe(prob)
+    stage = StillFallback(detector(), CropFraming(), _Says(landmarker), second=second, probe=check)
+    # when
+    boxes = stage.detect(Frame(0, None, np.full((100, 100, 3), 128, np.uint8)))
+    # then: the probe was asked once, about the box the model would read
+    assert (boxes.source if len(boxes) else None) == source
+    assert len(check.boxes) == 1 and check.boxes[0].shape == (4,)
