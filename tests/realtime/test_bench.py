@@ -44,7 +44,13 @@ def test_bench_prints_and_saves_a_result(
     assert 0.0 <= result["overhead_share"] < 1.0
     assert result["model"]["name"] == "tiny_test" and len(result["model"]["sha256"]) == 64
     assert result["command"].startswith("fer-live bench -s")
-    assert result["outputs"] == {"video": None, "jsonl": None, "csv": None, "hud": False}
+    assert result["outputs"] == {
+        "video": None,
+        "jsonl": None,
+        "csv": None,
+        "events": None,
+        "hud": False,
+    }
     assert {"cpu", "cpu_cores"} <= set(result["device"]) and "onnxruntime" in result["versions"]
 
 
