@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from fer_live.errors import BackendUnavailable, ConfigError, ModelError
+from fer_live.mesh.faces import BLENDSHAPES
 from fer_live.trainer.config import SHARED_DIR
 from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, decode_gray
 from fer_live.trainer.data.ferplus import read_ferplus
@@ -32,20 +33,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_LANDMARKER = SHARED_DIR / "models" / "face_landmarker.task"
 # The 17 presence AUs of the OpenFace-based spec list (AU45, blink, excluded).
 AU_LIST = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28)
-# FaceLandmarker's blendshape order (index 0 is _neutral; ARKit's tongueOut is absent).
-BLENDSHAPES = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",
-    "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight",
-    "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft",
-    "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen",
-    "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
-    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight",
-    "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower",
-    "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight",
-    "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
-    "noseSneerLeft", "noseSneerRight",
-)  # fmt: skip
 # Spec §7.5 (c): each AU is the max of its blendshapes (left/right combined); AU25 is derived.
 AU_BLENDSHAPES: dict[int, tuple[str, ...]] = {
     1: ("browInnerUp",),
