@@ -33,6 +33,7 @@ from fer_live.jobs.state import (
     SKIPPED,
     InputResult,
     load_job,
+    remove_stale_temps,
     verify_done,
     write_atomic,
     write_job,
@@ -120,6 +121,7 @@ def job_folder(out_dir: Path) -> Iterator[None]:
         except OSError:
             raise ConfigError(f"another batch job is running in '{out_dir}'") from None
         shutil.rmtree(out_dir / WORK_DIR, ignore_errors=True)  # staging of killed runs
+        remove_stale_temps(out_dir)  # a job.json half written when its job was killed
         yield
     finally:
         handle.close()

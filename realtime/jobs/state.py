@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -113,6 +114,10 @@ def settings_fingerprint(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# write_atomic's temporary name: .<name>.<pid>.tmp
+_TEMP_NAME = re.compile(r"\..+\.\d+\.tmp")
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, flush it to disk and rename it.
 
@@ -129,6 +134,17 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise FerLiveError(f"cannot write '{path}': {exc.strerror or exc}") from None
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Remove the temporary files of ``write_atomic`` that a killed job left in ``folder``.
+
+    Call it only while holding the job's lock: then no live job is writing one.
+    """
+    stale = [p for p in folder.glob(".*.tmp") if _TEMP_NAME.fullmatch(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def read_manifest(folder: Path) -> InputResult | None:

@@ -79,3 +79,20 @@ def test_the_job_files_round_trip_and_leave_no_temporary_file(tmp_path: Path) ->
     assert rows["/a.mp4"]["fps"] == 12.35
     assert (tmp_path / "job.csv").read_text().splitlines()[0].startswith("name,source,status")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.csv", "job.json"]
+
+
+def test_a_new_job_removes_the_temporary_files_a_killed_job_left(tmp_path: Path) -> None:
+    """A job killed with -9 while rewriting job.json leaves ``.job.json.<pid>.tmp``; the next
+    job (holding the lock) removes it and nothing else."""
+    from fer_live.jobs.driver import job_folder
+
+    out = tmp_path / "job"
+    out.mkdir()
+    stale = [out / ".job.json.14788.tmp", out / ".summary.csv.3.tmp"]
+    kept = [out / "job.json", out / ".notes.tmp", out / "my.tmp"]
+    for path in [*stale, *kept]:
+        path.write_text("x")
+    with job_folder(out):
+        pass
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in kept)
