@@ -52,7 +52,8 @@ def test_mediapipe_loads_without_matplotlib_or_sounddevice():
         from fer_live.detect.mediapipe import import_mediapipe
         import_mediapipe()
         from mediapipe.tasks.python.vision import drawing_utils
-        print(sorted(m for m in ("matplotlib", "matplotlib.pyplot", "sounddevice") if m in sys.modules))
+        names = ("matplotlib", "matplotlib.pyplot", "sounddevice")
+        print(sorted(m for m in names if m in sys.modules))
         print(callable(drawing_utils.plt.figure), "matplotlib.pyplot" in sys.modules)
     """)
     assert out.splitlines() == ["[]", "True True"]
