@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from fer_live.capture.native_log import quiet_native_stderr
+from fer_live.detect.deferred import deferred
 from fer_live.errors import BackendUnavailable, ConfigError, ModelError, first_line
 from fer_live.numeric import box_iou
 from fer_live.types import FaceBoxes, Frame
@@ -56,8 +57,10 @@ SEARCH_MAX_PX = 4096
 def import_mediapipe() -> Any:
     """The mediapipe module, its BaseOptions and its vision tasks (BackendUnavailable if absent)."""
     try:
-        import mediapipe
-        from mediapipe.tasks.python import BaseOptions, vision
+        # Its plotting and microphone helpers, never called here, cost ~0.9 s of start-up.
+        with deferred("matplotlib.pyplot", "sounddevice"):
+            import mediapipe
+            from mediapipe.tasks.python import BaseOptions, vision
     except ImportError:
         raise BackendUnavailable("mediapipe is not installed: pip install mediapipe") from None
     return mediapipe, BaseOptions, vision

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_live.detect.deferred import deferred
 from fer_live.errors import ConfigError, ModelError
 from fer_live.infer.card import ModelCard
 from fer_live.infer.decision import DecisionRule
@@ -175,7 +176,10 @@ class GraphSmoother:
             slots, _ = scratch.slots_for([0])
             embedding, proj = np.ones((1, dim), np.float32), np.ones((1, hidden), np.float32)
             base = np.full((1, len(self._out_b)), 1.0 / len(self._out_b), np.float32)
-            self._step(scratch, slots, embedding, proj, base, 0.0)
+            # numba's first call loads its typing registries, which probe for scipy's BLAS
+            # (about 0.3 s of imports); the kernel calls no BLAS, so the probe gets a stand-in.
+            with deferred("scipy.linalg.cython_blas"):
+                self._step(scratch, slots, embedding, proj, base, 0.0)
         finally:
             notice.cancel()
 

@@ -175,3 +175,22 @@ def test_permuting_detection_order_keeps_the_id_mapping(sequence, seed):
         np.testing.assert_array_equal(a.track_id, b.track_id)
         np.testing.assert_allclose(a.xyxy, b.xyxy)
         np.testing.assert_array_equal(a.detected, b.detected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    column=st.booleans(),
+    values=st.lists(st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.71, 1.0]), min_size=6, max_size=6),
+)
+def test_one_track_or_one_detection_pairs_as_scipy_does(n, column, values):
+    """The shortcut for a single row or column picks scipy's pair, ties included."""
+    from scipy.optimize import linear_sum_assignment
+
+    from fer_live.track.iou import _assign
+
+    iou = np.asarray(values[:n], np.float64).reshape((n, 1) if column else (1, n))
+    rows, cols = _assign(iou)
+    want_rows, want_cols = linear_sum_assignment(-iou)
+    assert rows.tolist() == want_rows.tolist()
+    assert cols.tolist() == want_cols.tolist()

@@ -15,7 +15,6 @@ from fer_live.infer.backends.ort import OnnxBackend
 from fer_live.infer.backends.table import BACKENDS, gpu_backends
 from fer_live.infer.backends.torch_backend import TorchBackend
 from fer_live.infer.backends.trt import TensorRTBackend
-from fer_live.infer.engine.compile import default_cache_dir
 from fer_live.types import CPU, CUDA, Device
 
 __all__ = [
@@ -93,6 +92,8 @@ def auto_summary(model: Path) -> dict[str, str]:
         missed = device == "cuda" and name not in gpu_backends()
         note = " (no GPU backend usable here)" if missed else ""
         rows[f"backend auto (--device {device})"] = f"{name} on {run_on}{note}"
+    from fer_live.infer.engine.compile import default_cache_dir  # not on the run path
+
     rows["engine cache"] = str(default_cache_dir())
     return rows
 

@@ -17,7 +17,6 @@ import numpy as np
 from fer_live.errors import BackendUnavailable, ModelError, first_line
 from fer_live.infer.backends.base import InferenceBackend
 from fer_live.infer.engine.build import tiny_relu_plan
-from fer_live.infer.engine.compile import compile_engine
 from fer_live.infer.engine.file import read_engine
 from fer_live.infer.engine.trt_lib import deserialize, import_tensorrt
 from fer_live.infer.gpu import (
@@ -117,6 +116,9 @@ class TensorRTBackend(InferenceBackend):
     def _engine_path(self, path: Path, precision: str) -> Path:
         if path.suffix.lower() != ".onnx":
             return path
+        # Imported here: the engine cache (ONNX, calibration) is not needed to run an engine file.
+        from fer_live.infer.engine.compile import compile_engine
+
         return compile_engine(path, precision=precision).path
 
     def _io_names(self) -> tuple[str, list[str]]:
