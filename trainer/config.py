@@ -11,6 +11,9 @@ from typing import Any
 
 from fer_live.errors import ConfigError
 
+# The ways a split's faces can be cut for training (``TrainConfig.crops``).
+CROPS = ("dataset", "product", "both")
+
 # The project's data and pretrained weights sit in ../shared beside a checkout; FER_SHARED moves it.
 SHARED_DIR = Path(os.environ.get("FER_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 DEFAULT_DATA_ROOT = SHARED_DIR / "data" / "ferplus"
@@ -84,7 +87,11 @@ class TrainConfig(RunSettings):
         init: A fer-train checkpoint whose weights start the run (fine-tuning), or None.
         crops: ``dataset`` trains on the images as stored; ``product`` on each image as the
             product cuts it (upscaled, detected, framed by the card), so the model learns the
-            framing it meets at run time (``fer_live.trainer.data.product``).
+            framing it meets at run time (``fer_live.trainer.data.product``); ``both`` on
+            the two views of every image (Train and Valid twice as long).
+        teacher: An exported ONNX model (any input size, an ensemble too) whose probabilities
+            on the same views become part of the Train targets (``fer_live.trainer.teacher``).
+        teacher_weight: The teacher's share of the targets; the FERPlus votes keep the rest.
         soft_targets: Train against the FERPlus vote distribution instead of hard labels.
         label_smoothing: Label smoothing for hard-label training.
         min_lr: Floor of the cosine schedule.
@@ -101,6 +108,8 @@ class TrainConfig(RunSettings):
     pretrained: str | None = None
     init: str | None = None
     crops: str = "dataset"
+    teacher: str | None = None
+    teacher_weight: float = 0.5
     soft_targets: bool = True
     label_smoothing: float = 0.0
     min_lr: float = 1e-5
@@ -121,7 +130,10 @@ class TrainConfig(RunSettings):
             "channels": self.channels in (1, 3),
             "ema_decay": 0.0 <= self.ema_decay < 1.0,
             "device": self.device in ("cpu", "cuda") or self.device.startswith("cuda:"),
-            "crops": self.crops in ("dataset", "product"),
+            "crops": self.crops in CROPS,
+            "teacher_weight": 0.0 <= self.teacher_weight <= 1.0,
+            # The teacher's probabilities are mixed into the soft targets.
+            "soft_targets": self.soft_targets or not self.teacher,
         }
         for key, ok in checks.items():
             if not ok:

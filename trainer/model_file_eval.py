@@ -26,10 +26,18 @@ from fer_live.trainer.still_eval import still_probs
 
 
 def onnx_logits(
-    path: Path, card: ModelCard, images: np.ndarray, tta: bool = False, batch: int = 256
+    path: Path,
+    card: ModelCard,
+    images: np.ndarray,
+    tta: bool = False,
+    batch: int = 256,
+    threads: int = 0,
 ) -> np.ndarray:
-    """Raw logits (N, C) of uint8 faces (N, H, W) through ONNX Runtime; ``tta`` adds the flip."""
-    session = _ort_session(path)
+    """Raw logits (N, C) of uint8 faces (N, H, W) through ONNX Runtime; ``tta`` adds the flip.
+
+    ``threads`` caps ONNX Runtime's threads (0: its default, every core).
+    """
+    session = _ort_session(path, threads)
     out = []
     for start in range(0, len(images), batch):
         x = to_model_input(np.ascontiguousarray(images[start : start + batch]), card)

@@ -99,6 +99,14 @@ def load_data(cfg: TrainConfig, probe: ModelCard) -> tuple[TensorSplit, TensorSp
     root = Path(cfg.data_root)
     train = load_split(cfg.dataset, root, "train", probe, limit=cfg.max_train, crops=cfg.crops)
     valid = load_split(cfg.dataset, root, "valid", probe, limit=cfg.max_eval, crops=cfg.crops)
+    if cfg.teacher:
+        # Imported here: the teacher pulls in ONNX Runtime, which plain runs do not need.
+        from fer_live.trainer.teacher import teacher_probs
+
+        mixed = (1.0 - cfg.teacher_weight) * train.soft + cfg.teacher_weight * torch.from_numpy(
+            teacher_probs(cfg, "train")
+        )
+        train = TensorSplit(train.x, mixed, train.labels, train.classes)
     return train, valid
 
 

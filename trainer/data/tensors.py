@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -12,6 +13,7 @@ from fer_live.errors import ConfigError
 from fer_live.infer.assets import default_model_path
 from fer_live.infer.card import ModelCard
 from fer_live.infer.preprocess import to_model_input
+from fer_live.trainer.config import CROPS
 from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, PackedImages, pack
 from fer_live.trainer.data.ferplus import LabelledImages, read_fer2013, read_ferplus
 from fer_live.trainer.data.folder import read_image_folder
@@ -93,6 +95,61 @@ def to_tensors(packed: PackedImages, card: ModelCard, chunk: int = 4096) -> Tens
     )
 
 
+def split_images(
+    dataset: str,
+    data_root: Path,
+    split: str,
+    side: int,
+    limit: int = 0,
+    cache_dir: Path | None = DEFAULT_CACHE_DIR,
+    crops: str = "dataset",
+) -> PackedImages:
+    """One split's uint8 faces, cut as ``crops`` says, in a fixed order.
+
+    Args:
+        dataset: ``ferplus``, ``fer2013`` or an image-folder path.
+        data_root: FERPlus root.
+        split: Split name.
+        side: The reading model's input size (product crops are cut at it).
+        limit: Keep only the first ``limit`` images (0 = all).
+        cache_dir: Packed-image cache folder, or None.
+        crops: ``dataset`` (the images as stored), ``product`` (each image as the product cuts
+            it: upscaled, detected, framed by the shipped default's card) or ``both`` (the
+            stored images, then the product crops of the same images, at ``side``).
+
+    Raises:
+        ConfigError: An unknown ``crops``.
+    """
+    if crops not in CROPS:
+        raise ConfigError(f"crops must be one of {', '.join(CROPS)}, got {crops!r}")
+    items = read_items(dataset, Path(data_root), split)
+    if limit:
+        keep = slice(0, limit)
+        soft = items.soft[keep] if items.soft is not None else None
+        items = LabelledImages(items.paths[keep], items.labels[keep], soft, items.classes)
+    size = None if dataset in ("ferplus", "fer2013") else side
+    packed = pack(items, size=size, cache_dir=cache_dir)
+    if crops == "dataset":
+        return packed
+    framing_model = default_model_path("onnx")
+    cut = cached_product_crops(packed.images, framing_model, side, cache_dir)
+    if crops == "product":
+        return PackedImages(cut, packed.labels, packed.soft, packed.classes)
+    # Both views in one array needs one size: the stored faces are resized as
+    # ``to_model_input`` would resize them, so their pixels match the ``dataset`` view's.
+    stored = _resized(packed.images, side)
+    soft = None if packed.soft is None else np.concatenate([packed.soft, packed.soft])
+    labels = np.concatenate([packed.labels, packed.labels])
+    return PackedImages(np.concatenate([stored, cut]), labels, soft, packed.classes)
+
+
+def _resized(images: np.ndarray, side: int) -> np.ndarray:
+    if images.shape[1:3] == (side, side):
+        return images
+    interp = cv2.INTER_AREA if images.shape[1] > side else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (side, side), interpolation=interp) for f in images])
+
+
 def load_split(
     dataset: str,
     data_root: Path,
@@ -102,17 +159,7 @@ def load_split(
     cache_dir: Path | None = DEFAULT_CACHE_DIR,
     crops: str = "dataset",
 ) -> TensorSplit:
-    """Read, decode (cached) and normalize one split.
-
-    Args:
-        dataset: ``ferplus``, ``fer2013`` or an image-folder path.
-        data_root: FERPlus root.
-        split: Split name.
-        card: Model card giving input size, channels and normalization.
-        limit: Keep only the first ``limit`` images (0 = all).
-        cache_dir: Packed-image cache folder, or None.
-        crops: ``dataset`` (the images as stored) or ``product`` (each image as the product
-            cuts it: upscaled, detected, framed by the shipped default's card).
+    """Read, decode (cached) and normalize one split (``split_images`` at the card's size).
 
     Raises:
         ConfigError: An unknown ``crops``.
@@ -120,17 +167,5 @@ def load_split(
     Returns:
         The split as tensors on the CPU.
     """
-    items = read_items(dataset, Path(data_root), split)
-    if limit:
-        keep = slice(0, limit)
-        soft = items.soft[keep] if items.soft is not None else None
-        items = LabelledImages(items.paths[keep], items.labels[keep], soft, items.classes)
-    size = None if dataset in ("ferplus", "fer2013") else card.input_size
-    packed = pack(items, size=size, cache_dir=cache_dir)
-    if crops == "product":
-        framing_model = default_model_path("onnx")
-        images = cached_product_crops(packed.images, framing_model, card.input_size, cache_dir)
-        packed = PackedImages(images, packed.labels, packed.soft, packed.classes)
-    elif crops != "dataset":
-        raise ConfigError(f"crops must be 'dataset' or 'product', got {crops!r}")
+    packed = split_images(dataset, data_root, split, card.input_size, limit, cache_dir, crops)
     return to_tensors(packed, card)
