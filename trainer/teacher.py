@@ -23,6 +23,7 @@ import numpy as np
 
 from fer_live.errors import ConfigError
 from fer_live.infer.card import ModelCard, read_sidecar
+from fer_live.numeric import softmax
 from fer_live.trainer.config import TrainConfig
 from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR
 from fer_live.trainer.data.tensors import split_images
@@ -42,14 +43,6 @@ def teacher_card(path: Path) -> ModelCard:
     if path.suffix != ".onnx" or not path.is_file():
         raise ConfigError(f"teacher must be an exported .onnx model, got {path}")
     return read_sidecar(path) or read_onnx_card(path)
-
-
-def softened(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """Row-wise ``softmax(logits / temperature)`` in float32."""
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def teacher_probs(
@@ -89,4 +82,4 @@ def teacher_probs(
         tmp.replace(cache_file)
     if tuple(card.labels) != tuple(packed.classes):
         logits = logits[:, label_columns(card.labels, packed.classes)]
-    return softened(logits, card.decision.temperature)
+    return softmax(logits / card.decision.temperature)
