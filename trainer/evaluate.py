@@ -16,6 +16,7 @@ from fer_live.infer.decision import DecisionRule
 from fer_live.trainer.calibrate import score
 from fer_live.trainer.checkpoint_io import read_checkpoint
 from fer_live.trainer.config import TrainConfig
+from fer_live.trainer.data.ferplus import label_columns
 from fer_live.trainer.data.tensors import load_split
 from fer_live.trainer.engine import predict_logits
 from fer_live.trainer.models.base import FerNet
@@ -96,28 +97,6 @@ def plot_confusion(metrics: Metrics, path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-# FERPlus names -> FER2013 names, to score an 8-class FERPlus model against the 7 original labels
-# (contempt has no FER2013 counterpart and is left out of the argmax).
-LABEL_ALIASES = {
-    "happiness": "happy",
-    "sadness": "sad",
-    "anger": "angry",
-}
-
-
-def label_columns(model_labels: tuple[str, ...], data_labels: tuple[str, ...]) -> list[int]:
-    """Indices of the model's logits that correspond to each data class, in data order.
-
-    Raises:
-        ModelError: A data class has no model counterpart.
-    """
-    names = [LABEL_ALIASES.get(name, name) for name in model_labels]
-    missing = [name for name in data_labels if name not in names]
-    if missing:
-        raise ModelError(f"model labels {list(model_labels)} do not cover {missing}")
-    return [names.index(name) for name in data_labels]
 
 
 def load_checkpoint(path: Path) -> tuple[FerNet, ModelCard, TrainConfig]:

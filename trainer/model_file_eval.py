@@ -19,8 +19,8 @@ from fer_live.infer.decision import DecisionRule
 from fer_live.infer.preprocess import to_model_input
 from fer_live.trainer.calibrate import describe, fit_decision_rule
 from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, pack
+from fer_live.trainer.data.ferplus import label_columns
 from fer_live.trainer.data.tensors import read_items
-from fer_live.trainer.evaluate import label_columns
 from fer_live.trainer.export import _ort_session, read_onnx_card
 from fer_live.trainer.still_eval import still_probs
 

@@ -26,8 +26,8 @@ from fer_live.infer.card import ModelCard, read_sidecar
 from fer_live.numeric import softmax
 from fer_live.trainer.config import TrainConfig
 from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR
+from fer_live.trainer.data.ferplus import label_columns
 from fer_live.trainer.data.tensors import split_images
-from fer_live.trainer.evaluate import label_columns
 from fer_live.trainer.export import read_onnx_card
 from fer_live.trainer.model_file_eval import onnx_logits
 

@@ -10,9 +10,9 @@ import pytest
 
 from fer_live.errors import ConfigError, ModelError
 from fer_live.trainer.config import DEFAULT_PRETRAINED, TrainConfig
-from fer_live.trainer.data.ferplus import FER2013_LABELS, FERPLUS_LABELS
+from fer_live.trainer.data.ferplus import FER2013_LABELS, FERPLUS_LABELS, label_columns
 from fer_live.trainer.engine import cosine_lr
-from fer_live.trainer.evaluate import compute_metrics, label_columns, load_checkpoint
+from fer_live.trainer.evaluate import compute_metrics, load_checkpoint
 from fer_live.trainer.train import run_training
 
 

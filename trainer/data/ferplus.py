@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_live.errors import ConfigError
+from fer_live.errors import ConfigError, ModelError
 from fer_live.infer.json_checks import short
 
 FERPLUS_LABELS = (
@@ -32,6 +32,29 @@ FERPLUS_LABELS = (
 VOTE_COLUMNS = FERPLUS_LABELS + ("unknown", "NF")
 FERPLUS_SPLITS = {"train": "FER2013Train", "valid": "FER2013Valid", "test": "FER2013Test"}
 FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+# FERPlus names -> FER2013 names, to score an 8-class FERPlus model against the 7 original labels
+# (contempt has no FER2013 counterpart and is left out of the argmax).
+LABEL_ALIASES = {
+    "happiness": "happy",
+    "sadness": "sad",
+    "anger": "angry",
+}
+
+
+def label_columns(model_labels: tuple[str, ...], data_labels: tuple[str, ...]) -> list[int]:
+    """Indices of the model's logits that correspond to each data class, in data order.
+
+    Raises:
+        ModelError: A data class has no model counterpart.
+    """
+    names = [LABEL_ALIASES.get(name, name) for name in model_labels]
+    missing = [name for name in data_labels if name not in names]
+    if missing:
+        raise ModelError(f"model labels {list(model_labels)} do not cover {missing}")
+    return [names.index(name) for name in data_labels]
+
+
 FER2013_USAGES = {"train": "Training", "public": "PublicTest", "private": "PrivateTest"}
 
 
