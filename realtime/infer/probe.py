@@ -31,7 +31,7 @@ PROBE_SUFFIX = ".face.npz"
 PROBE_FORMAT = 1
 # The shipped probes' sha256, checked at load: a probe is tied to the model it was fitted on.
 SHIPPED_PROBES = {
-    "fer_default.face.npz": "c947d1367e24cb2101a3814e42f2b5341326c6b611e36407354377f2b2fed91b",
+    "fer_default.face.npz": "1d5a0e759b33949b1779f89ac675b697448e0bcc500c4748a897938236120f76",
 }
 _MAX_PROBE_BYTES = 1 << 20  # per array; a probe is D + 1 floats
 
