@@ -15,7 +15,7 @@ from typing import Any
 from fer_live.detect.models import sha256_file
 from fer_live.errors import ModelError
 from fer_live.infer.decision import DecisionRule
-from fer_live.infer.json_checks import exceeds_depth, is_int, is_number, short
+from fer_live.infer.json_checks import exceeds_depth, has_non_finite, is_int, is_number, short
 
 logger = logging.getLogger(__name__)
 
@@ -206,9 +206,13 @@ _TYPE_CHECKS: dict[str, tuple[Any, str]] = {
     "input_size": (is_int, "an integer"),
     "channels": (is_int, "an integer"),
     "embedding_dim": (lambda v: v is None or (is_int(v) and 0 < v < 1 << 20), "null or > 0"),
-    "training": (lambda v: isinstance(v, dict) and not exceeds_depth(v), "a shallow object"),
-    "metrics": (lambda v: isinstance(v, dict) and not exceeds_depth(v), "a shallow object"),
+    "training": (lambda v: _is_provenance(v), "a shallow object without NaN or infinity"),
+    "metrics": (lambda v: _is_provenance(v), "a shallow object without NaN or infinity"),
 }
+
+
+def _is_provenance(value: Any) -> bool:
+    return isinstance(value, dict) and not exceeds_depth(value) and not has_non_finite(value)
 
 
 def _list_of(value: Any, check: Any) -> bool:

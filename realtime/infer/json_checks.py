@@ -42,6 +42,20 @@ def exceeds_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+def has_non_finite(value: Any) -> bool:
+    """True when a number anywhere in ``value`` is NaN or infinite (not JSON; NaN != NaN)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return True
+    return False
+
+
 def short(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, for one-line error messages."""
     text = repr(value)

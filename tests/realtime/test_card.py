@@ -35,6 +35,10 @@ BASE = {"name": "m", "labels": ["a", "b"], "input_size": 48}
         ({"crop": {"scale": 1.3, "shift_y": -0.1}}, does_not_raise()),
         ({"format_version": 99}, pytest.raises(ModelError, match="format_version")),
         ({"colour": "blue"}, pytest.raises(ModelError, match="malformed")),
+        # NaN is not JSON and a card holding it never equals itself read back
+        ({"training": {"": float("nan")}}, pytest.raises(ModelError, match="training")),
+        ({"metrics": {"acc": [float("inf")]}}, pytest.raises(ModelError, match="metrics")),
+        ({"training": {"epochs": 5, "lr": 3e-4}}, does_not_raise()),
     ],
 )
 def test_card_validation_table(changes, expectation):
