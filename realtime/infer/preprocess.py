@@ -81,6 +81,14 @@ def crop_faces(image_bgr: np.ndarray, xyxy: np.ndarray, card: ModelCard) -> np.n
     return np.stack(crops)
 
 
+def resized_faces(faces: np.ndarray, size: int) -> np.ndarray:
+    """uint8 faces (N, H, W[, 3]) at ``size`` px: area when shrinking, linear when growing."""
+    if faces.shape[1:3] == (size, size):
+        return faces
+    interp = cv2.INTER_AREA if faces.shape[1] > size else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in faces])
+
+
 def to_model_input(faces: np.ndarray, card: ModelCard) -> np.ndarray:
     """Normalize uint8 faces into the model's float input.
 
@@ -102,9 +110,7 @@ def to_model_input(faces: np.ndarray, card: ModelCard) -> np.ndarray:
     if faces.ndim == 4 and card.channels == 1:
         gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in faces]
         faces = np.stack(gray)
-    if faces.shape[1:3] != (size, size):
-        interp = cv2.INTER_AREA if faces.shape[1] > size else cv2.INTER_LINEAR
-        faces = np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in faces])
+    faces = resized_faces(faces, size)
     if faces.ndim == 3:
         faces = faces[..., None]
     if faces.shape[-1] != card.channels:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from fer_live.errors import ConfigError
 from fer_live.infer.assets import default_model_path
 from fer_live.infer.card import ModelCard
-from fer_live.infer.preprocess import to_model_input
+from fer_live.infer.preprocess import resized_faces, to_model_input
 from fer_live.trainer.config import CROPS
 from fer_live.trainer.data.cache import DEFAULT_CACHE_DIR, PackedImages, pack
 from fer_live.trainer.data.ferplus import LabelledImages, read_fer2013, read_ferplus
@@ -137,17 +136,10 @@ def split_images(
         return PackedImages(cut, packed.labels, packed.soft, packed.classes)
     # Both views in one array needs one size: the stored faces are resized as
     # ``to_model_input`` would resize them, so their pixels match the ``dataset`` view's.
-    stored = _resized(packed.images, side)
+    stored = resized_faces(packed.images, side)
     soft = None if packed.soft is None else np.concatenate([packed.soft, packed.soft])
     labels = np.concatenate([packed.labels, packed.labels])
     return PackedImages(np.concatenate([stored, cut]), labels, soft, packed.classes)
-
-
-def _resized(images: np.ndarray, side: int) -> np.ndarray:
-    if images.shape[1:3] == (side, side):
-        return images
-    interp = cv2.INTER_AREA if images.shape[1] > side else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (side, side), interpolation=interp) for f in images])
 
 
 def load_split(
