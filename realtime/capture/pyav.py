@@ -55,7 +55,8 @@ def is_finite(container: Any) -> bool:
     """A file behind a URL: its duration or byte size is known (a live stream knows neither)."""
     if container.duration is not None:
         return True
-    return container.format.name not in _PLAYLISTS and container.size > 0
+    # PyAV 18.1.1 gives None where earlier versions gave 0 for an unknown size.
+    return container.format.name not in _PLAYLISTS and (container.size or 0) > 0
 
 
 def stated_end_s(stream: Any) -> float | None:

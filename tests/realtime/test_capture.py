@@ -327,3 +327,22 @@ def test_a_cut_jpeg_is_named_as_truncated_and_libjpeg_says_nothing(
     with pytest.raises(SourceError, match="'.*cut.jpg': it is cut short \\(truncated\\)"):
         list(open_source(str(tmp_path / "cut.jpg")))
     assert "Premature end" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("duration", "fmt", "size", "finite"),
+    [
+        (10_000_000, "mpegts", None, True),  # a known duration is a file
+        (None, "mpegts", 12345, True),  # a known byte size too
+        (None, "mpegts", 0, False),  # a live stream knows neither (PyAV < 18.1.1)
+        (None, "mpegts", None, False),  # ... and PyAV 18.1.1 says None for the size
+        (None, "hls", 12345, False),  # a playlist's size is the playlist's, not the stream's
+    ],
+)
+def test_a_url_is_a_file_when_its_duration_or_size_is_known(duration, fmt, size, finite):
+    from types import SimpleNamespace
+
+    from fer_live.capture.pyav import is_finite
+
+    container = SimpleNamespace(duration=duration, format=SimpleNamespace(name=fmt), size=size)
+    assert is_finite(container) is finite
