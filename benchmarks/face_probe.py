@@ -18,8 +18,8 @@ by ``benchmarks/still_rules.py`` on Valid); Test is reported once.
 
     python benchmarks/face_probe.py [--model weights/fer_default.onnx]
 
-Writes ``weights/<model stem>.face.npz`` and ``benchmarks/results/face_probe.json``; put the new
-file's sha256 into ``fer_live.infer.probe.SHIPPED_PROBES``.
+Writes ``weights/<model stem>.face.npz`` and ``benchmarks/results/face_probe[_<stem>].json``;
+put the new file's sha256 into ``fer_live.infer.probe.SHIPPED_PROBES``.
 """
 
 from __future__ import annotations
@@ -222,7 +222,9 @@ def main() -> None:
         default=None,
         help="face probability threshold (default: chosen on held-out non-faces)",
     )
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks/results/face_probe.json")
+    parser.add_argument(
+        "--results", type=Path, default=None, help="default: results/face_probe[_<stem>].json"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     backend = OnnxBackend(args.model, threads=1)
@@ -267,7 +269,10 @@ def main() -> None:
     command = shlex.join(["python", "benchmarks/face_probe.py", *sys.argv[1:]])
     result = {"command": command, "probe": out.name, "sha256": sha256_file(out),
               "threshold": threshold, **metrics}  # fmt: skip
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
+    stem = Path(args.model).stem
+    name = "face_probe.json" if stem == "fer_default" else f"face_probe_{stem}.json"
+    results = args.results or ROOT / "benchmarks" / "results" / name
+    results.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=1))
 
 

@@ -32,6 +32,7 @@ PROBE_FORMAT = 1
 # The shipped probes' sha256, checked at load: a probe is tied to the model it was fitted on.
 SHIPPED_PROBES = {
     "fer_default.face.npz": "1d5a0e759b33949b1779f89ac675b697448e0bcc500c4748a897938236120f76",
+    "fer_accurate.face.npz": "4d3ec7ba8198d5f19e0d591beb8465b3dc64c01586017aafda6473ed9debf34b",
 }
 _MAX_PROBE_BYTES = 1 << 20  # per array; a probe is D + 1 floats
 
