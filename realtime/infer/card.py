@@ -196,6 +196,12 @@ class ModelCard:
 
 _CARD_KEYS = frozenset(f.name for f in fields(ModelCard))
 _CROP_KEYS = frozenset(f.name for f in fields(CropFraming))
+
+
+def _is_provenance(value: Any) -> bool:
+    return isinstance(value, dict) and not exceeds_depth(value) and not has_non_finite(value)
+
+
 _TYPE_CHECKS: dict[str, tuple[Any, str]] = {
     "name": (lambda v: isinstance(v, str), "a string"),
     "arch": (lambda v: isinstance(v, str), "a string"),
@@ -206,13 +212,9 @@ _TYPE_CHECKS: dict[str, tuple[Any, str]] = {
     "input_size": (is_int, "an integer"),
     "channels": (is_int, "an integer"),
     "embedding_dim": (lambda v: v is None or (is_int(v) and 0 < v < 1 << 20), "null or > 0"),
-    "training": (lambda v: _is_provenance(v), "a shallow object without NaN or infinity"),
-    "metrics": (lambda v: _is_provenance(v), "a shallow object without NaN or infinity"),
+    "training": (_is_provenance, "a shallow object without NaN or infinity"),
+    "metrics": (_is_provenance, "a shallow object without NaN or infinity"),
 }
-
-
-def _is_provenance(value: Any) -> bool:
-    return isinstance(value, dict) and not exceeds_depth(value) and not has_non_finite(value)
 
 
 def _list_of(value: Any, check: Any) -> bool:
