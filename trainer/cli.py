@@ -228,16 +228,17 @@ def calibrate(
     product_guard: bool = typer.Option(
         True, help="Also bound the accuracy cost on Valid read as tight crops by the product."
     ),
+    test: bool = typer.Option(True, help="Score Test too (--no-test while still choosing)."),
     verbose: bool = typer.Option(False),
 ) -> None:
     """Fit the decision rule (temperature + class offsets) on Valid and put it in the card."""
     _setup_logging(verbose)
     from fer_live.trainer.model_file_eval import calibrate_model
 
-    report = calibrate_model(model, data_root, max_acc_drop / 100.0, write, product_guard)
+    report = calibrate_model(model, data_root, max_acc_drop / 100.0, write, product_guard, test)
     out = out or model.with_name(f"{model.stem}.decision.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
-    for split in ("valid", "test"):
+    for split in ("valid", "test")[: 2 if test else 1]:
         for name, row in report[split].items():
             console.print(
                 f"{split:5s} rule {name:11s} acc {row['accuracy']:.4f} "

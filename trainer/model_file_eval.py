@@ -123,8 +123,11 @@ def calibrate_model(
     max_acc_drop: float = 0.005,
     write: bool = True,
     product_guard: bool = True,
+    read_test: bool = True,
 ) -> dict[str, Any]:
     """Fit the decision rule on Valid, score it on Test, and (``write``) put it in the card.
+
+    ``read_test=False`` leaves Test unread, for candidates that are still being chosen.
 
     Returns:
         A JSON-ready report: the rule, and Valid/Test scores with the rule off, with the
@@ -133,7 +136,6 @@ def calibrate_model(
     """
     card = read_onnx_card(path)
     valid, valid_y, classes = split_logits(path, card, data_root, "valid")
-    test, test_y, _ = split_logits(path, card, data_root, "test")
     guards = [still_logits(path, card, data_root, "valid")] if product_guard else []
     prior = train_prior(data_root, classes)
     rule = fit_decision_rule(valid, valid_y, prior, classes, max_acc_drop, guards)
@@ -145,14 +147,19 @@ def calibrate_model(
             "temperature": rule.temperature,
             "offsets": dict(zip(classes, rule.offsets, strict=True)),
         },
-        "protocol": "rule fit on FERPlus Valid (no TTA, as the product runs); Test reported once"
+        "protocol": "rule fit on FERPlus Valid (no TTA, as the product runs); "
+        + ("Test reported once" if read_test else "Test not read")
         + (
             "; alpha also bounded on Valid read as 192 px tight crops by the product"
             if guards
             else ""
         ),
     }
-    for split, logits, y in (("valid", valid, valid_y), ("test", test, test_y)):
+    scored = [("valid", valid, valid_y)]
+    if read_test:
+        test, test_y, _ = split_logits(path, card, data_root, "test")
+        scored.append(("test", test, test_y))
+    for split, logits, y in scored:
         report[split] = {name: describe(r, logits, y, classes) for name, r in rules.items()}
     for logits, y in guards:
         report["valid_tight_crops_cli_path"] = {

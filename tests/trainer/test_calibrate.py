@@ -103,3 +103,25 @@ def test_calibrate_writes_the_rule_into_every_file_of_the_model(
         with open_backend(twin) as backend:
             assert backend.card.decision == rule
     json.dumps(report)
+
+
+def test_calibrate_can_leave_test_unread(
+    tiny_onnx: Path, ferplus_root: Path, one_torch_thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a model still being chosen, and a record of the splits read
+    import fer_live.trainer.model_file_eval as mfe
+
+    read: list[str] = []
+    real = mfe.split_logits
+
+    def recording(path, card, data_root, split, tta=False):
+        read.append(split)
+        return real(path, card, data_root, split, tta)
+
+    monkeypatch.setattr(mfe, "split_logits", recording)
+    # when it is calibrated without Test
+    report = calibrate_model(tiny_onnx, ferplus_root, product_guard=False, read_test=False)
+    # then Test was never read and the report says so
+    assert read == ["valid"]
+    assert "test" not in report and "Test not read" in report["protocol"]
+    assert read_sidecar(tiny_onnx).decision.fit["n"] == 3191
