@@ -1,5 +1,7 @@
 """Robustness suite: FERPlus Test under the shifts a webcam or a photo brings.
 
+``--split valid`` checks candidates on Valid, so Test is read once, for the shipped files.
+
 Per model and shift: accuracy and macro-F1 (with the card's decision rule, as the product
 answers), and the cost against clean. Image shifts go through the shared preprocessing
 (``to_model_input``) and ONNX Runtime; the ``pasted`` shift puts each face, resized to 60-80 px, at
@@ -7,6 +9,7 @@ a random place in a 640x360 frame of a real clip and reads it through the produc
 (detect -> track -> crop -> classify); a face not found counts as wrong.
 
     python benchmarks/robustness.py weights/fer_default.onnx [weights/fer_accurate.onnx ...]
+        [--split valid --out DIR]
 
 Writes ``benchmarks/results/robustness.{json,md,png}``.
 """
@@ -179,11 +182,12 @@ def evaluate(model: Path, faces: np.ndarray, labels: np.ndarray, classes) -> dic
     return {"model": str(model), "card": card.name, "input_size": card.input_size, "rows": rows}
 
 
-def render(results: list[dict], command: str) -> str:
+def render(results: list[dict], command: str, split: str, faces: int) -> str:
     lines = [
         "# Robustness suite",
         "",
-        f"Regenerate: `{command}`. FERPlus Test (3,137 faces, majority labels), the card's",
+        f"Regenerate: `{command}`. FERPlus {split.capitalize()} ({faces:,} faces, majority "
+        "labels), the card's",
         "decision rule on; cost = clean accuracy minus shifted accuracy, in points.",
         "",
         "| shift | " + " | ".join(f"{r['card']} acc / F1 / cost" for r in results) + " |",
@@ -201,7 +205,7 @@ def render(results: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(results: list[dict], path: Path) -> None:
+def plot(results: list[dict], path: Path, split: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,7 +219,7 @@ def plot(results: list[dict], path: Path) -> None:
         acc = [100 * r["rows"][s]["accuracy"] for s in shifts]
         ax.bar(x + i * width, acc, width, label=r["card"])
     ax.set_xticks(x + width * (len(results) - 1) / 2, shifts, rotation=25, ha="right")
-    ax.set_ylabel("FERPlus Test accuracy (%)")
+    ax.set_ylabel(f"FERPlus {split.capitalize()} accuracy (%)")
     ax.set_ylim(0, 95)
     ax.set_title("Accuracy under image shifts (decision rule on)")
     ax.legend()
@@ -229,10 +233,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    parser.add_argument("--limit", type=int, default=0, help="first N Test faces (0 = all)")
+    parser.add_argument("--split", default="test", choices=("test", "valid"))
+    parser.add_argument("--limit", type=int, default=0, help="first N faces (0 = all)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    items = read_items("ferplus", args.data_root, "test")
+    items = read_items("ferplus", args.data_root, args.split)
     packed = pack(items, cache_dir=DEFAULT_CACHE_DIR)
     faces, labels = packed.images, np.asarray(packed.labels)
     if args.limit:
@@ -240,13 +245,20 @@ def main() -> None:
     classes = tuple(packed.classes)
     results = [evaluate(m, faces, labels, classes) for m in args.models]
     command = "python benchmarks/robustness.py " + " ".join(str(m) for m in args.models)
+    if args.split != "test":
+        command += f" --split {args.split}"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "robustness.json").write_text(
-        json.dumps({"command": command, "faces": len(labels), "models": results}, indent=2) + "\n"
+        json.dumps(
+            {"command": command, "split": args.split, "faces": len(labels), "models": results},
+            indent=2,
+        )
+        + "\n"
     )
-    (args.out / "robustness.md").write_text(render(results, command))
-    plot(results, args.out / "robustness.png")
-    print(render(results, command))
+    table = render(results, command, args.split, len(labels))
+    (args.out / "robustness.md").write_text(table)
+    plot(results, args.out / "robustness.png", args.split)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,36 @@ def random_erase(x: torch.Tensor, cfg: AugConfig, gen: torch.Generator) -> torch
     return x.masked_fill((inside & chosen).unsqueeze(1), 0.0)
 
 
+def random_blur(x: torch.Tensor, cfg: AugConfig, gen: torch.Generator) -> torch.Tensor:
+    """Gaussian blur of a fraction ``blur_prob`` of images, sigma drawn per image.
+
+    A separable per-image kernel (one group per image and channel), edges replicated.
+    Draws nothing when ``blur_prob`` is 0, so runs without blur keep their random stream.
+    """
+    if cfg.blur_prob <= 0.0:
+        return x
+    n, c, h, w = x.shape
+    dev = x.device
+    side = min(h, w)
+    sigma = _uniform(n, cfg.blur_sigma[0], cfg.blur_sigma[1], gen, dev) * side
+    chosen = torch.rand(n, generator=gen, device=dev) < cfg.blur_prob
+    radius = max(1, math.ceil(3.0 * cfg.blur_sigma[1] * side))
+    taps = torch.arange(-radius, radius + 1, device=dev, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (taps.view(1, -1) / sigma.view(-1, 1)) ** 2)
+    # an image left sharp gets the identity kernel
+    kernel = torch.where(chosen.view(-1, 1), kernel, (taps == 0).float().view(1, -1))
+    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0).to(x.dtype)
+    k = kernel.shape[1]
+    y = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode="replicate")
+    y = F.conv2d(y, kernel.view(n * c, 1, 1, k), groups=n * c)
+    y = F.conv2d(y, kernel.view(n * c, 1, k, 1), groups=n * c)
+    return y.reshape(n, c, h, w)
+
+
 def augment(x: torch.Tensor, cfg: AugConfig, gen: torch.Generator) -> torch.Tensor:
-    """Apply affine, photometric and erasing augmentation to a normalized batch (B, C, S, S)."""
+    """Apply affine, blur, photometric and erasing augmentation to a normalized batch
+    (B, C, S, S)."""
     x = random_affine(x, cfg, gen)
+    x = random_blur(x, cfg, gen)
     x = random_photometric(x, cfg, gen)
     return random_erase(x, cfg, gen)

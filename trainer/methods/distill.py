@@ -42,11 +42,8 @@ CACHE_DIR = Path(".cache")
 def method_config(data: dict[str, Any]) -> MethodConfig:
     """A ``MethodConfig`` from its saved ``asdict`` form (tuples restored)."""
     data = dict(data)
-    aug = dict(data.pop("aug", {}) or {})
-    for key in ("scale", "erase_area"):
-        if key in aug:
-            aug[key] = tuple(aug[key])
-    return MethodConfig(**data, aug=AugConfig(**aug))
+    aug = AugConfig.from_dict(data.pop("aug", None))
+    return MethodConfig(**data, aug=aug)
 
 
 def load_method_run(run_dir: Path) -> tuple[nn.Module, Method, MethodConfig, ModelCard]:
