@@ -238,7 +238,7 @@ def calibrate(
     report = calibrate_model(model, data_root, max_acc_drop / 100.0, write, product_guard, test)
     out = out or model.with_name(f"{model.stem}.decision.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
-    for split in ("valid", "test")[: 2 if test else 1]:
+    for split in [s for s in ("valid", "test") if s in report]:
         for name, row in report[split].items():
             console.print(
                 f"{split:5s} rule {name:11s} acc {row['accuracy']:.4f} "
